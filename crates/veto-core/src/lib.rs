@@ -1,0 +1,22 @@
+//! veto-core: the domain of veto and every rule it enforces, as pure functions.
+//!
+//! This crate defines what a person, an item and an objection are
+//! ([`model`]), what a policy may say ([`policy`]), the one eligibility
+//! decision every path of veto calls ([`rules::evaluate`]), the redaction of
+//! personal data in text ([`redact`]) and the hashes that make a snapshot
+//! checkable ([`hashing`]).
+//!
+//! Architecture invariant: veto-core does no I/O. It reads no files, opens no
+//! sockets and keeps no global state, so the embedded build, a distributed
+//! build, the lookup and the portal all get exactly the same answer.
+
+pub mod hashing;
+pub mod model;
+pub mod policy;
+pub mod redact;
+pub mod rules;
+pub mod time;
+
+pub use model::{Audience, Channel, Kind, Objection, ObjectionScope, Platform, Reason};
+pub use policy::{AssistantChats, LateObjections, Policy, PolicyError};
+pub use rules::{ItemFacts, PersonFacts, evaluate};

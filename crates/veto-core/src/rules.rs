@@ -1,0 +1,84 @@
+//! The eligibility decision. This is the only place veto decides whether an
+//! item may be used for training; every build path, the lookup and the portal
+//! call [`evaluate`].
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+use crate::model::{Audience, Kind, Objection, Platform, Reason};
+use crate::policy::{AssistantChats, Policy};
+
+/// What the rules need to know about an item.
+#[derive(Clone, Copy, Debug)]
+pub struct ItemFacts {
+    pub platform: Platform,
+    pub kind: Kind,
+    pub audience: Audience,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// What the rules need to know about the item's author.
+#[derive(Clone, Copy, Debug)]
+pub struct PersonFacts<'a> {
+    pub birth_date: Option<NaiveDate>,
+    /// ISO 3166-1 alpha-2, if known.
+    pub country: Option<&'a str>,
+}
+
+/// Decides whether an item may be used in a build with as-of time `as_of`.
+///
+/// Returns `Ok(())` if every rule passes, otherwise the reason of the FIRST
+/// rule that fails, in this order: not_yet_created, deleted, out_of_scope,
+/// not_public, age_unknown/minor, out_of_region, objection.
+/// `objections` are the author's objections on file (any order).
+pub fn evaluate(
+    policy: &Policy,
+    as_of: DateTime<Utc>,
+    item: &ItemFacts,
+    person: &PersonFacts<'_>,
+    objections: &[Objection],
+) -> Result<(), Reason> {
+    if item.created_at > as_of {
+        return Err(Reason::NotYetCreated);
+    }
+    if item.deleted_at.is_some_and(|d| d <= as_of) {
+        return Err(Reason::Deleted);
+    }
+    if !policy.admits(item.platform, item.kind) {
+        return Err(Reason::OutOfScope);
+    }
+    let audience_ok = match item.audience {
+        Audience::Public => true,
+        Audience::Assistant => policy.assistant_chats == AssistantChats::Train,
+        Audience::Friends | Audience::OnlyMe | Audience::E2e => false,
+    };
+    if !audience_ok {
+        return Err(Reason::NotPublic);
+    }
+    let Some(birth) = person.birth_date else {
+        return Err(Reason::AgeUnknown);
+    };
+    if age_on(birth, item.created_at.date_naive()) < policy.min_age as i32 {
+        return Err(Reason::Minor);
+    }
+    if !policy.regions.is_empty() && !person.country.is_some_and(|c| policy.regions.contains(c)) {
+        return Err(Reason::OutOfRegion);
+    }
+    if objections.iter().any(|o| o.scope.covers(item.platform) && o.in_force_at(as_of)) {
+        return Err(Reason::Objection);
+    }
+    Ok(())
+}
+
+/// Age in whole years on `date` of someone born on `birth`. A person is N
+/// years old from their Nth birthday on; someone born on 29 February has their
+/// birthday on 1 March in years that are not leap years.
+pub fn age_on(birth: NaiveDate, date: NaiveDate) -> i32 {
+    let years = date.year() - birth.year();
+    let birthday_this_year = NaiveDate::from_ymd_opt(date.year(), birth.month(), birth.day())
+        .unwrap_or_else(|| NaiveDate::from_ymd_opt(date.year(), 3, 1).expect("1 March exists"));
+    if date < birthday_this_year { years - 1 } else { years }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,314 @@
+//! A corpus build: export + objections + policy → snapshot directory.
+//!
+//! ```text
+//! persons ─load/validate─┐
+//! items ──stream/validate─┴─► items.staged.parquet ─► DataFusion:
+//!     JOIN persons · veto_reason (the core's rules) ·
+//!     included: veto_shard, veto_doc_id, veto_redact, ORDER BY shard, doc_id ─► shards/, index.parquet
+//!     excluded: ORDER BY item_id ─► exclusions.parquet
+//! ```
+//! Everything is written into a staging directory that is fsynced and renamed
+//! into place only when complete.
+
+mod udf;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{UInt8Type, UInt64Type};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use veto_core::redact::{RedactionCounts, Redactor};
+use veto_core::{Objection, Policy, Reason};
+
+pub use crate::export::OnError;
+use crate::error::BuildError;
+use crate::export::{Rejections, TableFile, load_persons, stage_items};
+use crate::fsutil::{Staging, sha256_file, write_atomic};
+use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
+use udf::{KeyedUdf, ReasonUdf, RedactUdf};
+use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
+
+/// Where the snapshot goes.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// Exactly this directory; it must not exist yet.
+    Exact(PathBuf),
+    /// A directory named after the snapshot id inside this one.
+    Under(PathBuf),
+}
+
+/// Everything a build needs. The caller (the CLI) reads the store; the
+/// engine does not touch it.
+pub struct BuildRequest {
+    pub data_dir: PathBuf,
+    pub policy: Policy,
+    pub as_of: DateTime<Utc>,
+    pub shards: u32,
+    pub threads: usize,
+    pub destination: Destination,
+    pub on_error: OnError,
+    /// The installation secret (keys doc ids and shards).
+    pub secret: Vec<u8>,
+    /// Every objection on file; the rules decide which are in force at `as_of`.
+    pub objections: Vec<Objection>,
+    /// Memory for the query engine's sort and joins before it spills to disk.
+    pub memory_limit: usize,
+    /// Show a progress bar (only drawn on a terminal).
+    pub progress: bool,
+}
+
+/// A finished build.
+#[derive(Debug)]
+pub struct BuildOutcome {
+    pub manifest: Manifest,
+    pub path: PathBuf,
+    /// The identical snapshot already existed; nothing new was written.
+    pub already_built: bool,
+}
+
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
+/// Runs a build. On error nothing is left at the destination.
+pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
+    if req.as_of < req.policy.training_start {
+        return Err(BuildError::Refused(format!(
+            "as-of {} is before training_start {} of policy {}; the policy allows no training build before then",
+            rfc3339(req.as_of),
+            rfc3339(req.policy.training_start),
+            req.policy.name
+        )));
+    }
+    if req.shards == 0 || req.shards > 100_000 {
+        return Err(BuildError::Refused(format!("--shards must be between 1 and 100000, not {}", req.shards)));
+    }
+    let probe = match &req.destination {
+        Destination::Exact(p) => {
+            if p.exists() {
+                return Err(BuildError::Refused(format!("{} already exists; nothing was overwritten", p.display())));
+            }
+            p.clone()
+        }
+        Destination::Under(dir) => dir.join("snapshot"),
+    };
+    let staging = Staging::next_to(&probe)?;
+    let root = staging.path().to_path_buf();
+    let progress = progress_bar(req.progress);
+
+    let persons_table = TableFile::locate(&req.data_dir, "persons")?;
+    let items_table = TableFile::locate(&req.data_dir, "items")?;
+    let mut inputs = Vec::new();
+    for table in [&persons_table, &items_table] {
+        let (sha256, bytes) = sha256_file(&table.path)?;
+        inputs.push(FileInfo { file: table.name(), rows: None, bytes, sha256 });
+    }
+
+    let mut rejections = Rejections::new(req.on_error, root.join("rejected.jsonl"));
+    progress.set_message("reading persons");
+    let persons = load_persons(&persons_table, &mut rejections)?;
+    let persons_rejected = rejections.persons;
+    progress.set_message("validating items");
+    let staged = stage_items(&items_table, &persons, &mut rejections, &root.join("items.staged.parquet"), &progress)?;
+    inputs[0].rows = Some(persons.len() as u64 + persons_rejected);
+    inputs[1].rows = Some(staged.read);
+
+    let ctx = session(&req, &root)?;
+    ctx.register_parquet("staged", path_str(&staged.path)?, ParquetReadOptions::default()).await?;
+    drop_duplicates(&ctx, &items_table, &mut rejections).await?;
+    ctx.register_batch("persons", persons.to_batch()?)?;
+    let persons_read = persons.len() as u64 + persons_rejected;
+    drop(persons);
+
+    let policy = Arc::new(req.policy.clone());
+    let redaction_counts = Arc::new(Mutex::new(RedactionCounts::default()));
+    let secret = Arc::new(req.secret.clone());
+    ctx.register_udf(ReasonUdf::udf(policy.clone(), req.as_of, &req.objections));
+    ctx.register_udf(RedactUdf::udf(Redactor::new(policy.redaction), redaction_counts.clone()));
+    ctx.register_udf(KeyedUdf::doc_id(secret.clone()));
+    ctx.register_udf(KeyedUdf::shard(secret, req.shards));
+    ctx.sql(
+        "CREATE VIEW judged AS
+         SELECT i.item_id, i.person_id, i.platform, i.kind, i.text, i.lang, i.media_sha256,
+                veto_reason(i.person_id, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
+                            p.birth_date, p.country) AS reason
+         FROM items i JOIN persons p ON i.person_id = p.person_id",
+    )
+    .await?;
+
+    progress.set_position(0);
+    progress.set_length(staged.staged);
+    progress.set_message("writing shards");
+    let mut shards = ShardSink::create(&root, req.shards)?;
+    let mut stream = ctx
+        .sql(
+            "SELECT veto_shard(person_id) AS shard, veto_doc_id(item_id) AS doc_id, veto_redact(text) AS text,
+                    platform, kind, lang, media_sha256, item_id, person_id
+             FROM judged WHERE reason = 0 ORDER BY shard, doc_id, item_id",
+        )
+        .await?
+        .execute_stream()
+        .await?;
+    let mut included = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        included += batch.num_rows() as u64;
+        progress.inc(batch.num_rows() as u64);
+        shards.write(&batch)?;
+    }
+    let (shard_infos, index) = shards.finish()?;
+
+    progress.set_message("writing exclusions");
+    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
+    let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
+    let mut stream = ctx
+        .sql("SELECT item_id, person_id, reason FROM judged WHERE reason <> 0 ORDER BY item_id")
+        .await?
+        .execute_stream()
+        .await?;
+    let mut excluded = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let codes = batch.column(2).as_primitive::<UInt8Type>();
+        let mut names = Vec::with_capacity(batch.num_rows());
+        for code in codes.values() {
+            let reason = Reason::from_code(code - 1).expect("veto_reason returns codes of Reason");
+            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
+            names.push(reason.as_str());
+        }
+        excluded += batch.num_rows() as u64;
+        progress.inc(batch.num_rows() as u64);
+        let columns = vec![batch.column(0).clone(), batch.column(1).clone(), Arc::new(StringArray::from(names)) as _];
+        exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
+    }
+    let exclusions = exclusions.finish(&root)?;
+    drop(ctx);
+    std::fs::remove_file(&staged.path).map_err(BuildError::io(&staged.path))?;
+    let _ = std::fs::remove_dir_all(root.join("spill"));
+
+    let items_rejected = rejections.items;
+    let rejected = match rejections.finish()? {
+        Some(path) => Some(describe(&path, &root, Some(persons_rejected + items_rejected))?),
+        None => None,
+    };
+    let redactions = *redaction_counts.lock().expect("counts lock");
+    let mut manifest = Manifest {
+        format: SNAPSHOT_FORMAT.into(),
+        snapshot_id: String::new(),
+        as_of: rfc3339(req.as_of),
+        policy: PolicyRef { name: req.policy.name.clone(), sha256: req.policy.sha256.clone() },
+        inputs,
+        objections_on_file: req.objections.len() as u64,
+        persons: Counts { read: persons_read, rejected: persons_rejected },
+        items: ItemCounts { read: staged.read, rejected: items_rejected, included, excluded },
+        excluded_by_reason: by_reason,
+        redactions,
+        shard_count: req.shards,
+        shards: shard_infos,
+        index,
+        exclusions,
+        rejected,
+    };
+    manifest.snapshot_id = snapshot_id(&manifest);
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    write_atomic(&root.join("manifest.json"), &json)?;
+    progress.finish_and_clear();
+
+    let path = match &req.destination {
+        Destination::Exact(p) => p.clone(),
+        Destination::Under(dir) => dir.join(&manifest.snapshot_id),
+    };
+    if matches!(req.destination, Destination::Under(_)) && path.join("manifest.json").is_file() {
+        // Same id means same inputs, policy, as-of, secret and content.
+        return Ok(BuildOutcome { manifest, path, already_built: true });
+    }
+    staging.commit(&path)?;
+    Ok(BuildOutcome { manifest, path, already_built: false })
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn path_str(p: &Path) -> Result<&str, BuildError> {
+    p.to_str().ok_or_else(|| BuildError::Refused(format!("path {} is not valid UTF-8", p.display())))
+}
+
+/// The id of a snapshot: a hash of its manifest (with an empty id), so it
+/// names exactly this content built from exactly these inputs.
+fn snapshot_id(manifest: &Manifest) -> String {
+    let json = serde_json::to_vec(manifest).expect("manifest serialises");
+    format!("snap-{}", &hex::encode(Sha256::digest(&json))[..20])
+}
+
+fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError> {
+    let threads = req.threads.max(1);
+    let mut config = SessionConfig::new().with_target_partitions(threads).with_batch_size(8192);
+    // Read strings as Utf8, the type the shards are written in: no view/plain
+    // conversions on the way through.
+    config.options_mut().execution.parquet.schema_force_view_types = false;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(req.memory_limit)))
+        .with_temp_file_path(root.join("spill"))
+        .build_arc()?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+fn progress_bar(show: bool) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:20} [{bar:30}] {human_pos}/{human_len} rows ({per_sec})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Finds repeated item ids in the staged items. The first occurrence stays;
+/// every later one is an error (or, in quarantine mode, a rejected row).
+/// Registers the view `items` over the rows that remain.
+async fn drop_duplicates(ctx: &SessionContext, table: &TableFile, rejections: &mut Rejections) -> Result<(), BuildError> {
+    let duplicates = ctx
+        .sql(
+            "SELECT s.row, s.item_id, d.first FROM staged s
+             JOIN (SELECT item_id, min(row) AS first FROM staged GROUP BY item_id HAVING count(*) > 1) d
+               ON s.item_id = d.item_id
+             WHERE s.row > d.first ORDER BY s.row",
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut dropped = Vec::new();
+    for batch in &duplicates {
+        let (rows, ids, firsts) =
+            (batch.column(0).as_primitive::<UInt64Type>(), batch.column(1).as_string::<i32>(), batch.column(2).as_primitive::<UInt64Type>());
+        for i in 0..batch.num_rows() {
+            let (row, id, first) = (rows.value(i), ids.value(i), firsts.value(i));
+            let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
+            rejections.reject(table.error_at(Some(row), Some("item_id"), message), serde_json::json!({ "item_id": id }), false)?;
+            dropped.push(row);
+        }
+    }
+    if dropped.is_empty() {
+        ctx.sql("CREATE VIEW items AS SELECT * FROM staged").await?;
+    } else {
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![datafusion::arrow::datatypes::Field::new(
+            "row",
+            datafusion::arrow::datatypes::DataType::UInt64,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(datafusion::arrow::array::UInt64Array::from(dropped))])?;
+        ctx.register_batch("dropped", batch)?;
+        ctx.sql("CREATE VIEW items AS SELECT * FROM staged WHERE row NOT IN (SELECT row FROM dropped)").await?;
+    }
+    Ok(())
+}

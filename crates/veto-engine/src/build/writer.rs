@@ -1,0 +1,259 @@
+//! Parquet sinks for a snapshot: shards with their Merkle leaves, the private
+//! index, and the exclusions.
+//!
+//! Determinism: the query engine hands over sorted rows in batches whose
+//! boundaries depend on the thread count, and Parquet page boundaries follow
+//! batch boundaries. Every sink therefore re-chunks its input into batches of
+//! exactly [`CHUNK_ROWS`] rows, so the bytes depend only on the rows.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use veto_core::hashing::{LeafData, leaf_hash, merkle_root};
+
+use crate::error::BuildError;
+use crate::fsutil::sha256_file;
+use crate::manifest::{FileInfo, ShardInfo};
+
+pub const CHUNK_ROWS: usize = 8192;
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+/// Columns of a training shard. No person ids.
+pub static SHARD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("doc_id", false),
+        utf8("text", true),
+        utf8("platform", false),
+        utf8("kind", false),
+        utf8("lang", true),
+        utf8("media_sha256", true),
+    ]))
+});
+
+/// Columns of the private index of included items.
+pub static INDEX_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("item_id", false),
+        utf8("person_id", false),
+        utf8("doc_id", false),
+        Field::new("shard", DataType::UInt32, false),
+        utf8("leaf_hash", false),
+    ]))
+});
+
+/// Columns of the private list of excluded items.
+pub static EXCLUSIONS_SCHEMA: LazyLock<SchemaRef> =
+    LazyLock::new(|| Arc::new(Schema::new(vec![utf8("item_id", false), utf8("person_id", false), utf8("reason", false)])));
+
+/// One Parquet file written in fixed-size chunks.
+pub struct ParquetSink {
+    path: PathBuf,
+    schema: SchemaRef,
+    writer: ArrowWriter<std::fs::File>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    rows: u64,
+}
+
+impl ParquetSink {
+    pub fn create(path: PathBuf, schema: SchemaRef) -> Result<ParquetSink, BuildError> {
+        let file = std::fs::File::create(&path).map_err(BuildError::io(&path))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        Ok(ParquetSink { path, schema, writer, pending: Vec::new(), pending_rows: 0, rows: 0 })
+    }
+
+    pub fn write(&mut self, batch: RecordBatch) -> Result<(), BuildError> {
+        self.pending_rows += batch.num_rows();
+        self.rows += batch.num_rows() as u64;
+        self.pending.push(batch);
+        if self.pending_rows >= CHUNK_ROWS {
+            let all = concat_batches(&self.schema, &self.pending)?;
+            self.pending.clear();
+            let full = all.num_rows() / CHUNK_ROWS * CHUNK_ROWS;
+            for start in (0..full).step_by(CHUNK_ROWS) {
+                self.writer.write(&all.slice(start, CHUNK_ROWS))?;
+            }
+            self.pending_rows = all.num_rows() - full;
+            if self.pending_rows > 0 {
+                self.pending.push(all.slice(full, self.pending_rows));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is left, closes the file and describes it relative to `root`.
+    pub fn finish(mut self, root: &Path) -> Result<FileInfo, BuildError> {
+        if self.pending_rows > 0 {
+            let rest = concat_batches(&self.schema, &self.pending)?;
+            self.writer.write(&rest)?;
+        }
+        self.writer.close()?;
+        describe(&self.path, root, Some(self.rows))
+    }
+}
+
+fn opt(a: &StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// Size, SHA-256 and relative name of a finished file.
+pub fn describe(path: &Path, root: &Path, rows: Option<u64>) -> Result<FileInfo, BuildError> {
+    let (sha256, bytes) = sha256_file(path)?;
+    let file = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+    Ok(FileInfo { file, rows, bytes, sha256 })
+}
+
+struct OpenShard {
+    shard: u32,
+    sink: ParquetSink,
+    leaves: Vec<[u8; 32]>,
+}
+
+/// Receives included rows sorted by (shard, doc_id) and writes each shard
+/// file in turn, its Merkle leaves, and the index.
+///
+/// Input columns: shard, doc_id, text, platform, kind, lang, media_sha256,
+/// item_id, person_id.
+pub struct ShardSink {
+    root: PathBuf,
+    shard_count: u32,
+    open: Option<OpenShard>,
+    next: u32,
+    index: ParquetSink,
+    pub shards: Vec<ShardInfo>,
+    canonical: Vec<u8>,
+}
+
+impl ShardSink {
+    pub fn create(root: &Path, shard_count: u32) -> Result<ShardSink, BuildError> {
+        let dir = root.join("shards");
+        std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
+        Ok(ShardSink {
+            root: root.to_path_buf(),
+            shard_count,
+            open: None,
+            next: 0,
+            index: ParquetSink::create(root.join("index.parquet"), INDEX_SCHEMA.clone())?,
+            shards: Vec::new(),
+            canonical: Vec::new(),
+        })
+    }
+
+    fn shard_path(&self, shard: u32) -> PathBuf {
+        self.root.join("shards").join(format!("shard-{shard:05}.parquet"))
+    }
+
+    /// Closes open shards and creates (empty) ones until `shard` is open.
+    fn open_shard(&mut self, shard: u32) -> Result<(), BuildError> {
+        if self.open.as_ref().is_some_and(|o| o.shard == shard) {
+            return Ok(());
+        }
+        self.close_open()?;
+        while self.next <= shard {
+            let sink = ParquetSink::create(self.shard_path(self.next), SHARD_SCHEMA.clone())?;
+            let open = OpenShard { shard: self.next, sink, leaves: Vec::new() };
+            self.next += 1;
+            if open.shard == shard {
+                self.open = Some(open);
+            } else {
+                self.close(open)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, open: OpenShard) -> Result<(), BuildError> {
+        let info = open.sink.finish(&self.root)?;
+        self.shards.push(ShardInfo {
+            shard: open.shard,
+            file: info.file,
+            rows: info.rows.unwrap_or(0),
+            bytes: info.bytes,
+            sha256: info.sha256,
+            merkle_root: hex::encode(merkle_root(&open.leaves)),
+        });
+        Ok(())
+    }
+
+    fn close_open(&mut self) -> Result<(), BuildError> {
+        match self.open.take() {
+            Some(open) => self.close(open),
+            None => Ok(()),
+        }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), BuildError> {
+        let shard_col = batch.column(0).as_primitive::<UInt32Type>();
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let shard = shard_col.value(start);
+            let mut end = start + 1;
+            while end < batch.num_rows() && shard_col.value(end) == shard {
+                end += 1;
+            }
+            if shard >= self.shard_count || shard + 1 < self.next {
+                return Err(BuildError::Refused(format!("internal: rows for shard {shard} arrived out of order")));
+            }
+            self.open_shard(shard)?;
+            self.write_run(&batch.slice(start, end - start), shard)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn write_run(&mut self, run: &RecordBatch, shard: u32) -> Result<(), BuildError> {
+        let col = |i: usize| -> &StringArray { run.column(i).as_string::<i32>() };
+        let (doc_id, text, platform, kind, lang, media) = (col(1), col(2), col(3), col(4), col(5), col(6));
+        let open = self.open.as_mut().expect("shard opened above");
+        let mut hashes = Vec::with_capacity(run.num_rows());
+        for i in 0..run.num_rows() {
+            let leaf = LeafData {
+                doc_id: doc_id.value(i),
+                text: opt(text, i),
+                platform: platform.value(i),
+                kind: kind.value(i),
+                lang: opt(lang, i),
+                media_sha256: opt(media, i),
+            };
+            leaf.canonical_bytes(&mut self.canonical);
+            let h = leaf_hash(&self.canonical);
+            open.leaves.push(h);
+            hashes.push(hex::encode(h));
+        }
+        let shard_columns: Vec<ArrayRef> = (1..=6).map(|i| run.column(i).clone()).collect();
+        open.sink.write(RecordBatch::try_new(SHARD_SCHEMA.clone(), shard_columns)?)?;
+        let index_columns: Vec<ArrayRef> = vec![
+            run.column(7).clone(),
+            run.column(8).clone(),
+            run.column(1).clone(),
+            Arc::new(UInt32Array::from(vec![shard; run.num_rows()])),
+            Arc::new(StringArray::from(hashes)),
+        ];
+        self.index.write(RecordBatch::try_new(INDEX_SCHEMA.clone(), index_columns)?)
+    }
+
+    /// Closes the last shard, writes empty files for shards that got no
+    /// rows, and returns the index description.
+    pub fn finish(mut self) -> Result<(Vec<ShardInfo>, FileInfo), BuildError> {
+        if self.shard_count > 0 {
+            self.open_shard(self.shard_count - 1)?;
+        }
+        self.close_open()?;
+        let index = self.index.finish(&self.root)?;
+        Ok((self.shards, index))
+    }
+}

@@ -1,0 +1,337 @@
+//! The items table: streamed row by row, validated, and staged as Parquet in
+//! the build's temporary directory for the query engine. Only valid rows are
+//! staged; each keeps its source row number for later error reports.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use veto_core::{Audience, Kind, Platform};
+
+use super::columns::{Expect, InstantColumn, RawInstant, check_schema, text};
+use super::json::{check_known, opt_str, parse_object};
+use super::persons::OptionalValue;
+use super::{Persons, Rejections, TableFile, TableFormat};
+use crate::error::BuildError;
+
+const COLUMNS: &[(&str, Expect)] = &[
+    ("item_id", Expect::Text),
+    ("person_id", Expect::Text),
+    ("platform", Expect::Text),
+    ("kind", Expect::Text),
+    ("audience", Expect::Text),
+    ("created_at", Expect::Instant),
+    ("deleted_at", Expect::Instant),
+    ("text", Expect::Text),
+    ("media_uri", Expect::Text),
+    ("media_sha256", Expect::Text),
+    ("lang", Expect::Text),
+];
+const REQUIRED: &[&str] = &["item_id", "person_id", "platform", "kind", "audience", "created_at"];
+
+/// The schema of staged items, as the build queries them.
+pub static STAGED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("row", DataType::UInt64, false),
+        Field::new("item_id", DataType::Utf8, false),
+        Field::new("person_id", DataType::Utf8, false),
+        Field::new("platform", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("audience", DataType::Utf8, false),
+        Field::new("created_at", ts.clone(), false),
+        Field::new("deleted_at", ts, true),
+        Field::new("text", DataType::Utf8, true),
+        Field::new("media_sha256", DataType::Utf8, true),
+        Field::new("lang", DataType::Utf8, true),
+    ]))
+});
+
+/// The result of staging: a Parquet file of valid items.
+#[derive(Debug)]
+pub struct StagedItems {
+    pub path: PathBuf,
+    /// Rows read from the export, valid or not.
+    pub read: u64,
+    /// Rows staged (valid).
+    pub staged: u64,
+}
+
+/// One item as read, before validation.
+struct RawItem<'a> {
+    item_id: Option<&'a str>,
+    person_id: Option<&'a str>,
+    platform: Option<&'a str>,
+    kind: Option<&'a str>,
+    audience: Option<&'a str>,
+    created_at: RawInstant<'a>,
+    deleted_at: RawInstant<'a>,
+    text: Option<&'a str>,
+    media_sha256: Option<&'a str>,
+    lang: Option<&'a str>,
+}
+
+impl RawItem<'_> {
+    fn to_json(&self) -> Value {
+        let instant = |t: &RawInstant<'_>| match t {
+            RawInstant::Null => Value::Null,
+            RawInstant::Micros(us) => json!(veto_core::time::from_micros(*us).to_rfc3339()),
+            RawInstant::Text(s) => json!(s),
+        };
+        json!({
+            "item_id": self.item_id, "person_id": self.person_id, "platform": self.platform,
+            "kind": self.kind, "audience": self.audience, "created_at": instant(&self.created_at),
+            "deleted_at": instant(&self.deleted_at), "text": self.text,
+            "media_sha256": self.media_sha256, "lang": self.lang,
+        })
+    }
+}
+
+/// Checks one item; on failure returns the field and message.
+fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Option<i64>), (&'static str, String)> {
+    fn required<'a>(field: &'static str, v: Option<&'a str>) -> Result<&'a str, (&'static str, String)> {
+        match v {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err((field, "is required and must not be empty".into())),
+        }
+    }
+    fn instant(field: &'static str, t: &RawInstant<'_>) -> Result<Option<i64>, (&'static str, String)> {
+        match t {
+            RawInstant::Null => Ok(None),
+            RawInstant::Micros(us) => Ok(Some(*us)),
+            RawInstant::Text(s) => veto_core::time::parse_rfc3339(s).map(|t| Some(t.timestamp_micros())).map_err(|m| (field, m)),
+        }
+    }
+    required("item_id", raw.item_id)?;
+    let person_id = required("person_id", raw.person_id)?;
+    Platform::from_str(required("platform", raw.platform)?).map_err(|m| ("platform", m))?;
+    let kind = Kind::from_str(required("kind", raw.kind)?).map_err(|m| ("kind", m))?;
+    let audience = Audience::from_str(required("audience", raw.audience)?).map_err(|m| ("audience", m))?;
+    kind.check_audience(audience).map_err(|m| ("audience", m))?;
+    let created = instant("created_at", &raw.created_at)?.ok_or(("created_at", "is required".to_string()))?;
+    let deleted = instant("deleted_at", &raw.deleted_at)?;
+    if let Some(sha) = raw.media_sha256
+        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(("media_sha256", format!("{sha:?} is not 64 lowercase hex digits")));
+    }
+    if !persons.contains(person_id) {
+        return Err(("person_id", format!("author {person_id:?} is not in persons")));
+    }
+    Ok((created, deleted))
+}
+
+/// Builders for the staged Parquet file, flushed every `FLUSH_ROWS` rows.
+struct Stager {
+    writer: ArrowWriter<std::fs::File>,
+    row: UInt64Builder,
+    strings: [StringBuilder; 8],
+    created: TimestampMicrosecondBuilder,
+    deleted: TimestampMicrosecondBuilder,
+    buffered: usize,
+    staged: u64,
+}
+
+const FLUSH_ROWS: usize = 65_536;
+
+impl Stager {
+    fn create(path: &Path) -> Result<Stager, BuildError> {
+        let file = std::fs::File::create(path).map_err(BuildError::io(path))?;
+        // Staging is read once, right away: favour write speed over size.
+        let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).build();
+        Ok(Stager {
+            writer: ArrowWriter::try_new(file, STAGED_SCHEMA.clone(), Some(props))?,
+            row: UInt64Builder::new(),
+            strings: Default::default(),
+            created: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            deleted: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            buffered: 0,
+            staged: 0,
+        })
+    }
+
+    fn push(&mut self, row: u64, raw: &RawItem<'_>, created: i64, deleted: Option<i64>) -> Result<(), BuildError> {
+        self.row.append_value(row);
+        let values = [raw.item_id, raw.person_id, raw.platform, raw.kind, raw.audience, raw.text, raw.media_sha256, raw.lang];
+        for (builder, value) in self.strings.iter_mut().zip(values) {
+            builder.append_option(value);
+        }
+        self.created.append_value(created);
+        self.deleted.append_option(deleted);
+        self.buffered += 1;
+        self.staged += 1;
+        if self.buffered >= FLUSH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BuildError> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let [item_id, person_id, platform, kind, audience, text, media, lang] = &mut self.strings;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.row.finish()),
+            Arc::new(item_id.finish()),
+            Arc::new(person_id.finish()),
+            Arc::new(platform.finish()),
+            Arc::new(kind.finish()),
+            Arc::new(audience.finish()),
+            Arc::new(self.created.finish()),
+            Arc::new(self.deleted.finish()),
+            Arc::new(text.finish()),
+            Arc::new(media.finish()),
+            Arc::new(lang.finish()),
+        ];
+        self.writer.write(&RecordBatch::try_new(STAGED_SCHEMA.clone(), columns)?)?;
+        self.buffered = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<u64, BuildError> {
+        self.flush()?;
+        self.writer.close()?;
+        Ok(self.staged)
+    }
+}
+
+/// JSON Lines fast path: one typed parse per line. Any problem falls back to
+/// a field-by-field parse that names the offending field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonItem {
+    item_id: Option<String>,
+    person_id: Option<String>,
+    platform: Option<String>,
+    kind: Option<String>,
+    audience: Option<String>,
+    created_at: Option<String>,
+    deleted_at: Option<String>,
+    text: Option<String>,
+    #[allow(dead_code)]
+    media_uri: Option<String>,
+    media_sha256: Option<String>,
+    lang: Option<String>,
+}
+
+fn instant(s: &Option<String>) -> RawInstant<'_> {
+    s.as_deref().map_or(RawInstant::Null, RawInstant::Text)
+}
+
+fn json_field_error(line: &str) -> (String, String) {
+    let map = match parse_object(line) {
+        Ok(map) => map,
+        Err(e) => return e,
+    };
+    if let Err(e) = check_known(&map, &COLUMNS.iter().map(|(n, _)| *n).collect::<Vec<_>>()) {
+        return e;
+    }
+    for (name, _) in COLUMNS {
+        if let Err(e) = opt_str(&map, name) {
+            return e;
+        }
+    }
+    (String::new(), "record does not match the items format".into())
+}
+
+/// Streams the items table into `staging_path`, validating every row.
+pub fn stage_items(
+    table: &TableFile,
+    persons: &Persons,
+    rejections: &mut Rejections,
+    staging_path: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<StagedItems, BuildError> {
+    let mut stager = Stager::create(staging_path)?;
+    let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
+    let mut read = 0u64;
+    let handle = |row: u64, raw: RawItem<'_>, stager: &mut Stager, rejections: &mut Rejections| {
+        match validate(&raw, persons) {
+            Ok((created, deleted)) => stager.push(row, &raw, created, deleted),
+            Err((field, message)) => rejections.reject(table.error_at(Some(row), Some(field), message), raw.to_json(), false),
+        }
+    };
+    match table.format {
+        TableFormat::JsonLines => {
+            for (i, line) in std::io::BufReader::with_capacity(1 << 20, file).lines().enumerate() {
+                let row = i as u64 + 1;
+                let line = line.map_err(BuildError::io(&table.path))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                read += 1;
+                let item: JsonItem = match serde_json::from_str(&line) {
+                    Ok(item) => item,
+                    Err(_) => {
+                        let (field, message) = json_field_error(&line);
+                        let field = (!field.is_empty()).then_some(field.as_str());
+                        let record = serde_json::from_str(&line).unwrap_or(Value::String(line.clone()));
+                        rejections.reject(table.error_at(Some(row), field, message), record, false)?;
+                        continue;
+                    }
+                };
+                let raw = RawItem {
+                    item_id: item.item_id.as_deref(),
+                    person_id: item.person_id.as_deref(),
+                    platform: item.platform.as_deref(),
+                    kind: item.kind.as_deref(),
+                    audience: item.audience.as_deref(),
+                    created_at: instant(&item.created_at),
+                    deleted_at: instant(&item.deleted_at),
+                    text: item.text.as_deref(),
+                    media_sha256: item.media_sha256.as_deref(),
+                    lang: item.lang.as_deref(),
+                };
+                handle(row, raw, &mut stager, rejections)?;
+                if read % 65_536 == 0 {
+                    progress.set_position(read);
+                }
+            }
+        }
+        TableFormat::Parquet => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
+            for batch in builder.with_batch_size(8192).build()? {
+                let batch = batch?;
+                let [item_id, person_id, platform, kind, audience, text_col, media, lang] =
+                    ["item_id", "person_id", "platform", "kind", "audience", "text", "media_sha256", "lang"]
+                        .map(|name| text(&batch, name));
+                let (item_id, person_id, platform, kind, audience) = (item_id?, person_id?, platform?, kind?, audience?);
+                let (text_col, media, lang) = (text_col?, media?, lang?);
+                let created = InstantColumn::read(&batch, "created_at")?;
+                let deleted = InstantColumn::read(&batch, "deleted_at")?;
+                for i in 0..batch.num_rows() {
+                    read += 1;
+                    let raw = RawItem {
+                        item_id: item_id.is_valid_at(i),
+                        person_id: person_id.is_valid_at(i),
+                        platform: platform.is_valid_at(i),
+                        kind: kind.is_valid_at(i),
+                        audience: audience.is_valid_at(i),
+                        created_at: created.get(i),
+                        deleted_at: deleted.get(i),
+                        text: text_col.is_valid_at(i),
+                        media_sha256: media.is_valid_at(i),
+                        lang: lang.is_valid_at(i),
+                    };
+                    handle(read, raw, &mut stager, rejections)?;
+                }
+                progress.set_position(read);
+            }
+        }
+    }
+    let staged = stager.finish()?;
+    Ok(StagedItems { path: staging_path.to_path_buf(), read, staged })
+}

@@ -1,0 +1,146 @@
+//! Reading a platform export (format v1, see `docs/export-format.md`) and
+//! objection files, with every bad row reported by file, row and field.
+//!
+//! Persons are loaded into memory (they are the small side of every join);
+//! items are streamed, validated and staged as Parquet for the query engine.
+
+mod columns;
+mod items;
+mod json;
+mod objections;
+mod persons;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub use items::{StagedItems, stage_items};
+pub use objections::read_objections;
+pub use persons::{Persons, load_persons};
+
+use crate::error::{BuildError, InputError};
+
+/// The two on-disk encodings of an export table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableFormat {
+    Parquet,
+    JsonLines,
+}
+
+/// One table of an export, found in the export directory.
+#[derive(Clone, Debug)]
+pub struct TableFile {
+    pub path: PathBuf,
+    pub format: TableFormat,
+}
+
+impl TableFile {
+    /// Finds `<name>.parquet` or `<name>.jsonl` in `dir`; exactly one must exist.
+    pub fn locate(dir: &Path, name: &str) -> Result<TableFile, BuildError> {
+        let parquet = dir.join(format!("{name}.parquet"));
+        let jsonl = dir.join(format!("{name}.jsonl"));
+        let whole_file = |message: String| {
+            BuildError::Input(InputError {
+                file: format!("{name}.parquet|jsonl"),
+                row: None,
+                row_label: "row",
+                field: None,
+                message,
+            })
+        };
+        match (parquet.is_file(), jsonl.is_file()) {
+            (true, false) => Ok(TableFile { path: parquet, format: TableFormat::Parquet }),
+            (false, true) => Ok(TableFile { path: jsonl, format: TableFormat::JsonLines }),
+            (true, true) => Err(whole_file(format!(
+                "both {name}.parquet and {name}.jsonl are in {}; keep one",
+                dir.display()
+            ))),
+            (false, false) => Err(whole_file(format!("neither {name}.parquet nor {name}.jsonl is in {}", dir.display()))),
+        }
+    }
+
+    /// The file name used in error messages.
+    pub fn name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
+    pub(crate) fn row_label(&self) -> &'static str {
+        match self.format {
+            TableFormat::Parquet => "row",
+            TableFormat::JsonLines => "line",
+        }
+    }
+
+    /// An error at `row` (1-based) and `field` of this table.
+    pub(crate) fn error_at(&self, row: Option<u64>, field: Option<&str>, message: impl Into<String>) -> InputError {
+        InputError {
+            file: self.name(),
+            row,
+            row_label: self.row_label(),
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+/// What to do with a bad row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Stop at the first bad row; write nothing.
+    #[default]
+    Abort,
+    /// Write the row and its error to `rejected.jsonl`, and go on.
+    Quarantine,
+}
+
+/// Where rejected rows go: nowhere (abort) or `rejected.jsonl`.
+pub struct Rejections {
+    mode: OnError,
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+    pub persons: u64,
+    pub items: u64,
+}
+
+impl Rejections {
+    pub fn new(mode: OnError, path: PathBuf) -> Rejections {
+        Rejections { mode, path, out: None, persons: 0, items: 0 }
+    }
+
+    /// Records a bad row. In abort mode this is the build's error.
+    pub fn reject(&mut self, error: InputError, record: serde_json::Value, is_person: bool) -> Result<(), BuildError> {
+        if self.mode == OnError::Abort {
+            return Err(BuildError::Input(error));
+        }
+        if self.out.is_none() {
+            let f = File::create(&self.path).map_err(BuildError::io(&self.path))?;
+            self.out = Some(BufWriter::new(f));
+        }
+        let line = serde_json::json!({
+            "file": error.file,
+            "row": error.row,
+            "field": error.field,
+            "error": error.message,
+            "record": record,
+        });
+        let out = self.out.as_mut().expect("opened above");
+        writeln!(out, "{line}").map_err(BuildError::io(&self.path))?;
+        if is_person { self.persons += 1 } else { self.items += 1 }
+        Ok(())
+    }
+
+    pub fn mode(&self) -> OnError {
+        self.mode
+    }
+
+    /// Flushes and closes `rejected.jsonl`; returns its path if any row was rejected.
+    pub fn finish(mut self) -> Result<Option<PathBuf>, BuildError> {
+        match self.out.take() {
+            None => Ok(None),
+            Some(mut out) => {
+                out.flush().map_err(BuildError::io(&self.path))?;
+                Ok(Some(self.path))
+            }
+        }
+    }
+}

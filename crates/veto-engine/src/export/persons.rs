@@ -1,0 +1,181 @@
+//! The persons table: loaded whole and validated; it is the small side of
+//! the build's join.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Date32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::json;
+
+use super::columns::{DateColumn, Expect, check_schema, text};
+use super::json::{check_known, opt_str, opt_str_list, parse_object};
+use super::{Rejections, TableFile, TableFormat};
+use crate::error::BuildError;
+
+const COLUMNS: &[(&str, Expect)] = &[
+    ("person_id", Expect::Text),
+    ("birth_date", Expect::Date),
+    ("country", Expect::Text),
+    ("display_name", Expect::Text),
+    ("handles", Expect::TextList),
+];
+const FIELDS: &[&str] = &["person_id", "birth_date", "country", "display_name", "handles"];
+
+/// The valid persons of an export, in file order.
+#[derive(Debug, Default)]
+pub struct Persons {
+    pub ids: Vec<String>,
+    /// Birth date as days since 1970-01-01, if known.
+    pub birth_days: Vec<Option<i32>>,
+    pub countries: Vec<Option<String>>,
+    /// Row of each person in the file, for duplicate reports.
+    rows: Vec<u64>,
+    index: HashMap<String, u32>,
+}
+
+/// One person as read, before validation.
+struct RawPerson<'a> {
+    person_id: Option<&'a str>,
+    birth_date: Result<Option<i32>, String>,
+    country: Option<&'a str>,
+}
+
+impl Persons {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn contains(&self, person_id: &str) -> bool {
+        self.index.contains_key(person_id)
+    }
+
+    /// The persons as one Arrow batch (`person_id`, `birth_date`, `country`),
+    /// the build side of the join.
+    pub fn to_batch(&self) -> Result<RecordBatch, BuildError> {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("person_id", DataType::Utf8, false),
+            Field::new("birth_date", DataType::Date32, true),
+            Field::new("country", DataType::Utf8, true),
+        ]));
+        Ok(RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(&self.ids)),
+                Arc::new(Date32Array::from(self.birth_days.clone())),
+                Arc::new(StringArray::from(self.countries.clone())),
+            ],
+        )?)
+    }
+
+    fn add(&mut self, table: &TableFile, row: u64, raw: RawPerson<'_>, rejections: &mut Rejections) -> Result<(), BuildError> {
+        let record = || json!({"person_id": raw.person_id, "country": raw.country});
+        let fail = |field: &str, message: String| table.error_at(Some(row), Some(field), message);
+        let person_id = match raw.person_id {
+            Some(id) if !id.trim().is_empty() => id,
+            _ => return rejections.reject(fail("person_id", "is required and must not be empty".into()), record(), true),
+        };
+        if let Some(&first) = self.index.get(person_id) {
+            let message = format!("duplicate person_id {person_id:?} (first at {} {})", table.row_label(), self.rows[first as usize]);
+            return rejections.reject(fail("person_id", message), record(), true);
+        }
+        let birth = match raw.birth_date {
+            Ok(b) => b,
+            Err(m) => return rejections.reject(fail("birth_date", m), record(), true),
+        };
+        if let Some(c) = raw.country
+            && (c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            let message = format!("{c:?} is not an ISO 3166-1 alpha-2 code (two capital letters)");
+            return rejections.reject(fail("country", message), record(), true);
+        }
+        self.index.insert(person_id.to_string(), self.ids.len() as u32);
+        self.ids.push(person_id.to_string());
+        self.birth_days.push(birth);
+        self.countries.push(raw.country.map(str::to_string));
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+/// Reads and validates the persons table.
+pub fn load_persons(table: &TableFile, rejections: &mut Rejections) -> Result<Persons, BuildError> {
+    let mut persons = Persons::default();
+    let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
+    match table.format {
+        TableFormat::JsonLines => {
+            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let row = i as u64 + 1;
+                let line = line.map_err(BuildError::io(&table.path))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let parsed = parse_object(&line).and_then(|map| {
+                    check_known(&map, FIELDS)?;
+                    opt_str_list(&map, "handles")?;
+                    opt_str(&map, "display_name")?;
+                    Ok(map)
+                });
+                let map = match parsed {
+                    Ok(map) => map,
+                    Err((field, message)) => {
+                        let field = (!field.is_empty()).then_some(field.as_str());
+                        rejections.reject(table.error_at(Some(row), field, message), json!(line), true)?;
+                        continue;
+                    }
+                };
+                let strings = (opt_str(&map, "person_id"), opt_str(&map, "country"), opt_str(&map, "birth_date"));
+                let (person_id, country, birth) = match strings {
+                    (Ok(p), Ok(c), Ok(b)) => (p, c, b),
+                    (Err((f, m)), _, _) | (_, Err((f, m)), _) | (_, _, Err((f, m))) => {
+                        rejections.reject(table.error_at(Some(row), Some(&f), m), json!(line), true)?;
+                        continue;
+                    }
+                };
+                let birth_date = birth
+                    .map(|b| veto_core::time::parse_date(b).map(veto_core::time::to_days))
+                    .transpose();
+                persons.add(table, row, RawPerson { person_id, birth_date, country }, rejections)?;
+            }
+        }
+        TableFormat::Parquet => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
+            let mut row = 0u64;
+            for batch in builder.with_batch_size(8192).build()? {
+                let batch = batch?;
+                let ids = text(&batch, "person_id")?;
+                let countries = text(&batch, "country")?;
+                let births = DateColumn::read(&batch, "birth_date")?;
+                for i in 0..batch.num_rows() {
+                    row += 1;
+                    let raw = RawPerson {
+                        person_id: ids.is_valid_at(i),
+                        birth_date: births.get(i),
+                        country: countries.is_valid_at(i),
+                    };
+                    persons.add(table, row, raw, rejections)?;
+                }
+            }
+        }
+    }
+    Ok(persons)
+}
+
+/// `Some(value)` where the cell is not null.
+pub(crate) trait OptionalValue {
+    fn is_valid_at(&self, i: usize) -> Option<&str>;
+}
+
+impl OptionalValue for StringArray {
+    fn is_valid_at(&self, i: usize) -> Option<&str> {
+        use datafusion::arrow::array::Array;
+        self.is_valid(i).then(|| self.value(i))
+    }
+}

@@ -1,0 +1,24 @@
+//! veto-engine: corpus builds on Apache DataFusion.
+//!
+//! A build reads a platform export ([`export`]), validates every row with an
+//! error that names file, row and field, stages the valid items as Parquet,
+//! then lets DataFusion join them with the persons, judge each item with
+//! [`veto_core::evaluate`] (registered as a UDF), redact, hash and sort them
+//! into shards ([`build`]). The result is a snapshot directory with a
+//! [`manifest::Manifest`], written atomically.
+//!
+//! Architecture invariant: the engine never decides eligibility itself; the
+//! only decision is `veto_core::evaluate`, called from the `veto_reason` UDF.
+//! Architecture invariant: the engine keeps no state between builds; what
+//! must persist (objections, the secret, the snapshot record) is passed in
+//! and handed back to the caller, who owns the store.
+
+pub mod build;
+pub mod error;
+pub mod export;
+mod fsutil;
+pub mod manifest;
+
+pub use build::{BuildOutcome, BuildRequest, Destination, OnError, build};
+pub use error::{BuildError, InputError};
+pub use manifest::Manifest;

@@ -1,0 +1,251 @@
+//! veto-store: the state veto keeps between commands — objections on file,
+//! the snapshots built, and the installation secret that keys doc ids and
+//! shard assignment.
+//!
+//! SQLite (one file under the veto home) is the embedded default. All SQL is
+//! plain and portable and every time is an integer of UTC microseconds, so a
+//! PostgreSQL backend can follow behind the same [`Store`] API.
+//!
+//! Durability: the database runs in WAL mode with `synchronous = FULL`, so a
+//! call that returned has been fsynced.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::Utc;
+use rand::RngCore;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use veto_core::Objection;
+use veto_core::time::{from_micros, to_micros};
+
+/// Errors from the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("state store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("state store: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("objection {objection_id} is already on file with different content")]
+    ConflictingObjection { objection_id: String },
+    #[error("state store holds a value it cannot read: {0}")]
+    Corrupt(String),
+}
+
+/// Counts from importing objections.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub added: u64,
+    /// Already on file with identical content (a re-import is harmless).
+    pub unchanged: u64,
+}
+
+/// A snapshot as recorded in the store.
+#[derive(Debug, Clone)]
+pub struct SnapshotRecord {
+    pub snapshot_id: String,
+    pub as_of: chrono::DateTime<Utc>,
+    pub policy_name: String,
+    pub policy_sha256: String,
+    pub path: String,
+    pub built_at: chrono::DateTime<Utc>,
+    pub manifest: String,
+}
+
+/// The state store of one veto installation.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+const DB_FILE: &str = "veto.db";
+
+impl Store {
+    /// Opens (creating if needed) the store under `home`, migrates it, and
+    /// makes sure the installation has a secret.
+    pub async fn open(home: &Path) -> Result<Store, StoreError> {
+        let path = home.join(DB_FILE);
+        std::fs::create_dir_all(home).map_err(|e| StoreError::Open { path: path.clone(), source: e.into() })?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { path, source })?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let store = Store { pool };
+        store.ensure_secret().await?;
+        Ok(store)
+    }
+
+    async fn ensure_secret(&self) -> Result<(), StoreError> {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        sqlx::query("INSERT INTO installation (key, value) VALUES ('secret', ?) ON CONFLICT (key) DO NOTHING")
+            .bind(hex::encode(secret))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The installation secret that keys doc ids and shard assignment. It
+    /// never leaves the store except into the build that uses it.
+    pub async fn secret(&self) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query("SELECT value FROM installation WHERE key = 'secret'").fetch_one(&self.pool).await?;
+        let value: String = row.try_get("value")?;
+        hex::decode(value).map_err(|e| StoreError::Corrupt(format!("installation secret: {e}")))
+    }
+
+    /// Adds objections in one transaction: all or none. An objection already
+    /// on file with identical content is skipped; with different content the
+    /// whole import is refused.
+    pub async fn import_objections(&self, objections: &[Objection]) -> Result<ImportCounts, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut counts = ImportCounts::default();
+        let now = to_micros(Utc::now());
+        for o in objections {
+            let existing = sqlx::query("SELECT * FROM objections WHERE objection_id = ?")
+                .bind(&o.objection_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = existing {
+                if objection_from_row(&row)? == *o {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                return Err(StoreError::ConflictingObjection { objection_id: o.objection_id.clone() });
+            }
+            sqlx::query(
+                "INSERT INTO objections (objection_id, person_id, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&o.objection_id)
+            .bind(&o.person_id)
+            .bind(o.scope.as_str())
+            .bind(to_micros(o.filed_at))
+            .bind(o.withdrawn_at.map(to_micros))
+            .bind(o.channel.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            counts.added += 1;
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Every objection on file, ordered by id.
+    pub async fn objections(&self) -> Result<Vec<Objection>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM objections ORDER BY objection_id").fetch_all(&self.pool).await?;
+        rows.iter().map(objection_from_row).collect()
+    }
+
+    /// Records a completed snapshot. Recording the same id twice is a no-op.
+    pub async fn record_snapshot(&self, s: &SnapshotRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO snapshots (snapshot_id, as_of_us, policy_name, policy_sha256, path, status, built_at_us, manifest)
+             VALUES (?, ?, ?, ?, ?, 'complete', ?, ?) ON CONFLICT (snapshot_id) DO NOTHING",
+        )
+        .bind(&s.snapshot_id)
+        .bind(to_micros(s.as_of))
+        .bind(&s.policy_name)
+        .bind(&s.policy_sha256)
+        .bind(&s.path)
+        .bind(to_micros(s.built_at))
+        .bind(&s.manifest)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Snapshots on record, oldest build first.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM snapshots ORDER BY built_at_us, snapshot_id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SnapshotRecord {
+                    snapshot_id: r.try_get("snapshot_id")?,
+                    as_of: from_micros(r.try_get("as_of_us")?),
+                    policy_name: r.try_get("policy_name")?,
+                    policy_sha256: r.try_get("policy_sha256")?,
+                    path: r.try_get("path")?,
+                    built_at: from_micros(r.try_get("built_at_us")?),
+                    manifest: r.try_get("manifest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+fn objection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Objection, StoreError> {
+    let text = |name: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(name)?) };
+    let corrupt = |field: &str, e: String| StoreError::Corrupt(format!("objections.{field}: {e}"));
+    Ok(Objection {
+        objection_id: text("objection_id")?,
+        person_id: text("person_id")?,
+        scope: veto_core::ObjectionScope::from_str(&text("scope")?).map_err(|e| corrupt("scope", e))?,
+        filed_at: from_micros(row.try_get("filed_at_us")?),
+        withdrawn_at: row.try_get::<Option<i64>, _>("withdrawn_at_us")?.map(from_micros),
+        channel: veto_core::Channel::from_str(&text("channel")?).map_err(|e| corrupt("channel", e))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veto_core::{Channel, ObjectionScope};
+
+    fn objection(id: &str, scope: ObjectionScope) -> Objection {
+        Objection {
+            objection_id: id.into(),
+            person_id: "p-1".into(),
+            scope,
+            filed_at: veto_core::time::parse_rfc3339("2025-05-20T10:00:00+02:00").unwrap(),
+            withdrawn_at: None,
+            channel: Channel::Web,
+        }
+    }
+
+    #[tokio::test]
+    async fn objections_survive_a_reopen_and_the_secret_is_stable() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).await.unwrap();
+        let secret = store.secret().await.unwrap();
+        assert_eq!(secret.len(), 32);
+        let counts = store.import_objections(&[objection("o-1", ObjectionScope::All)]).await.unwrap();
+        assert_eq!(counts, ImportCounts { added: 1, unchanged: 0 });
+        store.close().await;
+
+        let store = Store::open(home.path()).await.unwrap();
+        assert_eq!(store.secret().await.unwrap(), secret);
+        assert_eq!(store.objections().await.unwrap(), vec![objection("o-1", ObjectionScope::All)]);
+    }
+
+    #[tokio::test]
+    async fn a_conflicting_reimport_changes_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).await.unwrap();
+        store.import_objections(&[objection("o-1", ObjectionScope::All)]).await.unwrap();
+        let again = store.import_objections(&[objection("o-1", ObjectionScope::All)]).await.unwrap();
+        assert_eq!(again, ImportCounts { added: 0, unchanged: 1 });
+        let err = store
+            .import_objections(&[objection("o-2", ObjectionScope::All), objection("o-1", ObjectionScope::Facebook)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::ConflictingObjection { ref objection_id } if objection_id == "o-1"));
+        // o-2 came before the conflict in the same import and must not stay.
+        assert_eq!(store.objections().await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,51 @@
+//! The subcommands. Each reads its inputs, calls one library function and
+//! prints the result for a person.
+
+pub mod build;
+pub mod demo;
+
+use std::path::Path;
+
+use anyhow::Context;
+use veto_store::Store;
+
+pub fn generate(out: &Path, persons: usize, seed: u64, format: veto_synth::Format) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let summary = veto_synth::generate(out, persons, seed, format)?;
+    println!(
+        "Generated {} persons, {} items and {} objections in {} ({:.1} s).",
+        summary.persons,
+        summary.items,
+        summary.objections,
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub async fn import_objections(home: &Path, file: &Path) -> anyhow::Result<()> {
+    let objections = veto_engine::export::read_objections(file)?;
+    let store = Store::open(home).await?;
+    let counts = store.import_objections(&objections).await.with_context(|| format!("importing {}", file.display()))?;
+    store.close().await;
+    println!(
+        "Imported {} objections from {} ({} already on file).",
+        counts.added,
+        file.display(),
+        counts.unchanged
+    );
+    Ok(())
+}
+
+pub async fn list_snapshots(home: &Path) -> anyhow::Result<()> {
+    let store = Store::open(home).await?;
+    let snapshots = store.snapshots().await?;
+    store.close().await;
+    if snapshots.is_empty() {
+        println!("No snapshots yet. Build one with `veto build`.");
+    }
+    for s in snapshots {
+        println!("{}  as of {}  policy {}  {}", s.snapshot_id, s.as_of.to_rfc3339(), s.policy_name, s.path);
+    }
+    Ok(())
+}

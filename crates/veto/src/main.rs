@@ -1,0 +1,113 @@
+//! The `veto` command: argument parsing and dispatch. Each subcommand is a
+//! few lines of glue in [`commands`] over the library crates.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "veto", version, about = "Train AI only on content whose authors have not objected, and prove it.")]
+struct Cli {
+    /// The installation's state directory (SQLite store, snapshots).
+    #[arg(long, global = true, env = "VETO_HOME", default_value = "veto-data")]
+    home: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic platform export (persons, items, objections).
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        persons: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
+        format: ExportFormat,
+    },
+    /// Objections on file.
+    Objections {
+        #[command(subcommand)]
+        command: ObjectionsCommand,
+    },
+    /// Build a snapshot: apply the policy to an export and write training shards.
+    Build(commands::build::BuildArgs),
+    /// Snapshots on record.
+    Snapshots {
+        #[command(subcommand)]
+        command: SnapshotsCommand,
+    },
+    /// Generate a platform, import its objections, build a snapshot with the
+    /// meta-2025 policy and print what happened.
+    Demo {
+        #[arg(long, default_value_t = 2_000)]
+        persons: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ObjectionsCommand {
+    /// Import objections from a JSON Lines file (all or nothing).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum SnapshotsCommand {
+    /// List the snapshots built by this installation.
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Parquet,
+    Jsonl,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Generate { out, persons, seed, format } => {
+                let format = match format {
+                    ExportFormat::Parquet => veto_synth::Format::Parquet,
+                    ExportFormat::Jsonl => veto_synth::Format::JsonLines,
+                };
+                commands::generate(&out, persons, seed, format)
+            }
+            Command::Objections { command: ObjectionsCommand::Import { file } } => {
+                commands::import_objections(&cli.home, &file).await
+            }
+            Command::Build(args) => commands::build::run(&cli.home, args).await,
+            Command::Snapshots { command: SnapshotsCommand::List } => commands::list_snapshots(&cli.home).await,
+            Command::Demo { persons, seed } => commands::demo::run(&cli.home, persons, seed).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

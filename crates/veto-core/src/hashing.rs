@@ -52,7 +52,14 @@ impl LeafData<'_> {
     /// UTF-8 length as 4 bytes big-endian and the UTF-8 bytes.
     pub fn canonical_bytes(&self, out: &mut Vec<u8>) {
         out.clear();
-        for field in [Some(self.doc_id), self.text, Some(self.platform), Some(self.kind), self.lang, self.media_sha256] {
+        for field in [
+            Some(self.doc_id),
+            self.text,
+            Some(self.platform),
+            Some(self.kind),
+            self.lang,
+            self.media_sha256,
+        ] {
             match field {
                 None => out.push(0),
                 Some(s) => {
@@ -125,13 +132,26 @@ mod tests {
         assert_eq!(merkle_root(&l), node_hash(&node_hash(&l[0], &l[1]), &l[2]));
         assert_eq!(merkle_root(&l[..1]), l[0]);
         // The empty tree is SHA-256 of the empty string.
-        assert_eq!(hex::encode(merkle_root(&[])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            hex::encode(merkle_root(&[])),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     #[test]
     fn canonical_bytes_distinguish_null_from_empty() {
-        let a = LeafData { doc_id: "d", text: None, platform: "facebook", kind: "post", lang: None, media_sha256: None };
-        let b = LeafData { text: Some(""), ..a };
+        let a = LeafData {
+            doc_id: "d",
+            text: None,
+            platform: "facebook",
+            kind: "post",
+            lang: None,
+            media_sha256: None,
+        };
+        let b = LeafData {
+            text: Some(""),
+            ..a
+        };
         let (mut x, mut y) = (Vec::new(), Vec::new());
         a.canonical_bytes(&mut x);
         b.canonical_bytes(&mut y);

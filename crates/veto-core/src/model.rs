@@ -159,7 +159,10 @@ impl Kind {
         if ok {
             Ok(())
         } else {
-            Err(format!("a {self} item cannot have audience {audience:?}", audience = audience.as_str()))
+            Err(format!(
+                "a {self} item cannot have audience {audience:?}",
+                audience = audience.as_str()
+            ))
         }
     }
 }
@@ -194,7 +197,10 @@ impl Objection {
         if let Some(w) = self.withdrawn_at
             && w < self.filed_at
         {
-            return Err(("withdrawn_at", format!("{w} is before filed_at {}", self.filed_at)));
+            return Err((
+                "withdrawn_at",
+                format!("{w} is before filed_at {}", self.filed_at),
+            ));
         }
         Ok(())
     }

@@ -113,22 +113,30 @@ impl Policy {
             "strict" => STRICT,
             _ => return None,
         };
-        Some(Policy::from_toml(text, &format!("preset {name}")).expect("built-in presets are valid"))
+        Some(
+            Policy::from_toml(text, &format!("preset {name}")).expect("built-in presets are valid"),
+        )
     }
 
     /// Parses and validates a policy. `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-        let err = |message: String| PolicyError { origin: origin.to_string(), message };
-        let file: PolicyFile = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let err = |message: String| PolicyError {
+            origin: origin.to_string(),
+            message,
+        };
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
         if file.name.trim().is_empty() {
             return Err(err("field `name` must not be empty".into()));
         }
-        let timezone: Tz = file
-            .timezone
-            .parse()
-            .map_err(|_| err(format!("field `timezone`: unknown IANA time zone {:?}", file.timezone)))?;
-        let training_start =
-            parse_policy_time(&file.training_start, timezone).map_err(|m| err(format!("field `training_start`: {m}")))?;
+        let timezone: Tz = file.timezone.parse().map_err(|_| {
+            err(format!(
+                "field `timezone`: unknown IANA time zone {:?}",
+                file.timezone
+            ))
+        })?;
+        let training_start = parse_policy_time(&file.training_start, timezone)
+            .map_err(|m| err(format!("field `training_start`: {m}")))?;
         let objection_deadline = parse_policy_time(&file.objection_deadline, timezone)
             .map_err(|m| err(format!("field `objection_deadline`: {m}")))?;
         if objection_deadline >= training_start {
@@ -185,7 +193,11 @@ impl Policy {
 
     /// The kinds `platform` may contribute, in declaration order.
     pub fn kinds_for(&self, platform: Platform) -> Vec<Kind> {
-        Kind::ALL.iter().copied().filter(|k| self.admits(platform, *k)).collect()
+        Kind::ALL
+            .iter()
+            .copied()
+            .filter(|k| self.admits(platform, *k))
+            .collect()
     }
 
     /// Whether an objection filed at `filed_at` came after the deadline.
@@ -213,7 +225,10 @@ mod tests {
     use super::*;
 
     fn with(replace: &str, by: &str) -> String {
-        assert!(STRICT.contains(replace), "test edits a line that exists: {replace}");
+        assert!(
+            STRICT.contains(replace),
+            "test edits a line that exists: {replace}"
+        );
         STRICT.replace(replace, by)
     }
 
@@ -222,7 +237,10 @@ mod tests {
         let p = Policy::preset("meta-2025").unwrap();
         // 27 May 2025 00:00 in Berlin is 26 May 22:00 UTC (CEST, UTC+2).
         assert_eq!(p.training_start.to_rfc3339(), "2025-05-26T22:00:00+00:00");
-        assert_eq!(p.objection_deadline.to_rfc3339(), "2025-05-26T21:59:59+00:00");
+        assert_eq!(
+            p.objection_deadline.to_rfc3339(),
+            "2025-05-26T21:59:59+00:00"
+        );
         assert!(p.admits(Platform::Facebook, Kind::Reel));
         assert!(p.admits(Platform::Instagram, Kind::ProfilePicture));
         assert!(!p.admits(Platform::Facebook, Kind::PrivateMessage));
@@ -248,9 +266,15 @@ mod tests {
 
     #[test]
     fn private_messages_can_never_be_admitted() {
-        let text = with("whatsapp = [\"ai_chat\"]", "whatsapp = [\"ai_chat\", \"private_message\"]");
+        let text = with(
+            "whatsapp = [\"ai_chat\"]",
+            "whatsapp = [\"ai_chat\", \"private_message\"]",
+        );
         let e = Policy::from_toml(&text, "p.toml").unwrap_err();
-        assert!(e.message.contains("private_message may never be admitted"), "{e}");
+        assert!(
+            e.message.contains("private_message may never be admitted"),
+            "{e}"
+        );
         assert!(e.to_string().starts_with("policy p.toml:"), "{e}");
     }
 

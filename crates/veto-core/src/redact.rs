@@ -17,13 +17,16 @@ pub const IBAN_PLACEHOLDER: &str = "[IBAN]";
 pub const MENTION_PLACEHOLDER: &str = "[MENTION]";
 
 /// The email pattern on its own, for checking output (tests and audits).
-pub const EMAIL_PATTERN: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}";
+pub const EMAIL_PATTERN: &str =
+    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}";
 /// The IBAN shape on its own (country, check digits, 11 to 30 characters of
 /// BBAN in groups of up to four, optionally separated by single spaces).
 pub const IBAN_PATTERN: &str = r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{1,4}){3,8}\b";
 
-const PHONE_INTERNATIONAL: &str = r"(?:\+|\b00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?[0-9]{1,5}(?:[ ./\-]?[0-9]{2,8}){1,4}\b";
-const PHONE_GERMAN: &str = r"(?:\(0[0-9]{2,5}\)|\b0[0-9]{2,5})[ /\-]?[0-9]{2,9}(?:[ \-]?[0-9]{1,6}){0,3}\b";
+const PHONE_INTERNATIONAL: &str =
+    r"(?:\+|\b00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?[0-9]{1,5}(?:[ ./\-]?[0-9]{2,8}){1,4}\b";
+const PHONE_GERMAN: &str =
+    r"(?:\(0[0-9]{2,5}\)|\b0[0-9]{2,5})[ /\-]?[0-9]{2,9}(?:[ \-]?[0-9]{1,6}){0,3}\b";
 const MENTION: &str = r"@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?";
 
 /// How many of each kind were replaced.
@@ -63,12 +66,19 @@ impl Redactor {
         let pattern = format!(
             "(?P<email>{EMAIL_PATTERN})|(?P<iban>{IBAN_PATTERN})|(?P<phone>{PHONE_INTERNATIONAL}|{PHONE_GERMAN})|(?P<mention>{MENTION})"
         );
-        Redactor { pattern: Regex::new(&pattern).expect("redaction pattern compiles"), switches }
+        Redactor {
+            pattern: Regex::new(&pattern).expect("redaction pattern compiles"),
+            switches,
+        }
     }
 
     /// Redacts `text`, adding what it replaced to `counts`. Returns the text
     /// unchanged (borrowed) when nothing is replaced.
-    pub fn redact<'t>(&self, text: &'t str, counts: &mut RedactionCounts) -> std::borrow::Cow<'t, str> {
+    pub fn redact<'t>(
+        &self,
+        text: &'t str,
+        counts: &mut RedactionCounts,
+    ) -> std::borrow::Cow<'t, str> {
         let mut out: Option<String> = None;
         let mut last = 0;
         for caps in self.pattern.captures_iter(text) {
@@ -122,8 +132,16 @@ pub fn iban_is_valid(candidate: &str) -> bool {
     }
     let mut remainder: u32 = 0;
     for &b in compact[4..].iter().chain(&compact[..4]) {
-        let value = if b.is_ascii_digit() { (b - b'0') as u32 } else { (b.to_ascii_uppercase() - b'A') as u32 + 10 };
-        remainder = if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 };
+        let value = if b.is_ascii_digit() {
+            (b - b'0') as u32
+        } else {
+            (b.to_ascii_uppercase() - b'A') as u32 + 10
+        };
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
     }
     remainder == 1
 }
@@ -133,7 +151,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const ALL_ON: RedactionSwitches = RedactionSwitches { emails: true, phones: true, ibans: true, mentions: true };
+    const ALL_ON: RedactionSwitches = RedactionSwitches {
+        emails: true,
+        phones: true,
+        ibans: true,
+        mentions: true,
+    };
 
     fn redact(text: &str) -> (String, RedactionCounts) {
         let mut counts = RedactionCounts::default();
@@ -151,12 +174,27 @@ mod tests {
             out,
             "Schreib an [EMAIL] oder ruf [PHONE] an, [PHONE] geht auch. IBAN [IBAN], danke [MENTION]!"
         );
-        assert_eq!(c, RedactionCounts { emails: 1, phones: 2, ibans: 1, mentions: 1 });
+        assert_eq!(
+            c,
+            RedactionCounts {
+                emails: 1,
+                phones: 2,
+                ibans: 1,
+                mentions: 1
+            }
+        );
     }
 
     #[test]
     fn german_phone_formats() {
-        for phone in ["0171-2345678", "(030) 1234567", "0049 30 1234567", "+49 (0) 30 1234567", "089/12345678", "0171 234 56 78"] {
+        for phone in [
+            "0171-2345678",
+            "(030) 1234567",
+            "0049 30 1234567",
+            "+49 (0) 30 1234567",
+            "089/12345678",
+            "0171 234 56 78",
+        ] {
             let (out, c) = redact(&format!("Tel. {phone} bitte"));
             assert_eq!(out, "Tel. [PHONE] bitte", "{phone}");
             assert_eq!(c.phones, 1, "{phone}");
@@ -165,7 +203,12 @@ mod tests {
 
     #[test]
     fn short_numbers_dates_and_years_stay() {
-        for text in ["Am 27.05.2025 um 10 Uhr", "Seit 1998 dabei", "Top 10 von 2024", "Zimmer 0815"] {
+        for text in [
+            "Am 27.05.2025 um 10 Uhr",
+            "Seit 1998 dabei",
+            "Top 10 von 2024",
+            "Zimmer 0815",
+        ] {
             assert_eq!(redact(text).0, text);
         }
     }
@@ -182,11 +225,20 @@ mod tests {
 
     #[test]
     fn switched_off_kinds_stay_and_are_not_counted() {
-        let switches = RedactionSwitches { mentions: false, ..ALL_ON };
+        let switches = RedactionSwitches {
+            mentions: false,
+            ..ALL_ON
+        };
         let mut c = RedactionCounts::default();
         let out = Redactor::new(switches).redact("hallo @anna, mail a@b.de", &mut c);
         assert_eq!(out, "hallo @anna, mail [EMAIL]");
-        assert_eq!(c, RedactionCounts { emails: 1, ..Default::default() });
+        assert_eq!(
+            c,
+            RedactionCounts {
+                emails: 1,
+                ..Default::default()
+            }
+        );
     }
 
     fn iban_with_check(country: &str, bban: &str) -> String {

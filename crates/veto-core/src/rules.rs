@@ -64,7 +64,10 @@ pub fn evaluate(
     if !policy.regions.is_empty() && !person.country.is_some_and(|c| policy.regions.contains(c)) {
         return Err(Reason::OutOfRegion);
     }
-    if objections.iter().any(|o| o.scope.covers(item.platform) && o.in_force_at(as_of)) {
+    if objections
+        .iter()
+        .any(|o| o.scope.covers(item.platform) && o.in_force_at(as_of))
+    {
         return Err(Reason::Objection);
     }
     Ok(())
@@ -77,7 +80,11 @@ pub fn age_on(birth: NaiveDate, date: NaiveDate) -> i32 {
     let years = date.year() - birth.year();
     let birthday_this_year = NaiveDate::from_ymd_opt(date.year(), birth.month(), birth.day())
         .unwrap_or_else(|| NaiveDate::from_ymd_opt(date.year(), 3, 1).expect("1 March exists"));
-    if date < birthday_this_year { years - 1 } else { years }
+    if date < birthday_this_year {
+        years - 1
+    } else {
+        years
+    }
 }
 
 #[cfg(test)]

@@ -18,11 +18,20 @@ impl Staging {
     pub fn next_to(dest: &Path) -> Result<Staging, BuildError> {
         let parent = parent_of(dest);
         std::fs::create_dir_all(&parent).map_err(BuildError::io(&parent))?;
-        let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot");
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let name = dest
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("snapshot");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let dir = parent.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&dir).map_err(BuildError::io(&dir))?;
-        Ok(Staging { dir, committed: false })
+        Ok(Staging {
+            dir,
+            committed: false,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -34,7 +43,10 @@ impl Staging {
     pub fn commit(mut self, dest: &Path) -> Result<(), BuildError> {
         sync_tree(&self.dir)?;
         if dest.exists() {
-            return Err(BuildError::Refused(format!("{} already exists; nothing was overwritten", dest.display())));
+            return Err(BuildError::Refused(format!(
+                "{} already exists; nothing was overwritten",
+                dest.display()
+            )));
         }
         std::fs::rename(&self.dir, dest).map_err(BuildError::io(dest))?;
         self.committed = true;
@@ -64,14 +76,18 @@ fn sync_tree(dir: &Path) -> Result<(), BuildError> {
         if entry.file_type().map_err(BuildError::io(&path))?.is_dir() {
             sync_tree(&path)?;
         } else {
-            File::open(&path).and_then(|f| f.sync_all()).map_err(BuildError::io(&path))?;
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(BuildError::io(&path))?;
         }
     }
     sync_dir(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), BuildError> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(BuildError::io(dir))
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(BuildError::io(dir))
 }
 
 /// Writes `bytes` to `path` atomically (temp name, fsync, rename).
@@ -79,7 +95,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(BuildError::io(&tmp))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(BuildError::io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(BuildError::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(BuildError::io(path))?;
     sync_dir(&parent_of(path))
 }

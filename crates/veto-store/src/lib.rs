@@ -67,7 +67,10 @@ impl Store {
     /// makes sure the installation has a secret.
     pub async fn open(home: &Path) -> Result<Store, StoreError> {
         let path = home.join(DB_FILE);
-        std::fs::create_dir_all(home).map_err(|e| StoreError::Open { path: path.clone(), source: e.into() })?;
+        std::fs::create_dir_all(home).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -98,7 +101,9 @@ impl Store {
     /// The installation secret that keys doc ids and shard assignment. It
     /// never leaves the store except into the build that uses it.
     pub async fn secret(&self) -> Result<Vec<u8>, StoreError> {
-        let row = sqlx::query("SELECT value FROM installation WHERE key = 'secret'").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM installation WHERE key = 'secret'")
+            .fetch_one(&self.pool)
+            .await?;
         let value: String = row.try_get("value")?;
         hex::decode(value).map_err(|e| StoreError::Corrupt(format!("installation secret: {e}")))
     }
@@ -106,7 +111,10 @@ impl Store {
     /// Adds objections in one transaction: all or none. An objection already
     /// on file with identical content is skipped; with different content the
     /// whole import is refused.
-    pub async fn import_objections(&self, objections: &[Objection]) -> Result<ImportCounts, StoreError> {
+    pub async fn import_objections(
+        &self,
+        objections: &[Objection],
+    ) -> Result<ImportCounts, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut counts = ImportCounts::default();
         let now = to_micros(Utc::now());
@@ -120,7 +128,9 @@ impl Store {
                     counts.unchanged += 1;
                     continue;
                 }
-                return Err(StoreError::ConflictingObjection { objection_id: o.objection_id.clone() });
+                return Err(StoreError::ConflictingObjection {
+                    objection_id: o.objection_id.clone(),
+                });
             }
             sqlx::query(
                 "INSERT INTO objections (objection_id, person_id, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us)
@@ -143,7 +153,9 @@ impl Store {
 
     /// Every objection on file, ordered by id.
     pub async fn objections(&self) -> Result<Vec<Objection>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM objections ORDER BY objection_id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM objections ORDER BY objection_id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(objection_from_row).collect()
     }
 
@@ -167,7 +179,9 @@ impl Store {
 
     /// Snapshots on record, oldest build first.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM snapshots ORDER BY built_at_us, snapshot_id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM snapshots ORDER BY built_at_us, snapshot_id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(SnapshotRecord {
@@ -195,10 +209,14 @@ fn objection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Objection, StoreE
     Ok(Objection {
         objection_id: text("objection_id")?,
         person_id: text("person_id")?,
-        scope: veto_core::ObjectionScope::from_str(&text("scope")?).map_err(|e| corrupt("scope", e))?,
+        scope: veto_core::ObjectionScope::from_str(&text("scope")?)
+            .map_err(|e| corrupt("scope", e))?,
         filed_at: from_micros(row.try_get("filed_at_us")?),
-        withdrawn_at: row.try_get::<Option<i64>, _>("withdrawn_at_us")?.map(from_micros),
-        channel: veto_core::Channel::from_str(&text("channel")?).map_err(|e| corrupt("channel", e))?,
+        withdrawn_at: row
+            .try_get::<Option<i64>, _>("withdrawn_at_us")?
+            .map(from_micros),
+        channel: veto_core::Channel::from_str(&text("channel")?)
+            .map_err(|e| corrupt("channel", e))?,
     })
 }
 
@@ -224,27 +242,56 @@ mod tests {
         let store = Store::open(home.path()).await.unwrap();
         let secret = store.secret().await.unwrap();
         assert_eq!(secret.len(), 32);
-        let counts = store.import_objections(&[objection("o-1", ObjectionScope::All)]).await.unwrap();
-        assert_eq!(counts, ImportCounts { added: 1, unchanged: 0 });
+        let counts = store
+            .import_objections(&[objection("o-1", ObjectionScope::All)])
+            .await
+            .unwrap();
+        assert_eq!(
+            counts,
+            ImportCounts {
+                added: 1,
+                unchanged: 0
+            }
+        );
         store.close().await;
 
         let store = Store::open(home.path()).await.unwrap();
         assert_eq!(store.secret().await.unwrap(), secret);
-        assert_eq!(store.objections().await.unwrap(), vec![objection("o-1", ObjectionScope::All)]);
+        assert_eq!(
+            store.objections().await.unwrap(),
+            vec![objection("o-1", ObjectionScope::All)]
+        );
     }
 
     #[tokio::test]
     async fn a_conflicting_reimport_changes_nothing() {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).await.unwrap();
-        store.import_objections(&[objection("o-1", ObjectionScope::All)]).await.unwrap();
-        let again = store.import_objections(&[objection("o-1", ObjectionScope::All)]).await.unwrap();
-        assert_eq!(again, ImportCounts { added: 0, unchanged: 1 });
+        store
+            .import_objections(&[objection("o-1", ObjectionScope::All)])
+            .await
+            .unwrap();
+        let again = store
+            .import_objections(&[objection("o-1", ObjectionScope::All)])
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            ImportCounts {
+                added: 0,
+                unchanged: 1
+            }
+        );
         let err = store
-            .import_objections(&[objection("o-2", ObjectionScope::All), objection("o-1", ObjectionScope::Facebook)])
+            .import_objections(&[
+                objection("o-2", ObjectionScope::All),
+                objection("o-1", ObjectionScope::Facebook),
+            ])
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::ConflictingObjection { ref objection_id } if objection_id == "o-1"));
+        assert!(
+            matches!(err, StoreError::ConflictingObjection { ref objection_id } if objection_id == "o-1")
+        );
         // o-2 came before the conflict in the same import and must not stay.
         assert_eq!(store.objections().await.unwrap().len(), 1);
     }

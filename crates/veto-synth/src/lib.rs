@@ -59,22 +59,38 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("writing parquet: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error("building arrow data: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
 }
 
-const EEA: &[&str] = &["DE", "DE", "DE", "DE", "AT", "FR", "NL", "PL", "IT", "ES", "BE", "SE", "IE", "NO", "IS", "LI"];
+const EEA: &[&str] = &[
+    "DE", "DE", "DE", "DE", "AT", "FR", "NL", "PL", "IT", "ES", "BE", "SE", "IE", "NO", "IS", "LI",
+];
 const ELSEWHERE: &[&str] = &["CH", "GB", "US", "TR"];
 
 /// Generates `persons` people (about 10 items each) into `out`.
-pub fn generate(out: &Path, persons: usize, seed: u64, format: Format) -> Result<Summary, GenerateError> {
-    std::fs::create_dir_all(out).map_err(|source| GenerateError::Io { path: out.display().to_string(), source })?;
+pub fn generate(
+    out: &Path,
+    persons: usize,
+    seed: u64,
+    format: Format,
+) -> Result<Summary, GenerateError> {
+    std::fs::create_dir_all(out).map_err(|source| GenerateError::Io {
+        path: out.display().to_string(),
+        source,
+    })?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let people: Vec<Person> = (0..persons).map(|i| person(&mut rng, i)).collect();
-    let all_handles: Vec<String> = people.iter().flat_map(|p| p.handles.iter().cloned()).collect();
+    let all_handles: Vec<String> = people
+        .iter()
+        .flat_map(|p| p.handles.iter().cloned())
+        .collect();
     let mut items_out = write::ItemWriter::create(out, format)?;
     let mut item_count = 0u64;
     let mut objections = Vec::new();
@@ -89,7 +105,11 @@ pub fn generate(out: &Path, persons: usize, seed: u64, format: Format) -> Result
     items_out.finish()?;
     write::persons(out, format, &people)?;
     write::objections(out, &objections)?;
-    Ok(Summary { persons: persons as u64, items: item_count, objections: objections.len() as u64 })
+    Ok(Summary {
+        persons: persons as u64,
+        items: item_count,
+        objections: objections.len() as u64,
+    })
 }
 
 fn person(rng: &mut impl Rng, i: usize) -> Person {
@@ -108,10 +128,21 @@ fn person(rng: &mut impl Rng, i: usize) -> Person {
         3..13 => Some(ELSEWHERE.choose(rng).expect("non-empty").to_string()),
         _ => Some(EEA.choose(rng).expect("non-empty").to_string()),
     };
-    let base: String = format!("{first}.{last}").to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+    let base: String = format!("{first}.{last}")
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
     let mut handles = vec![format!("{base}{}", i % 1000)];
     if rng.random_bool(0.3) {
-        handles.push(format!("{}_{i}", first.to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect::<String>()));
+        handles.push(format!(
+            "{}_{i}",
+            first
+                .to_lowercase()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        ));
     }
     Person {
         person_id: format!("p{i:08}"),
@@ -135,45 +166,73 @@ fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], count: &mut u
     let start = Utc.with_ymd_and_hms(2016, 1, 1, 0, 0, 0).unwrap();
     let end = Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap();
     let mut items = Vec::new();
-    let mut push = |platform, kind, audience, text: Option<String>, media: bool, rng: &mut ChaCha8Rng| {
-        *count += 1;
-        let created_at = instant(rng, start, end);
-        let deleted_at = rng.random_bool(0.05).then(|| instant(rng, created_at, end + Duration::days(60)));
-        let item_id = format!("i{:010}", *count);
-        let media_uri = media.then(|| format!("media://{platform}/{item_id}.jpg"));
-        let media_sha256 = media_uri.as_ref().map(|u| {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(u.as_bytes()))
-        });
-        let lang = match rng.random_range(0..100) {
-            0..80 => Some("de"),
-            80..90 => Some("en"),
-            90..95 => Some("fr"),
-            _ => None,
+    let mut push =
+        |platform, kind, audience, text: Option<String>, media: bool, rng: &mut ChaCha8Rng| {
+            *count += 1;
+            let created_at = instant(rng, start, end);
+            let deleted_at = rng
+                .random_bool(0.05)
+                .then(|| instant(rng, created_at, end + Duration::days(60)));
+            let item_id = format!("i{:010}", *count);
+            let media_uri = media.then(|| format!("media://{platform}/{item_id}.jpg"));
+            let media_sha256 = media_uri.as_ref().map(|u| {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(u.as_bytes()))
+            });
+            let lang = match rng.random_range(0..100) {
+                0..80 => Some("de"),
+                80..90 => Some("en"),
+                90..95 => Some("fr"),
+                _ => None,
+            };
+            items.push(Item {
+                item_id,
+                person_id: p.person_id.clone(),
+                platform,
+                kind,
+                audience,
+                created_at,
+                deleted_at,
+                text,
+                media_uri,
+                media_sha256,
+                lang: lang.map(str::to_string),
+            });
         };
-        items.push(Item {
-            item_id,
-            person_id: p.person_id.clone(),
-            platform,
-            kind,
-            audience,
-            created_at,
-            deleted_at,
-            text,
-            media_uri,
-            media_sha256,
-            lang: lang.map(str::to_string),
-        });
-    };
     let name = p.display_name.clone();
-    push(Platform::Facebook, Kind::Name, Audience::Public, name, false, rng);
-    push(Platform::Instagram, Kind::Username, Audience::Public, p.handles.first().cloned(), false, rng);
+    push(
+        Platform::Facebook,
+        Kind::Name,
+        Audience::Public,
+        name,
+        false,
+        rng,
+    );
+    push(
+        Platform::Instagram,
+        Kind::Username,
+        Audience::Public,
+        p.handles.first().cloned(),
+        false,
+        rng,
+    );
     if rng.random_bool(0.7) {
-        push(Platform::Facebook, Kind::ProfilePicture, Audience::Public, None, true, rng);
+        push(
+            Platform::Facebook,
+            Kind::ProfilePicture,
+            Audience::Public,
+            None,
+            true,
+            rng,
+        );
     }
     let posts = rng.random_range(1..=9);
     for _ in 0..posts {
-        let platform = if rng.random_bool(0.55) { Platform::Facebook } else { Platform::Instagram };
+        let platform = if rng.random_bool(0.55) {
+            Platform::Facebook
+        } else {
+            Platform::Instagram
+        };
         let audience = match rng.random_range(0..10) {
             0..6 => Audience::Public,
             6..9 => Audience::Friends,
@@ -191,17 +250,45 @@ fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], count: &mut u
         push(platform, kind, audience, Some(text), media, rng);
     }
     if rng.random_bool(0.4) {
-        let platform = *[Platform::Whatsapp, Platform::Whatsapp, Platform::Facebook, Platform::Instagram].choose(rng).expect("non-empty");
+        let platform = *[
+            Platform::Whatsapp,
+            Platform::Whatsapp,
+            Platform::Facebook,
+            Platform::Instagram,
+        ]
+        .choose(rng)
+        .expect("non-empty");
         let chat = text::assistant_chat(rng);
-        push(platform, Kind::AiChat, Audience::Assistant, Some(chat), false, rng);
+        push(
+            platform,
+            Kind::AiChat,
+            Audience::Assistant,
+            Some(chat),
+            false,
+            rng,
+        );
     }
     if rng.random_bool(0.5) {
         let text = text::post(rng, handles);
-        push(Platform::Whatsapp, Kind::PrivateMessage, Audience::E2e, Some(text), false, rng);
+        push(
+            Platform::Whatsapp,
+            Kind::PrivateMessage,
+            Audience::E2e,
+            Some(text),
+            false,
+            rng,
+        );
     }
     if rng.random_bool(0.2) {
         let text = text::post(rng, handles);
-        push(Platform::Facebook, Kind::PrivateMessage, Audience::Friends, Some(text), false, rng);
+        push(
+            Platform::Facebook,
+            Kind::PrivateMessage,
+            Audience::Friends,
+            Some(text),
+            false,
+            rng,
+        );
     }
     items
 }
@@ -217,7 +304,11 @@ fn objection_for(rng: &mut impl Rng, p: &Person, n: usize) -> Option<Objection> 
     let filed_at = match rng.random_range(0..100) {
         0 => deadline,
         1..61 => instant(rng, deadline - Duration::days(45), deadline),
-        _ => instant(rng, deadline + Duration::seconds(1), deadline + Duration::days(90)),
+        _ => instant(
+            rng,
+            deadline + Duration::seconds(1),
+            deadline + Duration::days(90),
+        ),
     };
     let scope = match rng.random_range(0..10) {
         0..7 => ObjectionScope::All,
@@ -225,7 +316,9 @@ fn objection_for(rng: &mut impl Rng, p: &Person, n: usize) -> Option<Objection> 
         8 => ObjectionScope::Instagram,
         _ => ObjectionScope::Whatsapp,
     };
-    let withdrawn_at = rng.random_bool(0.1).then(|| filed_at + Duration::days(rng.random_range(1..60)));
+    let withdrawn_at = rng
+        .random_bool(0.1)
+        .then(|| filed_at + Duration::days(rng.random_range(1..60)));
     Some(Objection {
         objection_id: format!("obj-{n:07}"),
         person_id: p.person_id.clone(),

@@ -27,7 +27,10 @@ pub enum Format {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError + '_ {
-    move |source| GenerateError::Io { path: path.display().to_string(), source }
+    move |source| GenerateError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// A file written under `<name>.tmp` and renamed on [`AtomicFile::commit`].
@@ -50,7 +53,11 @@ impl AtomicFile {
 }
 
 fn props() -> WriterProperties {
-    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level"))).build()
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
+        .build()
 }
 
 fn timestamp() -> DataType {
@@ -95,7 +102,10 @@ impl ItemWriter {
         };
         let (atomic, file) = AtomicFile::create(dir.join(name))?;
         let sink = match format {
-            Format::Parquet => Sink::Parquet(ArrowWriter::try_new(file, items_schema(), Some(props()))?, Vec::new()),
+            Format::Parquet => Sink::Parquet(
+                ArrowWriter::try_new(file, items_schema(), Some(props()))?,
+                Vec::new(),
+            ),
             Format::JsonLines => Sink::Json(BufWriter::new(file)),
         };
         Ok(ItemWriter { file: atomic, sink })
@@ -131,7 +141,9 @@ impl ItemWriter {
                 }
                 writer.into_inner()?
             }
-            Sink::Json(out) => out.into_inner().map_err(|e| io(&self.file.tmp)(e.into_error()))?,
+            Sink::Json(out) => out
+                .into_inner()
+                .map_err(|e| io(&self.file.tmp)(e.into_error()))?,
         };
         self.file.commit(file)
     }
@@ -159,7 +171,17 @@ fn items_batch(items: &[Item]) -> Result<RecordBatch, GenerateError> {
         created.append_value(it.created_at.timestamp_micros());
         deleted.append_option(it.deleted_at.map(|d| d.timestamp_micros()));
     }
-    let [item_id, person_id, platform, kind, audience, text, uri, sha, lang] = &mut strings;
+    let [
+        item_id,
+        person_id,
+        platform,
+        kind,
+        audience,
+        text,
+        uri,
+        sha,
+        lang,
+    ] = &mut strings;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(item_id.finish()),
         Arc::new(person_id.finish()),
@@ -189,7 +211,9 @@ pub fn persons(dir: &Path, format: Format, people: &[Person]) -> Result<(), Gene
                 });
                 writeln!(out, "{line}").map_err(io(&atomic.tmp))?;
             }
-            let file = out.into_inner().map_err(|e| io(&atomic.tmp)(e.into_error()))?;
+            let file = out
+                .into_inner()
+                .map_err(|e| io(&atomic.tmp)(e.into_error()))?;
             atomic.commit(file)
         }
         Format::Parquet => {
@@ -198,13 +222,21 @@ pub fn persons(dir: &Path, format: Format, people: &[Person]) -> Result<(), Gene
                 Field::new("birth_date", DataType::Date32, true),
                 Field::new("country", DataType::Utf8, true),
                 Field::new("display_name", DataType::Utf8, true),
-                Field::new("handles", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true),
+                Field::new(
+                    "handles",
+                    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                    true,
+                ),
             ]));
             let (atomic, file) = AtomicFile::create(dir.join("persons.parquet"))?;
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props()))?;
             for chunk in people.chunks(BATCH) {
-                let (mut id, mut birth, mut country, mut name) =
-                    (StringBuilder::new(), Date32Builder::new(), StringBuilder::new(), StringBuilder::new());
+                let (mut id, mut birth, mut country, mut name) = (
+                    StringBuilder::new(),
+                    Date32Builder::new(),
+                    StringBuilder::new(),
+                    StringBuilder::new(),
+                );
                 let mut handles = ListBuilder::new(StringBuilder::new());
                 for p in chunk {
                     id.append_value(&p.person_id);
@@ -239,6 +271,8 @@ pub fn objections(dir: &Path, objections: &[Objection]) -> Result<(), GenerateEr
         });
         writeln!(out, "{line}").map_err(io(&atomic.tmp))?;
     }
-    let file = out.into_inner().map_err(|e| io(&atomic.tmp)(e.into_error()))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io(&atomic.tmp)(e.into_error()))?;
     atomic.commit(file)
 }

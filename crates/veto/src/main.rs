@@ -9,11 +9,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "veto", version, about = "Train AI only on content whose authors have not objected, and prove it.")]
+#[command(
+    name = "veto",
+    version,
+    about = "Train AI only on content whose authors have not objected, and prove it."
+)]
 struct Cli {
-    /// The installation's state directory (SQLite store, snapshots).
-    #[arg(long, global = true, env = "VETO_HOME", default_value = "veto-data")]
-    home: PathBuf,
+    /// The installation's state directory: SQLite store and snapshots
+    /// [default: veto-data; for `demo`: veto-demo].
+    #[arg(long, global = true, env = "VETO_HOME")]
+    home: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,28 +84,45 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let home = cli
+        .home
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("veto-data"));
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Generate { out, persons, seed, format } => {
+            Command::Generate {
+                out,
+                persons,
+                seed,
+                format,
+            } => {
                 let format = match format {
                     ExportFormat::Parquet => veto_synth::Format::Parquet,
                     ExportFormat::Jsonl => veto_synth::Format::JsonLines,
                 };
                 commands::generate(&out, persons, seed, format)
             }
-            Command::Objections { command: ObjectionsCommand::Import { file } } => {
-                commands::import_objections(&cli.home, &file).await
+            Command::Objections {
+                command: ObjectionsCommand::Import { file },
+            } => commands::import_objections(&home, &file).await,
+            Command::Build(args) => commands::build::run(&home, args).await,
+            Command::Snapshots {
+                command: SnapshotsCommand::List,
+            } => commands::list_snapshots(&home).await,
+            Command::Demo { persons, seed } => {
+                let home = cli.home.unwrap_or_else(|| PathBuf::from("veto-demo"));
+                commands::demo::run(&home, persons, seed).await
             }
-            Command::Build(args) => commands::build::run(&cli.home, args).await,
-            Command::Snapshots { command: SnapshotsCommand::List } => commands::list_snapshots(&cli.home).await,
-            Command::Demo { persons, seed } => commands::demo::run(&cli.home, persons, seed).await,
         }
     });
     match result {

@@ -35,7 +35,11 @@ const ADULT: PersonFacts<'static> = PersonFacts {
     country: Some("DE"),
 };
 
-fn objection(scope: ObjectionScope, filed: DateTime<Utc>, withdrawn: Option<DateTime<Utc>>) -> Objection {
+fn objection(
+    scope: ObjectionScope,
+    filed: DateTime<Utc>,
+    withdrawn: Option<DateTime<Utc>>,
+) -> Objection {
     Objection {
         objection_id: "o1".into(),
         person_id: "p1".into(),
@@ -49,32 +53,62 @@ fn objection(scope: ObjectionScope, filed: DateTime<Utc>, withdrawn: Option<Date
 #[test]
 fn an_item_created_exactly_at_the_as_of_time_is_included() {
     let t = utc("2025-06-01T00:00:00Z");
-    assert_eq!(evaluate(&meta(), t, &post("2025-06-01T00:00:00Z"), &ADULT, &[]), Ok(()));
-    let one_us_later = ItemFacts { created_at: t + Duration::microseconds(1), ..post("2025-06-01T00:00:00Z") };
-    assert_eq!(evaluate(&meta(), t, &one_us_later, &ADULT, &[]), Err(Reason::NotYetCreated));
+    assert_eq!(
+        evaluate(&meta(), t, &post("2025-06-01T00:00:00Z"), &ADULT, &[]),
+        Ok(())
+    );
+    let one_us_later = ItemFacts {
+        created_at: t + Duration::microseconds(1),
+        ..post("2025-06-01T00:00:00Z")
+    };
+    assert_eq!(
+        evaluate(&meta(), t, &one_us_later, &ADULT, &[]),
+        Err(Reason::NotYetCreated)
+    );
 }
 
 #[test]
 fn an_item_deleted_exactly_at_the_as_of_time_is_gone() {
     let t = utc("2025-06-01T00:00:00Z");
-    let deleted = ItemFacts { deleted_at: Some(t), ..post("2025-01-01T00:00:00Z") };
-    assert_eq!(evaluate(&meta(), t, &deleted, &ADULT, &[]), Err(Reason::Deleted));
-    let later = ItemFacts { deleted_at: Some(t + Duration::seconds(1)), ..deleted };
+    let deleted = ItemFacts {
+        deleted_at: Some(t),
+        ..post("2025-01-01T00:00:00Z")
+    };
+    assert_eq!(
+        evaluate(&meta(), t, &deleted, &ADULT, &[]),
+        Err(Reason::Deleted)
+    );
+    let later = ItemFacts {
+        deleted_at: Some(t + Duration::seconds(1)),
+        ..deleted
+    };
     assert_eq!(evaluate(&meta(), t, &later, &ADULT, &[]), Ok(()));
 }
 
 #[test]
 fn the_eighteenth_birthday_counts_from_midnight_utc_of_that_day() {
     let t = utc("2025-06-01T00:00:00Z");
-    let teen = PersonFacts { birth_date: Some(date("2007-03-15")), country: Some("DE") };
+    let teen = PersonFacts {
+        birth_date: Some(date("2007-03-15")),
+        country: Some("DE"),
+    };
     let day_before = post("2025-03-14T23:59:59Z");
     let birthday = post("2025-03-15T00:00:00Z");
-    assert_eq!(evaluate(&meta(), t, &day_before, &teen, &[]), Err(Reason::Minor));
+    assert_eq!(
+        evaluate(&meta(), t, &day_before, &teen, &[]),
+        Err(Reason::Minor)
+    );
     assert_eq!(evaluate(&meta(), t, &birthday, &teen, &[]), Ok(()));
     // 23:30 in Berlin on the 14th is already the 15th? No: it is 21:30 UTC on
     // the 14th, and the rule reads the UTC date.
-    let berlin_evening = Berlin.with_ymd_and_hms(2025, 3, 14, 23, 30, 0).unwrap().with_timezone(&Utc);
-    let item = ItemFacts { created_at: berlin_evening, ..birthday };
+    let berlin_evening = Berlin
+        .with_ymd_and_hms(2025, 3, 14, 23, 30, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let item = ItemFacts {
+        created_at: berlin_evening,
+        ..birthday
+    };
     assert_eq!(evaluate(&meta(), t, &item, &teen, &[]), Err(Reason::Minor));
 }
 
@@ -92,13 +126,19 @@ fn leap_day_babies_come_of_age_on_the_first_of_march() {
 #[test]
 fn an_objection_filed_at_the_deadline_second_counts_for_the_first_build() {
     let p = meta();
-    let deadline = Berlin.with_ymd_and_hms(2025, 5, 26, 23, 59, 59).unwrap().with_timezone(&Utc);
+    let deadline = Berlin
+        .with_ymd_and_hms(2025, 5, 26, 23, 59, 59)
+        .unwrap()
+        .with_timezone(&Utc);
     assert_eq!(deadline, p.objection_deadline);
     assert!(!p.is_late(deadline));
     assert!(p.is_late(deadline + Duration::seconds(1)));
     let first_build = p.training_start;
     let o = objection(ObjectionScope::All, deadline, None);
-    assert_eq!(evaluate(&p, first_build, &post("2025-01-01T00:00:00Z"), &ADULT, &[o]), Err(Reason::Objection));
+    assert_eq!(
+        evaluate(&p, first_build, &post("2025-01-01T00:00:00Z"), &ADULT, &[o]),
+        Err(Reason::Objection)
+    );
 }
 
 #[test]
@@ -107,8 +147,15 @@ fn withdrawn_objections_stop_counting_at_the_withdrawal_instant() {
     let item = post("2025-01-01T00:00:00Z");
     let at_t = objection(ObjectionScope::All, utc("2025-05-01T00:00:00Z"), Some(t));
     assert_eq!(evaluate(&meta(), t, &item, &ADULT, &[at_t]), Ok(()));
-    let after_t = objection(ObjectionScope::All, utc("2025-05-01T00:00:00Z"), Some(t + Duration::seconds(1)));
-    assert_eq!(evaluate(&meta(), t, &item, &ADULT, &[after_t]), Err(Reason::Objection));
+    let after_t = objection(
+        ObjectionScope::All,
+        utc("2025-05-01T00:00:00Z"),
+        Some(t + Duration::seconds(1)),
+    );
+    assert_eq!(
+        evaluate(&meta(), t, &item, &ADULT, &[after_t]),
+        Err(Reason::Objection)
+    );
 }
 
 #[test]
@@ -116,9 +163,18 @@ fn a_platform_objection_covers_only_that_platform() {
     let t = utc("2025-07-01T00:00:00Z");
     let o = objection(ObjectionScope::Instagram, utc("2025-05-01T00:00:00Z"), None);
     let fb = post("2025-01-01T00:00:00Z");
-    let ig = ItemFacts { platform: Platform::Instagram, ..fb };
-    assert_eq!(evaluate(&meta(), t, &fb, &ADULT, std::slice::from_ref(&o)), Ok(()));
-    assert_eq!(evaluate(&meta(), t, &ig, &ADULT, &[o]), Err(Reason::Objection));
+    let ig = ItemFacts {
+        platform: Platform::Instagram,
+        ..fb
+    };
+    assert_eq!(
+        evaluate(&meta(), t, &fb, &ADULT, std::slice::from_ref(&o)),
+        Ok(())
+    );
+    assert_eq!(
+        evaluate(&meta(), t, &ig, &ADULT, &[o]),
+        Err(Reason::Objection)
+    );
 }
 
 #[test]
@@ -132,13 +188,30 @@ fn assistant_chats_follow_the_policy_and_private_audiences_never_pass() {
     };
     assert_eq!(evaluate(&meta(), t, &chat, &ADULT, &[]), Ok(()));
     let strict = Policy::preset("strict").unwrap();
-    assert_eq!(evaluate(&strict, t, &chat, &ADULT, &[]), Err(Reason::NotPublic));
+    assert_eq!(
+        evaluate(&strict, t, &chat, &ADULT, &[]),
+        Err(Reason::NotPublic)
+    );
     for audience in [Audience::Friends, Audience::OnlyMe, Audience::E2e] {
-        let item = ItemFacts { audience, ..post("2025-01-01T00:00:00Z") };
-        assert_eq!(evaluate(&meta(), t, &item, &ADULT, &[]), Err(Reason::NotPublic));
+        let item = ItemFacts {
+            audience,
+            ..post("2025-01-01T00:00:00Z")
+        };
+        assert_eq!(
+            evaluate(&meta(), t, &item, &ADULT, &[]),
+            Err(Reason::NotPublic)
+        );
     }
-    let pm = ItemFacts { platform: Platform::Whatsapp, kind: Kind::PrivateMessage, audience: Audience::E2e, ..chat };
-    assert_eq!(evaluate(&meta(), t, &pm, &ADULT, &[]), Err(Reason::OutOfScope));
+    let pm = ItemFacts {
+        platform: Platform::Whatsapp,
+        kind: Kind::PrivateMessage,
+        audience: Audience::E2e,
+        ..chat
+    };
+    assert_eq!(
+        evaluate(&meta(), t, &pm, &ADULT, &[]),
+        Err(Reason::OutOfScope)
+    );
 }
 
 #[test]
@@ -147,9 +220,16 @@ fn unknown_country_or_outside_the_eea_is_out_of_region() {
     let item = post("2025-01-01T00:00:00Z");
     for country in [None, Some("CH"), Some("US")] {
         let p = PersonFacts { country, ..ADULT };
-        assert_eq!(evaluate(&meta(), t, &item, &p, &[]), Err(Reason::OutOfRegion), "{country:?}");
+        assert_eq!(
+            evaluate(&meta(), t, &item, &p, &[]),
+            Err(Reason::OutOfRegion),
+            "{country:?}"
+        );
     }
-    let no = PersonFacts { country: Some("NO"), ..ADULT };
+    let no = PersonFacts {
+        country: Some("NO"),
+        ..ADULT
+    };
     assert_eq!(evaluate(&meta(), t, &item, &no, &[]), Ok(()));
 }
 
@@ -168,19 +248,26 @@ fn arb_item() -> impl Strategy<Value = ItemFacts> {
         arb_time(),
         prop::option::of(arb_time()),
     )
-        .prop_map(|(platform, kind, audience, created_at, deleted_at)| ItemFacts {
-            platform,
-            kind,
-            audience,
-            created_at,
-            deleted_at,
-        })
+        .prop_map(
+            |(platform, kind, audience, created_at, deleted_at)| ItemFacts {
+                platform,
+                kind,
+                audience,
+                created_at,
+                deleted_at,
+            },
+        )
 }
 
 fn arb_objection() -> impl Strategy<Value = Objection> {
-    (prop::sample::select(ObjectionScope::ALL), arb_time(), prop::option::of(arb_time())).prop_map(
-        |(scope, filed, withdrawn)| objection(scope, filed, withdrawn.filter(|w| *w >= filed)),
+    (
+        prop::sample::select(ObjectionScope::ALL),
+        arb_time(),
+        prop::option::of(arb_time()),
     )
+        .prop_map(|(scope, filed, withdrawn)| {
+            objection(scope, filed, withdrawn.filter(|w| *w >= filed))
+        })
 }
 
 prop_compose! {

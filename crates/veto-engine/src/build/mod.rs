@@ -28,8 +28,8 @@ use sha2::{Digest, Sha256};
 use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::{Objection, Policy, Reason};
 
-pub use crate::export::OnError;
 use crate::error::BuildError;
+pub use crate::export::OnError;
 use crate::export::{Rejections, TableFile, load_persons, stage_items};
 use crate::fsutil::{Staging, sha256_file, write_atomic};
 use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
@@ -87,12 +87,18 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         )));
     }
     if req.shards == 0 || req.shards > 100_000 {
-        return Err(BuildError::Refused(format!("--shards must be between 1 and 100000, not {}", req.shards)));
+        return Err(BuildError::Refused(format!(
+            "--shards must be between 1 and 100000, not {}",
+            req.shards
+        )));
     }
     let probe = match &req.destination {
         Destination::Exact(p) => {
             if p.exists() {
-                return Err(BuildError::Refused(format!("{} already exists; nothing was overwritten", p.display())));
+                return Err(BuildError::Refused(format!(
+                    "{} already exists; nothing was overwritten",
+                    p.display()
+                )));
             }
             p.clone()
         }
@@ -107,7 +113,12 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let mut inputs = Vec::new();
     for table in [&persons_table, &items_table] {
         let (sha256, bytes) = sha256_file(&table.path)?;
-        inputs.push(FileInfo { file: table.name(), rows: None, bytes, sha256 });
+        inputs.push(FileInfo {
+            file: table.name(),
+            rows: None,
+            bytes,
+            sha256,
+        });
     }
 
     let mut rejections = Rejections::new(req.on_error, root.join("rejected.jsonl"));
@@ -115,12 +126,23 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let persons = load_persons(&persons_table, &mut rejections)?;
     let persons_rejected = rejections.persons;
     progress.set_message("validating items");
-    let staged = stage_items(&items_table, &persons, &mut rejections, &root.join("items.staged.parquet"), &progress)?;
+    let staged = stage_items(
+        &items_table,
+        &persons,
+        &mut rejections,
+        &root.join("items.staged.parquet"),
+        &progress,
+    )?;
     inputs[0].rows = Some(persons.len() as u64 + persons_rejected);
     inputs[1].rows = Some(staged.read);
 
     let ctx = session(&req, &root)?;
-    ctx.register_parquet("staged", path_str(&staged.path)?, ParquetReadOptions::default()).await?;
+    ctx.register_parquet(
+        "staged",
+        path_str(&staged.path)?,
+        ParquetReadOptions::default(),
+    )
+    .await?;
     drop_duplicates(&ctx, &items_table, &mut rejections).await?;
     ctx.register_batch("persons", persons.to_batch()?)?;
     let persons_read = persons.len() as u64 + persons_rejected;
@@ -130,7 +152,10 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let redaction_counts = Arc::new(Mutex::new(RedactionCounts::default()));
     let secret = Arc::new(req.secret.clone());
     ctx.register_udf(ReasonUdf::udf(policy.clone(), req.as_of, &req.objections));
-    ctx.register_udf(RedactUdf::udf(Redactor::new(policy.redaction), redaction_counts.clone()));
+    ctx.register_udf(RedactUdf::udf(
+        Redactor::new(policy.redaction),
+        redaction_counts.clone(),
+    ));
     ctx.register_udf(KeyedUdf::doc_id(secret.clone()));
     ctx.register_udf(KeyedUdf::shard(secret, req.shards));
     ctx.sql(
@@ -165,8 +190,12 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let (shard_infos, index) = shards.finish()?;
 
     progress.set_message("writing exclusions");
-    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
-    let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
+    let mut by_reason: BTreeMap<String, u64> = Reason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_string(), 0))
+        .collect();
+    let mut exclusions =
+        ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
     let mut stream = ctx
         .sql("SELECT item_id, person_id, reason FROM judged WHERE reason <> 0 ORDER BY item_id")
         .await?
@@ -179,12 +208,18 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         let mut names = Vec::with_capacity(batch.num_rows());
         for code in codes.values() {
             let reason = Reason::from_code(code - 1).expect("veto_reason returns codes of Reason");
-            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
+            *by_reason
+                .get_mut(reason.as_str())
+                .expect("all reasons listed") += 1;
             names.push(reason.as_str());
         }
         excluded += batch.num_rows() as u64;
         progress.inc(batch.num_rows() as u64);
-        let columns = vec![batch.column(0).clone(), batch.column(1).clone(), Arc::new(StringArray::from(names)) as _];
+        let columns = vec![
+            batch.column(0).clone(),
+            batch.column(1).clone(),
+            Arc::new(StringArray::from(names)) as _,
+        ];
         exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
     }
     let exclusions = exclusions.finish(&root)?;
@@ -194,7 +229,11 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
     let items_rejected = rejections.items;
     let rejected = match rejections.finish()? {
-        Some(path) => Some(describe(&path, &root, Some(persons_rejected + items_rejected))?),
+        Some(path) => Some(describe(
+            &path,
+            &root,
+            Some(persons_rejected + items_rejected),
+        )?),
         None => None,
     };
     let redactions = *redaction_counts.lock().expect("counts lock");
@@ -202,11 +241,22 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         format: SNAPSHOT_FORMAT.into(),
         snapshot_id: String::new(),
         as_of: rfc3339(req.as_of),
-        policy: PolicyRef { name: req.policy.name.clone(), sha256: req.policy.sha256.clone() },
+        policy: PolicyRef {
+            name: req.policy.name.clone(),
+            sha256: req.policy.sha256.clone(),
+        },
         inputs,
         objections_on_file: req.objections.len() as u64,
-        persons: Counts { read: persons_read, rejected: persons_rejected },
-        items: ItemCounts { read: staged.read, rejected: items_rejected, included, excluded },
+        persons: Counts {
+            read: persons_read,
+            rejected: persons_rejected,
+        },
+        items: ItemCounts {
+            read: staged.read,
+            rejected: items_rejected,
+            included,
+            excluded,
+        },
         excluded_by_reason: by_reason,
         redactions,
         shard_count: req.shards,
@@ -226,10 +276,18 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     };
     if matches!(req.destination, Destination::Under(_)) && path.join("manifest.json").is_file() {
         // Same id means same inputs, policy, as-of, secret and content.
-        return Ok(BuildOutcome { manifest, path, already_built: true });
+        return Ok(BuildOutcome {
+            manifest,
+            path,
+            already_built: true,
+        });
     }
     staging.commit(&path)?;
-    Ok(BuildOutcome { manifest, path, already_built: false })
+    Ok(BuildOutcome {
+        manifest,
+        path,
+        already_built: false,
+    })
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -237,7 +295,8 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 fn path_str(p: &Path) -> Result<&str, BuildError> {
-    p.to_str().ok_or_else(|| BuildError::Refused(format!("path {} is not valid UTF-8", p.display())))
+    p.to_str()
+        .ok_or_else(|| BuildError::Refused(format!("path {} is not valid UTF-8", p.display())))
 }
 
 /// The id of a snapshot: a hash of its manifest (with an empty id), so it
@@ -249,10 +308,20 @@ fn snapshot_id(manifest: &Manifest) -> String {
 
 fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError> {
     let threads = req.threads.max(1);
-    let mut config = SessionConfig::new().with_target_partitions(threads).with_batch_size(8192);
+    let mut config = SessionConfig::new()
+        .with_target_partitions(threads)
+        .with_batch_size(8192);
     // Read strings as Utf8, the type the shards are written in: no view/plain
     // conversions on the way through.
-    config.options_mut().execution.parquet.schema_force_view_types = false;
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    // Each sorting partition reserves this much for its final merge; keep the
+    // reservations within the budget however small the budget is.
+    let reservation = (req.memory_limit / (4 * threads)).min(10 << 20);
+    config.options_mut().execution.sort_spill_reservation_bytes = reservation;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(req.memory_limit)))
         .with_temp_file_path(root.join("spill"))
@@ -266,9 +335,11 @@ fn progress_bar(show: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:20} [{bar:30}] {human_pos}/{human_len} rows ({per_sec})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg:20} [{bar:30}] {human_pos}/{human_len} rows ({per_sec})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }
@@ -276,7 +347,11 @@ fn progress_bar(show: bool) -> indicatif::ProgressBar {
 /// Finds repeated item ids in the staged items. The first occurrence stays;
 /// every later one is an error (or, in quarantine mode, a rejected row).
 /// Registers the view `items` over the rows that remain.
-async fn drop_duplicates(ctx: &SessionContext, table: &TableFile, rejections: &mut Rejections) -> Result<(), BuildError> {
+async fn drop_duplicates(
+    ctx: &SessionContext,
+    table: &TableFile,
+    rejections: &mut Rejections,
+) -> Result<(), BuildError> {
     let duplicates = ctx
         .sql(
             "SELECT s.row, s.item_id, d.first FROM staged s
@@ -289,26 +364,46 @@ async fn drop_duplicates(ctx: &SessionContext, table: &TableFile, rejections: &m
         .await?;
     let mut dropped = Vec::new();
     for batch in &duplicates {
-        let (rows, ids, firsts) =
-            (batch.column(0).as_primitive::<UInt64Type>(), batch.column(1).as_string::<i32>(), batch.column(2).as_primitive::<UInt64Type>());
+        let (rows, ids, firsts) = (
+            batch.column(0).as_primitive::<UInt64Type>(),
+            batch.column(1).as_string::<i32>(),
+            batch.column(2).as_primitive::<UInt64Type>(),
+        );
         for i in 0..batch.num_rows() {
             let (row, id, first) = (rows.value(i), ids.value(i), firsts.value(i));
-            let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
-            rejections.reject(table.error_at(Some(row), Some("item_id"), message), serde_json::json!({ "item_id": id }), false)?;
+            let message = format!(
+                "duplicate item_id {id:?} (first at {} {first})",
+                table.row_label()
+            );
+            rejections.reject(
+                table.error_at(Some(row), Some("item_id"), message),
+                serde_json::json!({ "item_id": id }),
+                false,
+            )?;
             dropped.push(row);
         }
     }
     if dropped.is_empty() {
         ctx.sql("CREATE VIEW items AS SELECT * FROM staged").await?;
     } else {
-        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![datafusion::arrow::datatypes::Field::new(
-            "row",
-            datafusion::arrow::datatypes::DataType::UInt64,
-            false,
-        )]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(datafusion::arrow::array::UInt64Array::from(dropped))])?;
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new(
+                "row",
+                datafusion::arrow::datatypes::DataType::UInt64,
+                false,
+            ),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(datafusion::arrow::array::UInt64Array::from(
+                dropped,
+            ))],
+        )?;
         ctx.register_batch("dropped", batch)?;
-        ctx.sql("CREATE VIEW items AS SELECT * FROM staged WHERE row NOT IN (SELECT row FROM dropped)").await?;
+        ctx.sql(
+            "CREATE VIEW items AS SELECT * FROM staged WHERE row NOT IN (SELECT row FROM dropped)",
+        )
+        .await?;
     }
     Ok(())
 }

@@ -13,12 +13,14 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray, UInt8Array,
-    UInt32Array,
+    Array, ArrayRef, AsArray, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray,
+    UInt8Array, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
@@ -52,7 +54,11 @@ macro_rules! udf_identity {
 
 fn arrays(args: ScalarFunctionArgs) -> Result<(Vec<ArrayRef>, usize)> {
     let n = args.number_rows;
-    let arrays = args.args.into_iter().map(|a| a.into_array(n)).collect::<Result<Vec<_>>>()?;
+    let arrays = args
+        .args
+        .into_iter()
+        .map(|a| a.into_array(n))
+        .collect::<Result<Vec<_>>>()?;
     Ok((arrays, n))
 }
 
@@ -76,7 +82,10 @@ impl ReasonUdf {
     pub fn udf(policy: Arc<Policy>, as_of: DateTime<Utc>, objections: &[Objection]) -> ScalarUDF {
         let mut by_person: HashMap<String, Vec<Objection>> = HashMap::new();
         for o in objections {
-            by_person.entry(o.person_id.clone()).or_default().push(o.clone());
+            by_person
+                .entry(o.person_id.clone())
+                .or_default()
+                .push(o.clone());
         }
         ScalarUDF::new_from_impl(ReasonUdf {
             signature: Signature::any(8, Volatility::Immutable),
@@ -99,7 +108,12 @@ impl ScalarUDFImpl for ReasonUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
-        let (person, platform, kind, audience) = (strings(&a[0])?, strings(&a[1])?, strings(&a[2])?, strings(&a[3])?);
+        let (person, platform, kind, audience) = (
+            strings(&a[0])?,
+            strings(&a[1])?,
+            strings(&a[2])?,
+            strings(&a[3])?,
+        );
         let created: &TimestampMicrosecondArray = a[4].as_primitive::<TimestampMicrosecondType>();
         let deleted: &TimestampMicrosecondArray = a[5].as_primitive::<TimestampMicrosecondType>();
         let birth: &Date32Array = a[6].as_primitive();
@@ -108,23 +122,38 @@ impl ScalarUDFImpl for ReasonUdf {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             // Staging validated these values; a failure here is a bug, not bad input.
-            let parse_err = |what: &str| datafusion::error::DataFusionError::Internal(format!("staged {what} invalid at row {i}"));
+            let parse_err = |what: &str| {
+                datafusion::error::DataFusionError::Internal(format!(
+                    "staged {what} invalid at row {i}"
+                ))
+            };
             let item = ItemFacts {
-                platform: Platform::from_str(platform.value(i)).map_err(|_| parse_err("platform"))?,
+                platform: Platform::from_str(platform.value(i))
+                    .map_err(|_| parse_err("platform"))?,
                 kind: Kind::from_str(kind.value(i)).map_err(|_| parse_err("kind"))?,
-                audience: Audience::from_str(audience.value(i)).map_err(|_| parse_err("audience"))?,
+                audience: Audience::from_str(audience.value(i))
+                    .map_err(|_| parse_err("audience"))?,
                 created_at: veto_core::time::from_micros(created.value(i)),
-                deleted_at: deleted.is_valid(i).then(|| veto_core::time::from_micros(deleted.value(i))),
+                deleted_at: deleted
+                    .is_valid(i)
+                    .then(|| veto_core::time::from_micros(deleted.value(i))),
             };
             let facts = PersonFacts {
-                birth_date: birth.is_valid(i).then(|| veto_core::time::from_days(birth.value(i))),
+                birth_date: birth
+                    .is_valid(i)
+                    .then(|| veto_core::time::from_days(birth.value(i))),
                 country: country.is_valid(i).then(|| country.value(i)),
             };
-            let objections = self.objections.get(person.value(i)).map_or(no_objections, Vec::as_slice);
-            out.push(match evaluate(&self.policy, self.as_of, &item, &facts, objections) {
-                Ok(()) => INCLUDED,
-                Err(reason) => reason.code() + 1,
-            });
+            let objections = self
+                .objections
+                .get(person.value(i))
+                .map_or(no_objections, Vec::as_slice);
+            out.push(
+                match evaluate(&self.policy, self.as_of, &item, &facts, objections) {
+                    Ok(()) => INCLUDED,
+                    Err(reason) => reason.code() + 1,
+                },
+            );
         }
         Ok(ColumnarValue::Array(Arc::new(UInt8Array::from(out))))
     }
@@ -140,7 +169,11 @@ udf_identity!(RedactUdf);
 
 impl RedactUdf {
     pub fn udf(redactor: Redactor, counts: Arc<Mutex<RedactionCounts>>) -> ScalarUDF {
-        ScalarUDF::new_from_impl(RedactUdf { signature: Signature::any(1, Volatility::Immutable), redactor, counts })
+        ScalarUDF::new_from_impl(RedactUdf {
+            signature: Signature::any(1, Volatility::Immutable),
+            redactor,
+            counts,
+        })
     }
 }
 
@@ -181,7 +214,11 @@ udf_identity!(KeyedUdf);
 
 impl KeyedUdf {
     pub fn doc_id(secret: Arc<Vec<u8>>) -> ScalarUDF {
-        ScalarUDF::new_from_impl(KeyedUdf { signature: Signature::any(1, Volatility::Immutable), secret, shards: None })
+        ScalarUDF::new_from_impl(KeyedUdf {
+            signature: Signature::any(1, Volatility::Immutable),
+            secret,
+            shards: None,
+        })
     }
     pub fn shard(secret: Arc<Vec<u8>>, shards: u32) -> ScalarUDF {
         ScalarUDF::new_from_impl(KeyedUdf {
@@ -194,24 +231,36 @@ impl KeyedUdf {
 
 impl ScalarUDFImpl for KeyedUdf {
     fn name(&self) -> &str {
-        if self.shards.is_some() { "veto_shard" } else { "veto_doc_id" }
+        if self.shards.is_some() {
+            "veto_shard"
+        } else {
+            "veto_doc_id"
+        }
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(if self.shards.is_some() { DataType::UInt32 } else { DataType::Utf8 })
+        Ok(if self.shards.is_some() {
+            DataType::UInt32
+        } else {
+            DataType::Utf8
+        })
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
         let input = strings(&a[0])?;
         let array: ArrayRef = match self.shards {
-            Some(s) => Arc::new(UInt32Array::from_iter_values(
-                (0..n).map(|i| veto_core::hashing::shard_of(&self.secret, input.value(i), s)),
-            )),
-            None => Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| veto_core::hashing::doc_id(&self.secret, input.value(i))),
-            )),
+            Some(s) => {
+                Arc::new(UInt32Array::from_iter_values((0..n).map(|i| {
+                    veto_core::hashing::shard_of(&self.secret, input.value(i), s)
+                })))
+            }
+            None => {
+                Arc::new(StringArray::from_iter_values((0..n).map(|i| {
+                    veto_core::hashing::doc_id(&self.secret, input.value(i))
+                })))
+            }
         };
         Ok(ColumnarValue::Array(array))
     }

@@ -52,8 +52,13 @@ pub static INDEX_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// Columns of the private list of excluded items.
-pub static EXCLUSIONS_SCHEMA: LazyLock<SchemaRef> =
-    LazyLock::new(|| Arc::new(Schema::new(vec![utf8("item_id", false), utf8("person_id", false), utf8("reason", false)])));
+pub static EXCLUSIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        utf8("item_id", false),
+        utf8("person_id", false),
+        utf8("reason", false),
+    ]))
+});
 
 /// One Parquet file written in fixed-size chunks.
 pub struct ParquetSink {
@@ -73,7 +78,14 @@ impl ParquetSink {
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
-        Ok(ParquetSink { path, schema, writer, pending: Vec::new(), pending_rows: 0, rows: 0 })
+        Ok(ParquetSink {
+            path,
+            schema,
+            writer,
+            pending: Vec::new(),
+            pending_rows: 0,
+            rows: 0,
+        })
     }
 
     pub fn write(&mut self, batch: RecordBatch) -> Result<(), BuildError> {
@@ -113,8 +125,17 @@ fn opt(a: &StringArray, i: usize) -> Option<&str> {
 /// Size, SHA-256 and relative name of a finished file.
 pub fn describe(path: &Path, root: &Path, rows: Option<u64>) -> Result<FileInfo, BuildError> {
     let (sha256, bytes) = sha256_file(path)?;
-    let file = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
-    Ok(FileInfo { file, rows, bytes, sha256 })
+    let file = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned();
+    Ok(FileInfo {
+        file,
+        rows,
+        bytes,
+        sha256,
+    })
 }
 
 struct OpenShard {
@@ -154,7 +175,9 @@ impl ShardSink {
     }
 
     fn shard_path(&self, shard: u32) -> PathBuf {
-        self.root.join("shards").join(format!("shard-{shard:05}.parquet"))
+        self.root
+            .join("shards")
+            .join(format!("shard-{shard:05}.parquet"))
     }
 
     /// Closes open shards and creates (empty) ones until `shard` is open.
@@ -165,7 +188,11 @@ impl ShardSink {
         self.close_open()?;
         while self.next <= shard {
             let sink = ParquetSink::create(self.shard_path(self.next), SHARD_SCHEMA.clone())?;
-            let open = OpenShard { shard: self.next, sink, leaves: Vec::new() };
+            let open = OpenShard {
+                shard: self.next,
+                sink,
+                leaves: Vec::new(),
+            };
             self.next += 1;
             if open.shard == shard {
                 self.open = Some(open);
@@ -206,7 +233,9 @@ impl ShardSink {
                 end += 1;
             }
             if shard >= self.shard_count || shard + 1 < self.next {
-                return Err(BuildError::Refused(format!("internal: rows for shard {shard} arrived out of order")));
+                return Err(BuildError::Refused(format!(
+                    "internal: rows for shard {shard} arrived out of order"
+                )));
             }
             self.open_shard(shard)?;
             self.write_run(&batch.slice(start, end - start), shard)?;
@@ -217,7 +246,8 @@ impl ShardSink {
 
     fn write_run(&mut self, run: &RecordBatch, shard: u32) -> Result<(), BuildError> {
         let col = |i: usize| -> &StringArray { run.column(i).as_string::<i32>() };
-        let (doc_id, text, platform, kind, lang, media) = (col(1), col(2), col(3), col(4), col(5), col(6));
+        let (doc_id, text, platform, kind, lang, media) =
+            (col(1), col(2), col(3), col(4), col(5), col(6));
         let open = self.open.as_mut().expect("shard opened above");
         let mut hashes = Vec::with_capacity(run.num_rows());
         for i in 0..run.num_rows() {
@@ -235,7 +265,8 @@ impl ShardSink {
             hashes.push(hex::encode(h));
         }
         let shard_columns: Vec<ArrayRef> = (1..=6).map(|i| run.column(i).clone()).collect();
-        open.sink.write(RecordBatch::try_new(SHARD_SCHEMA.clone(), shard_columns)?)?;
+        open.sink
+            .write(RecordBatch::try_new(SHARD_SCHEMA.clone(), shard_columns)?)?;
         let index_columns: Vec<ArrayRef> = vec![
             run.column(7).clone(),
             run.column(8).clone(),
@@ -243,7 +274,8 @@ impl ShardSink {
             Arc::new(UInt32Array::from(vec![shard; run.num_rows()])),
             Arc::new(StringArray::from(hashes)),
         ];
-        self.index.write(RecordBatch::try_new(INDEX_SCHEMA.clone(), index_columns)?)
+        self.index
+            .write(RecordBatch::try_new(INDEX_SCHEMA.clone(), index_columns)?)
     }
 
     /// Closes the last shard, writes empty files for shards that got no

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 
@@ -58,15 +60,23 @@ pub(crate) fn check_schema(
     columns: &[(&str, Expect)],
     required: &[&str],
 ) -> Result<(), BuildError> {
-    let err = |field: &str, message: String| BuildError::Input(table.error_at(None, Some(field), message));
+    let err = |field: &str, message: String| {
+        BuildError::Input(table.error_at(None, Some(field), message))
+    };
     for f in schema.fields() {
         match columns.iter().find(|(name, _)| name == f.name()) {
             None => {
                 let known: Vec<_> = columns.iter().map(|(n, _)| *n).collect();
-                return Err(err(f.name(), format!("unknown column (known columns: {})", known.join(", "))));
+                return Err(err(
+                    f.name(),
+                    format!("unknown column (known columns: {})", known.join(", ")),
+                ));
             }
             Some((_, expect)) if !expect.accepts(f.data_type()) => {
-                return Err(err(f.name(), format!("has type {}, expected {}", f.data_type(), expect.describe())));
+                return Err(err(
+                    f.name(),
+                    format!("has type {}, expected {}", f.data_type(), expect.describe()),
+                ));
             }
             Some(_) => {}
         }
@@ -89,7 +99,11 @@ pub(crate) fn text(batch: &RecordBatch, name: &str) -> Result<StringArray, Build
         Some(a) => cast(&a, &DataType::Utf8)?,
         None => Arc::new(StringArray::new_null(batch.num_rows())),
     };
-    Ok(array.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
+    Ok(array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8")
+        .clone())
 }
 
 /// An instant column: native microseconds, or text still to parse.
@@ -112,7 +126,11 @@ impl InstantColumn {
                 let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
                 let micros = cast(&a, &utc)?;
                 Ok(InstantColumn::Micros(
-                    micros.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("cast to timestamp").clone(),
+                    micros
+                        .as_any()
+                        .downcast_ref::<TimestampMicrosecondArray>()
+                        .expect("cast to timestamp")
+                        .clone(),
                 ))
             }
             _ => Ok(InstantColumn::Text(text(batch, name)?)),
@@ -139,7 +157,12 @@ impl DateColumn {
         match column(batch, name) {
             Some(a) if matches!(a.data_type(), DataType::Date32 | DataType::Date64) => {
                 let days = cast(&a, &DataType::Date32)?;
-                Ok(DateColumn::Days(days.as_any().downcast_ref::<Date32Array>().expect("cast to date32").clone()))
+                Ok(DateColumn::Days(
+                    days.as_any()
+                        .downcast_ref::<Date32Array>()
+                        .expect("cast to date32")
+                        .clone(),
+                ))
             }
             _ => Ok(DateColumn::Text(text(batch, name)?)),
         }

@@ -8,39 +8,63 @@ pub(crate) type FieldError = (String, String);
 pub(crate) fn parse_object(line: &str) -> Result<Map<String, Value>, FieldError> {
     match serde_json::from_str::<Value>(line) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err((String::new(), format!("expected a JSON object, found {}", type_name(&other)))),
+        Ok(other) => Err((
+            String::new(),
+            format!("expected a JSON object, found {}", type_name(&other)),
+        )),
         Err(e) => Err((String::new(), format!("not valid JSON: {e}"))),
     }
 }
 
 pub(crate) fn check_known(map: &Map<String, Value>, known: &[&str]) -> Result<(), FieldError> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err((k.clone(), format!("unknown field (known fields: {})", known.join(", ")))),
+        Some(k) => Err((
+            k.clone(),
+            format!("unknown field (known fields: {})", known.join(", ")),
+        )),
         None => Ok(()),
     }
 }
 
 /// A string field that may be missing or null.
-pub(crate) fn opt_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, FieldError> {
+pub(crate) fn opt_str<'a>(
+    map: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, FieldError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err((field.to_string(), format!("expected a string, found {}", type_name(other)))),
+        Some(other) => Err((
+            field.to_string(),
+            format!("expected a string, found {}", type_name(other)),
+        )),
     }
 }
 
 /// A list of strings that may be missing or null (then empty).
-pub(crate) fn opt_str_list(map: &Map<String, Value>, field: &str) -> Result<Vec<String>, FieldError> {
+pub(crate) fn opt_str_list(
+    map: &Map<String, Value>,
+    field: &str,
+) -> Result<Vec<String>, FieldError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(values)) => values
             .iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.clone()),
-                other => Err((field.to_string(), format!("expected a list of strings, found {} in it", type_name(other)))),
+                other => Err((
+                    field.to_string(),
+                    format!(
+                        "expected a list of strings, found {} in it",
+                        type_name(other)
+                    ),
+                )),
             })
             .collect(),
-        Some(other) => Err((field.to_string(), format!("expected a list of strings, found {}", type_name(other)))),
+        Some(other) => Err((
+            field.to_string(),
+            format!("expected a list of strings, found {}", type_name(other)),
+        )),
     }
 }
 

@@ -49,19 +49,31 @@ impl TableFile {
             })
         };
         match (parquet.is_file(), jsonl.is_file()) {
-            (true, false) => Ok(TableFile { path: parquet, format: TableFormat::Parquet }),
-            (false, true) => Ok(TableFile { path: jsonl, format: TableFormat::JsonLines }),
+            (true, false) => Ok(TableFile {
+                path: parquet,
+                format: TableFormat::Parquet,
+            }),
+            (false, true) => Ok(TableFile {
+                path: jsonl,
+                format: TableFormat::JsonLines,
+            }),
             (true, true) => Err(whole_file(format!(
                 "both {name}.parquet and {name}.jsonl are in {}; keep one",
                 dir.display()
             ))),
-            (false, false) => Err(whole_file(format!("neither {name}.parquet nor {name}.jsonl is in {}", dir.display()))),
+            (false, false) => Err(whole_file(format!(
+                "neither {name}.parquet nor {name}.jsonl is in {}",
+                dir.display()
+            ))),
         }
     }
 
     /// The file name used in error messages.
     pub fn name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     pub(crate) fn row_label(&self) -> &'static str {
@@ -72,7 +84,12 @@ impl TableFile {
     }
 
     /// An error at `row` (1-based) and `field` of this table.
-    pub(crate) fn error_at(&self, row: Option<u64>, field: Option<&str>, message: impl Into<String>) -> InputError {
+    pub(crate) fn error_at(
+        &self,
+        row: Option<u64>,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> InputError {
         InputError {
             file: self.name(),
             row,
@@ -104,11 +121,22 @@ pub struct Rejections {
 
 impl Rejections {
     pub fn new(mode: OnError, path: PathBuf) -> Rejections {
-        Rejections { mode, path, out: None, persons: 0, items: 0 }
+        Rejections {
+            mode,
+            path,
+            out: None,
+            persons: 0,
+            items: 0,
+        }
     }
 
     /// Records a bad row. In abort mode this is the build's error.
-    pub fn reject(&mut self, error: InputError, record: serde_json::Value, is_person: bool) -> Result<(), BuildError> {
+    pub fn reject(
+        &mut self,
+        error: InputError,
+        record: serde_json::Value,
+        is_person: bool,
+    ) -> Result<(), BuildError> {
         if self.mode == OnError::Abort {
             return Err(BuildError::Input(error));
         }
@@ -125,7 +153,11 @@ impl Rejections {
         });
         let out = self.out.as_mut().expect("opened above");
         writeln!(out, "{line}").map_err(BuildError::io(&self.path))?;
-        if is_person { self.persons += 1 } else { self.items += 1 }
+        if is_person {
+            self.persons += 1
+        } else {
+            self.items += 1
+        }
         Ok(())
     }
 

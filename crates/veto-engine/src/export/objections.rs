@@ -10,14 +10,24 @@ use veto_core::{Channel, Objection, ObjectionScope};
 use super::json::{FieldError, check_known, opt_str, parse_object};
 use crate::error::{BuildError, InputError};
 
-const FIELDS: &[&str] = &["objection_id", "person_id", "scope", "filed_at", "withdrawn_at", "channel"];
+const FIELDS: &[&str] = &[
+    "objection_id",
+    "person_id",
+    "scope",
+    "filed_at",
+    "withdrawn_at",
+    "channel",
+];
 
 /// Reads and validates a whole objection file. The first bad line is the
 /// error (file, line, field); nothing is returned unless every line is good.
 /// Duplicate objection ids within the file are refused.
 pub fn read_objections(path: &Path) -> Result<Vec<Objection>, BuildError> {
     let file = std::fs::File::open(path).map_err(BuildError::io(path))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut seen = std::collections::HashMap::new();
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -37,7 +47,13 @@ pub fn read_objections(path: &Path) -> Result<Vec<Objection>, BuildError> {
         };
         let objection = parse_objection(&line).map_err(error)?;
         if let Some(first) = seen.insert(objection.objection_id.clone(), line_no) {
-            return Err(error(("objection_id".into(), format!("duplicate id {:?} (first on line {first})", objection.objection_id))));
+            return Err(error((
+                "objection_id".into(),
+                format!(
+                    "duplicate id {:?} (first on line {first})",
+                    objection.objection_id
+                ),
+            )));
         }
         out.push(objection);
     }
@@ -57,12 +73,18 @@ fn parse_objection(line: &str) -> Result<Objection, FieldError> {
     let objection = Objection {
         objection_id: required("objection_id")?,
         person_id: required("person_id")?,
-        scope: ObjectionScope::from_str(&required("scope")?).map_err(|m| ("scope".to_string(), m))?,
+        scope: ObjectionScope::from_str(&required("scope")?)
+            .map_err(|m| ("scope".to_string(), m))?,
         filed_at: at("filed_at", &required("filed_at")?)?,
-        withdrawn_at: opt_str(&map, "withdrawn_at")?.map(|s| at("withdrawn_at", s)).transpose()?,
-        channel: Channel::from_str(&required("channel")?).map_err(|m| ("channel".to_string(), m))?,
+        withdrawn_at: opt_str(&map, "withdrawn_at")?
+            .map(|s| at("withdrawn_at", s))
+            .transpose()?,
+        channel: Channel::from_str(&required("channel")?)
+            .map_err(|m| ("channel".to_string(), m))?,
     };
-    objection.validate().map_err(|(field, m)| (field.to_string(), m))?;
+    objection
+        .validate()
+        .map_err(|(field, m)| (field.to_string(), m))?;
     Ok(objection)
 }
 
@@ -90,13 +112,27 @@ mod tests {
     fn errors_name_file_line_and_field() {
         let bad_scope = GOOD.replace("\"all\"", "\"tiktok\"");
         let e = read(&format!("{GOOD}\n{bad_scope}\n")).unwrap_err();
-        assert!(e.starts_with("objections.jsonl line 2, field `scope`: unknown objectionscope \"tiktok\""), "{e}");
+        assert!(
+            e.starts_with(
+                "objections.jsonl line 2, field `scope`: unknown objectionscope \"tiktok\""
+            ),
+            "{e}"
+        );
         let bad_time = GOOD.replace("2025-05-26T23:59:59+02:00", "26.05.2025");
         let e = read(&bad_time).unwrap_err();
-        assert!(e.starts_with("objections.jsonl line 1, field `filed_at`"), "{e}");
+        assert!(
+            e.starts_with("objections.jsonl line 1, field `filed_at`"),
+            "{e}"
+        );
         let e = read(&format!("{GOOD}\n{GOOD}")).unwrap_err();
-        assert!(e.contains("line 2, field `objection_id`: duplicate id \"o1\" (first on line 1)"), "{e}");
-        let withdrawn_early = GOOD.replace("\"withdrawn_at\":null", "\"withdrawn_at\":\"2025-01-01T00:00:00Z\"");
+        assert!(
+            e.contains("line 2, field `objection_id`: duplicate id \"o1\" (first on line 1)"),
+            "{e}"
+        );
+        let withdrawn_early = GOOD.replace(
+            "\"withdrawn_at\":null",
+            "\"withdrawn_at\":\"2025-01-01T00:00:00Z\"",
+        );
         let e = read(&withdrawn_early).unwrap_err();
         assert!(e.contains("field `withdrawn_at`"), "{e}");
     }

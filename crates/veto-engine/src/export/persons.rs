@@ -22,7 +22,13 @@ const COLUMNS: &[(&str, Expect)] = &[
     ("display_name", Expect::Text),
     ("handles", Expect::TextList),
 ];
-const FIELDS: &[&str] = &["person_id", "birth_date", "country", "display_name", "handles"];
+const FIELDS: &[&str] = &[
+    "person_id",
+    "birth_date",
+    "country",
+    "display_name",
+    "handles",
+];
 
 /// The valid persons of an export, in file order.
 #[derive(Debug, Default)]
@@ -74,15 +80,31 @@ impl Persons {
         )?)
     }
 
-    fn add(&mut self, table: &TableFile, row: u64, raw: RawPerson<'_>, rejections: &mut Rejections) -> Result<(), BuildError> {
+    fn add(
+        &mut self,
+        table: &TableFile,
+        row: u64,
+        raw: RawPerson<'_>,
+        rejections: &mut Rejections,
+    ) -> Result<(), BuildError> {
         let record = || json!({"person_id": raw.person_id, "country": raw.country});
         let fail = |field: &str, message: String| table.error_at(Some(row), Some(field), message);
         let person_id = match raw.person_id {
             Some(id) if !id.trim().is_empty() => id,
-            _ => return rejections.reject(fail("person_id", "is required and must not be empty".into()), record(), true),
+            _ => {
+                return rejections.reject(
+                    fail("person_id", "is required and must not be empty".into()),
+                    record(),
+                    true,
+                );
+            }
         };
         if let Some(&first) = self.index.get(person_id) {
-            let message = format!("duplicate person_id {person_id:?} (first at {} {})", table.row_label(), self.rows[first as usize]);
+            let message = format!(
+                "duplicate person_id {person_id:?} (first at {} {})",
+                table.row_label(),
+                self.rows[first as usize]
+            );
             return rejections.reject(fail("person_id", message), record(), true);
         }
         let birth = match raw.birth_date {
@@ -95,7 +117,8 @@ impl Persons {
             let message = format!("{c:?} is not an ISO 3166-1 alpha-2 code (two capital letters)");
             return rejections.reject(fail("country", message), record(), true);
         }
-        self.index.insert(person_id.to_string(), self.ids.len() as u32);
+        self.index
+            .insert(person_id.to_string(), self.ids.len() as u32);
         self.ids.push(person_id.to_string());
         self.birth_days.push(birth);
         self.countries.push(raw.country.map(str::to_string));
@@ -126,22 +149,43 @@ pub fn load_persons(table: &TableFile, rejections: &mut Rejections) -> Result<Pe
                     Ok(map) => map,
                     Err((field, message)) => {
                         let field = (!field.is_empty()).then_some(field.as_str());
-                        rejections.reject(table.error_at(Some(row), field, message), json!(line), true)?;
+                        rejections.reject(
+                            table.error_at(Some(row), field, message),
+                            json!(line),
+                            true,
+                        )?;
                         continue;
                     }
                 };
-                let strings = (opt_str(&map, "person_id"), opt_str(&map, "country"), opt_str(&map, "birth_date"));
+                let strings = (
+                    opt_str(&map, "person_id"),
+                    opt_str(&map, "country"),
+                    opt_str(&map, "birth_date"),
+                );
                 let (person_id, country, birth) = match strings {
                     (Ok(p), Ok(c), Ok(b)) => (p, c, b),
                     (Err((f, m)), _, _) | (_, Err((f, m)), _) | (_, _, Err((f, m))) => {
-                        rejections.reject(table.error_at(Some(row), Some(&f), m), json!(line), true)?;
+                        rejections.reject(
+                            table.error_at(Some(row), Some(&f), m),
+                            json!(line),
+                            true,
+                        )?;
                         continue;
                     }
                 };
                 let birth_date = birth
                     .map(|b| veto_core::time::parse_date(b).map(veto_core::time::to_days))
                     .transpose();
-                persons.add(table, row, RawPerson { person_id, birth_date, country }, rejections)?;
+                persons.add(
+                    table,
+                    row,
+                    RawPerson {
+                        person_id,
+                        birth_date,
+                        country,
+                    },
+                    rejections,
+                )?;
             }
         }
         TableFormat::Parquet => {

@@ -51,9 +51,13 @@ pub fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     }
     let path = Path::new(spec);
     if !path.is_file() {
-        bail!("policy {spec:?} is neither a preset ({}) nor a file", veto_core::policy::PRESETS.join(", "));
+        bail!(
+            "policy {spec:?} is neither a preset ({}) nor a file",
+            veto_core::policy::PRESETS.join(", ")
+        );
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading policy {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy {}", path.display()))?;
     Ok(Policy::from_toml(&text, &path.display().to_string())?)
 }
 
@@ -73,7 +77,9 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
         policy,
         as_of,
         shards: args.shards,
-        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         destination: match args.out {
             Some(dir) => Destination::Exact(dir),
             None => Destination::Under(home.join("snapshots")),
@@ -95,7 +101,10 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
 }
 
 /// Runs a build and records the snapshot in the store.
-pub async fn build_and_record(store: &Store, request: BuildRequest) -> anyhow::Result<BuildOutcome> {
+pub async fn build_and_record(
+    store: &Store,
+    request: BuildRequest,
+) -> anyhow::Result<BuildOutcome> {
     let as_of = request.as_of;
     let outcome = veto_engine::build(request).await?;
     let m = &outcome.manifest;
@@ -127,19 +136,44 @@ fn thousands(n: u64) -> String {
 
 pub fn print_summary(outcome: &BuildOutcome, elapsed: std::time::Duration) {
     let m = &outcome.manifest;
-    let pct = |n: u64| if m.items.read == 0 { 0.0 } else { 100.0 * n as f64 / m.items.read as f64 };
-    println!("Snapshot {}  (policy {}, as of {})", m.snapshot_id, m.policy.name, m.as_of);
+    let pct = |n: u64| {
+        if m.items.read == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / m.items.read as f64
+        }
+    };
+    println!(
+        "Snapshot {}  (policy {}, as of {})",
+        m.snapshot_id, m.policy.name, m.as_of
+    );
     if outcome.already_built {
         println!("  (identical snapshot already built; nothing new written)");
     }
     println!("  items read      {:>12}", thousands(m.items.read));
-    println!("  included        {:>12}  {:5.1}%  in {} shards", thousands(m.items.included), pct(m.items.included), m.shard_count);
-    println!("  excluded        {:>12}  {:5.1}%", thousands(m.items.excluded), pct(m.items.excluded));
+    println!(
+        "  included        {:>12}  {:5.1}%  in {} shards",
+        thousands(m.items.included),
+        pct(m.items.included),
+        m.shard_count
+    );
+    println!(
+        "  excluded        {:>12}  {:5.1}%",
+        thousands(m.items.excluded),
+        pct(m.items.excluded)
+    );
     for reason in veto_core::Reason::ALL {
-        let n = m.excluded_by_reason.get(reason.as_str()).copied().unwrap_or(0);
+        let n = m
+            .excluded_by_reason
+            .get(reason.as_str())
+            .copied()
+            .unwrap_or(0);
         println!("    {:<16}{:>10}", reason.as_str(), thousands(n));
     }
-    println!("  rejected rows   {:>12}", thousands(m.items.rejected + m.persons.rejected));
+    println!(
+        "  rejected rows   {:>12}",
+        thousands(m.items.rejected + m.persons.rejected)
+    );
     let r = &m.redactions;
     println!(
         "  redacted        {} emails, {} phone numbers, {} IBANs, {} mentions",
@@ -148,16 +182,31 @@ pub fn print_summary(outcome: &BuildOutcome, elapsed: std::time::Duration) {
         thousands(r.ibans),
         thousands(r.mentions)
     );
-    println!("  objections on file when built: {}", thousands(m.objections_on_file));
+    println!(
+        "  objections on file when built: {}",
+        thousands(m.objections_on_file)
+    );
     println!("Files in {}:", outcome.path.display());
-    println!("  shards/shard-00000.parquet .. shard-{:05}.parquet   training data (no person ids)", m.shard_count.saturating_sub(1));
-    println!("  index.parquet, exclusions.parquet                  private: who is in, who is out and why");
-    println!("  manifest.json                                      counts, file hashes, Merkle roots");
+    println!(
+        "  shards/shard-00000.parquet .. shard-{:05}.parquet   training data (no person ids)",
+        m.shard_count.saturating_sub(1)
+    );
+    println!(
+        "  index.parquet, exclusions.parquet                  private: who is in, who is out and why"
+    );
+    println!(
+        "  manifest.json                                      counts, file hashes, Merkle roots"
+    );
     if m.rejected.is_some() {
-        println!("  rejected.jsonl                                     rows that failed validation, with errors");
+        println!(
+            "  rejected.jsonl                                     rows that failed validation, with errors"
+        );
     }
     let secs = elapsed.as_secs_f64();
     if secs > 0.0 {
-        println!("Built in {secs:.2} s ({} items/s).", thousands((m.items.read as f64 / secs) as u64));
+        println!(
+            "Built in {secs:.2} s ({} items/s).",
+            thousands((m.items.read as f64 / secs) as u64)
+        );
     }
 }

@@ -22,23 +22,43 @@ pub async fn run(home: &Path, persons: usize, seed: u64) -> anyhow::Result<()> {
         std::fs::remove_dir_all(home)?;
     }
     std::fs::create_dir_all(home)?;
-    std::fs::write(home.join(MARKER), "created by veto demo; rerunning the demo replaces this directory\n")?;
+    std::fs::write(
+        home.join(MARKER),
+        "created by veto demo; rerunning the demo replaces this directory\n",
+    )?;
 
     let platform = home.join("platform");
     println!("1. Generating a synthetic platform ({persons} persons, seed {seed}) ...");
     let summary = veto_synth::generate(&platform, persons, seed, veto_synth::Format::Parquet)?;
-    println!("   {} persons, {} items, {} objections in {}", summary.persons, summary.items, summary.objections, platform.display());
+    println!(
+        "   {} persons, {} items, {} objections in {}",
+        summary.persons,
+        summary.items,
+        summary.objections,
+        platform.display()
+    );
 
     println!("2. Importing objections into the state store ...");
     let store = Store::open(home).await?;
     let objections = veto_engine::export::read_objections(&platform.join("objections.jsonl"))?;
     let counts = store.import_objections(&objections).await?;
     let policy = Policy::preset("meta-2025").expect("preset exists");
-    let late = objections.iter().filter(|o| policy.is_late(o.filed_at)).count();
-    println!("   {} objections on file ({} filed after the deadline {})", counts.added, late, policy.objection_deadline.with_timezone(&policy.timezone));
+    let late = objections
+        .iter()
+        .filter(|o| policy.is_late(o.filed_at))
+        .count();
+    println!(
+        "   {} objections on file ({} filed after the deadline {})",
+        counts.added,
+        late,
+        policy.objection_deadline.with_timezone(&policy.timezone)
+    );
 
     let as_of = policy.training_start;
-    println!("3. Building the first training snapshot with policy meta-2025 as of {} ...", as_of.with_timezone(&policy.timezone));
+    println!(
+        "3. Building the first training snapshot with policy meta-2025 as of {} ...",
+        as_of.with_timezone(&policy.timezone)
+    );
     let request = BuildRequest {
         data_dir: platform,
         policy,

@@ -9,7 +9,12 @@ use std::path::Path;
 use anyhow::Context;
 use veto_store::Store;
 
-pub fn generate(out: &Path, persons: usize, seed: u64, format: veto_synth::Format) -> anyhow::Result<()> {
+pub fn generate(
+    out: &Path,
+    persons: usize,
+    seed: u64,
+    format: veto_synth::Format,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let summary = veto_synth::generate(out, persons, seed, format)?;
     println!(
@@ -26,7 +31,10 @@ pub fn generate(out: &Path, persons: usize, seed: u64, format: veto_synth::Forma
 pub async fn import_objections(home: &Path, file: &Path) -> anyhow::Result<()> {
     let objections = veto_engine::export::read_objections(file)?;
     let store = Store::open(home).await?;
-    let counts = store.import_objections(&objections).await.with_context(|| format!("importing {}", file.display()))?;
+    let counts = store
+        .import_objections(&objections)
+        .await
+        .with_context(|| format!("importing {}", file.display()))?;
     store.close().await;
     println!(
         "Imported {} objections from {} ({} already on file).",
@@ -45,7 +53,13 @@ pub async fn list_snapshots(home: &Path) -> anyhow::Result<()> {
         println!("No snapshots yet. Build one with `veto build`.");
     }
     for s in snapshots {
-        println!("{}  as of {}  policy {}  {}", s.snapshot_id, s.as_of.to_rfc3339(), s.policy_name, s.path);
+        println!(
+            "{}  as of {}  policy {}  {}",
+            s.snapshot_id,
+            s.as_of.to_rfc3339(),
+            s.policy_name,
+            s.path
+        );
     }
     Ok(())
 }

@@ -35,6 +35,15 @@ pub fn shard_of(secret: &[u8], person_id: &str, shards: u32) -> u32 {
     (n % shards as u64) as u32
 }
 
+/// The keyed pseudonym of a person in the ledger and the lookup tables
+/// (32 hex characters). Without the secret it cannot be linked to a person.
+pub fn person_ref(secret: &[u8], person_id: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(b"veto/person-ref/v1\0");
+    mac.update(person_id.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
 /// One training row as it is hashed into a shard's Merkle tree.
 #[derive(Clone, Copy, Debug)]
 pub struct LeafData<'a> {
@@ -94,16 +103,100 @@ pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
         0 => Sha256::digest(b"").into(),
         1 => leaves[0],
         n => {
-            // The largest power of two strictly smaller than n.
-            let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+            let k = split_point(n);
             node_hash(&merkle_root(&leaves[..k]), &merkle_root(&leaves[k..]))
         }
     }
 }
 
+fn split_point(n: usize) -> usize {
+    // The largest power of two strictly smaller than n (n >= 2).
+    1usize << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// RFC 9162 audit path of leaf `index` in the tree over `leaves`.
+pub fn audit_path(leaves: &[[u8; 32]], index: usize) -> Vec<[u8; 32]> {
+    assert!(index < leaves.len(), "leaf index inside the tree");
+    let mut path = Vec::new();
+    let (mut lo, mut hi, mut m) = (0usize, leaves.len(), index);
+    // Walk down from the root, remembering the sibling subtree at each level.
+    let mut siblings = Vec::new();
+    while hi - lo > 1 {
+        let k = split_point(hi - lo);
+        if m < k {
+            siblings.push(merkle_root(&leaves[lo + k..hi]));
+            hi = lo + k;
+        } else {
+            siblings.push(merkle_root(&leaves[lo..lo + k]));
+            lo += k;
+            m -= k;
+        }
+    }
+    // The path lists siblings from the leaf up.
+    while let Some(s) = siblings.pop() {
+        path.push(s);
+    }
+    path
+}
+
+/// The root implied by a leaf hash, its index, the tree size and an audit
+/// path (RFC 9162, section 2.1.3.2); `None` if the path cannot fit the tree.
+pub fn root_from_path(leaf: [u8; 32], index: u64, size: u64, path: &[[u8; 32]]) -> Option<[u8; 32]> {
+    if index >= size {
+        return None;
+    }
+    let (mut f, mut s, mut r) = (index, size - 1, leaf);
+    for p in path {
+        if s == 0 {
+            return None;
+        }
+        if f & 1 == 1 || f == s {
+            r = node_hash(p, &r);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    (s == 0).then_some(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_leaf_proves_and_any_flipped_bit_fails(n in 1usize..70, pick in any::<prop::sample::Index>(), bit in 0usize..256) {
+            let leaves: Vec<[u8; 32]> = (0..n as u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            let root = merkle_root(&leaves);
+            let i = pick.index(n);
+            let path = audit_path(&leaves, i);
+            prop_assert_eq!(root_from_path(leaves[i], i as u64, n as u64, &path), Some(root));
+            // Flip one bit of the leaf, or of one path element.
+            let mut leaf = leaves[i];
+            leaf[bit / 8] ^= 1 << (bit % 8);
+            prop_assert_ne!(root_from_path(leaf, i as u64, n as u64, &path), Some(root));
+            if !path.is_empty() {
+                let mut bad = path.clone();
+                let j = bit % bad.len();
+                bad[j][bit / 8] ^= 1 << (bit % 8);
+                prop_assert_ne!(root_from_path(leaves[i], i as u64, n as u64, &bad), Some(root));
+            }
+            // The wrong index or size does not prove it either.
+            if n > 1 {
+                let other = (i + 1) % n;
+                prop_assert_ne!(root_from_path(leaves[i], other as u64, n as u64, &path), Some(root));
+            }
+        }
+    }
 
     #[test]
     fn shards_are_stable_and_spread() {
@@ -148,10 +241,7 @@ mod tests {
             lang: None,
             media_sha256: None,
         };
-        let b = LeafData {
-            text: Some(""),
-            ..a
-        };
+        let b = LeafData { text: Some(""), ..a };
         let (mut x, mut y) = (Vec::new(), Vec::new());
         a.canonical_bytes(&mut x);
         b.canonical_bytes(&mut y);

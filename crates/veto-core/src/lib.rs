@@ -4,13 +4,16 @@
 //! ([`model`]), what a policy may say ([`policy`]), the one eligibility
 //! decision every path of veto calls ([`rules::evaluate`]), the redaction of
 //! personal data in text ([`redact`]) and the hashes that make a snapshot
-//! checkable ([`hashing`]).
+//! checkable ([`hashing`]), and the rules of the transparency ledger
+//! ([`ledger`], over [`canonical`] JSON).
 //!
 //! Architecture invariant: veto-core does no I/O. It reads no files, opens no
 //! sockets and keeps no global state, so the embedded build, a distributed
 //! build, the lookup and the portal all get exactly the same answer.
 
+pub mod canonical;
 pub mod hashing;
+pub mod ledger;
 pub mod model;
 pub mod policy;
 pub mod redact;

@@ -197,10 +197,7 @@ impl Objection {
         if let Some(w) = self.withdrawn_at
             && w < self.filed_at
         {
-            return Err((
-                "withdrawn_at",
-                format!("{w} is before filed_at {}", self.filed_at),
-            ));
+            return Err(("withdrawn_at", format!("{w} is before filed_at {}", self.filed_at)));
         }
         Ok(())
     }

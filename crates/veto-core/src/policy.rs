@@ -65,6 +65,8 @@ pub struct Policy {
     pub redaction: RedactionSwitches,
     /// SHA-256 (hex) of the policy's TOML text, recorded in every manifest.
     pub sha256: String,
+    /// The TOML text itself, published with every snapshot.
+    pub source: String,
 }
 
 /// A policy that cannot be used, with the place it came from.
@@ -113,9 +115,7 @@ impl Policy {
             "strict" => STRICT,
             _ => return None,
         };
-        Some(
-            Policy::from_toml(text, &format!("preset {name}")).expect("built-in presets are valid"),
-        )
+        Some(Policy::from_toml(text, &format!("preset {name}")).expect("built-in presets are valid"))
     }
 
     /// Parses and validates a policy. `origin` names the file in errors.
@@ -124,17 +124,14 @@ impl Policy {
             origin: origin.to_string(),
             message,
         };
-        let file: PolicyFile =
-            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let file: PolicyFile = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
         if file.name.trim().is_empty() {
             return Err(err("field `name` must not be empty".into()));
         }
-        let timezone: Tz = file.timezone.parse().map_err(|_| {
-            err(format!(
-                "field `timezone`: unknown IANA time zone {:?}",
-                file.timezone
-            ))
-        })?;
+        let timezone: Tz = file
+            .timezone
+            .parse()
+            .map_err(|_| err(format!("field `timezone`: unknown IANA time zone {:?}", file.timezone)))?;
         let training_start = parse_policy_time(&file.training_start, timezone)
             .map_err(|m| err(format!("field `training_start`: {m}")))?;
         let objection_deadline = parse_policy_time(&file.objection_deadline, timezone)
@@ -183,6 +180,7 @@ impl Policy {
             late_objections: file.late_objections,
             redaction: file.redaction,
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            source: text.to_string(),
         })
     }
 
@@ -225,10 +223,7 @@ mod tests {
     use super::*;
 
     fn with(replace: &str, by: &str) -> String {
-        assert!(
-            STRICT.contains(replace),
-            "test edits a line that exists: {replace}"
-        );
+        assert!(STRICT.contains(replace), "test edits a line that exists: {replace}");
         STRICT.replace(replace, by)
     }
 
@@ -237,10 +232,7 @@ mod tests {
         let p = Policy::preset("meta-2025").unwrap();
         // 27 May 2025 00:00 in Berlin is 26 May 22:00 UTC (CEST, UTC+2).
         assert_eq!(p.training_start.to_rfc3339(), "2025-05-26T22:00:00+00:00");
-        assert_eq!(
-            p.objection_deadline.to_rfc3339(),
-            "2025-05-26T21:59:59+00:00"
-        );
+        assert_eq!(p.objection_deadline.to_rfc3339(), "2025-05-26T21:59:59+00:00");
         assert!(p.admits(Platform::Facebook, Kind::Reel));
         assert!(p.admits(Platform::Instagram, Kind::ProfilePicture));
         assert!(!p.admits(Platform::Facebook, Kind::PrivateMessage));
@@ -271,10 +263,7 @@ mod tests {
             "whatsapp = [\"ai_chat\", \"private_message\"]",
         );
         let e = Policy::from_toml(&text, "p.toml").unwrap_err();
-        assert!(
-            e.message.contains("private_message may never be admitted"),
-            "{e}"
-        );
+        assert!(e.message.contains("private_message may never be admitted"), "{e}");
         assert!(e.to_string().starts_with("policy p.toml:"), "{e}");
     }
 

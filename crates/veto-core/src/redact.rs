@@ -17,16 +17,14 @@ pub const IBAN_PLACEHOLDER: &str = "[IBAN]";
 pub const MENTION_PLACEHOLDER: &str = "[MENTION]";
 
 /// The email pattern on its own, for checking output (tests and audits).
-pub const EMAIL_PATTERN: &str =
-    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}";
+pub const EMAIL_PATTERN: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}";
 /// The IBAN shape on its own (country, check digits, 11 to 30 characters of
 /// BBAN in groups of up to four, optionally separated by single spaces).
 pub const IBAN_PATTERN: &str = r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{1,4}){3,8}\b";
 
 const PHONE_INTERNATIONAL: &str =
     r"(?:\+|\b00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?[0-9]{1,5}(?:[ ./\-]?[0-9]{2,8}){1,4}\b";
-const PHONE_GERMAN: &str =
-    r"(?:\(0[0-9]{2,5}\)|\b0[0-9]{2,5})[ /\-]?[0-9]{2,9}(?:[ \-]?[0-9]{1,6}){0,3}\b";
+const PHONE_GERMAN: &str = r"(?:\(0[0-9]{2,5}\)|\b0[0-9]{2,5})[ /\-]?[0-9]{2,9}(?:[ \-]?[0-9]{1,6}){0,3}\b";
 const MENTION: &str = r"@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?";
 
 /// How many of each kind were replaced.
@@ -74,11 +72,7 @@ impl Redactor {
 
     /// Redacts `text`, adding what it replaced to `counts`. Returns the text
     /// unchanged (borrowed) when nothing is replaced.
-    pub fn redact<'t>(
-        &self,
-        text: &'t str,
-        counts: &mut RedactionCounts,
-    ) -> std::borrow::Cow<'t, str> {
+    pub fn redact<'t>(&self, text: &'t str, counts: &mut RedactionCounts) -> std::borrow::Cow<'t, str> {
         let mut out: Option<String> = None;
         let mut last = 0;
         for caps in self.pattern.captures_iter(text) {

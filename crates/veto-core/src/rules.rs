@@ -80,11 +80,7 @@ pub fn age_on(birth: NaiveDate, date: NaiveDate) -> i32 {
     let years = date.year() - birth.year();
     let birthday_this_year = NaiveDate::from_ymd_opt(date.year(), birth.month(), birth.day())
         .unwrap_or_else(|| NaiveDate::from_ymd_opt(date.year(), 3, 1).expect("1 March exists"));
-    if date < birthday_this_year {
-        years - 1
-    } else {
-        years
-    }
+    if date < birthday_this_year { years - 1 } else { years }
 }
 
 #[cfg(test)]

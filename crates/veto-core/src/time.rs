@@ -13,8 +13,7 @@ pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// Parses an ISO 8601 calendar date (`YYYY-MM-DD`).
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|e| format!("not a date YYYY-MM-DD ({e}): {s:?}"))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|e| format!("not a date YYYY-MM-DD ({e}): {s:?}"))
 }
 
 /// UTC microseconds since the Unix epoch.

@@ -43,10 +43,7 @@ pub enum BuildError {
     #[error("{0}")]
     Refused(String),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("query engine: {0}")]
     Engine(#[from] datafusion::error::DataFusionError),
     #[error("parquet: {0}")]

@@ -18,20 +18,14 @@ impl Staging {
     pub fn next_to(dest: &Path) -> Result<Staging, BuildError> {
         let parent = parent_of(dest);
         std::fs::create_dir_all(&parent).map_err(BuildError::io(&parent))?;
-        let name = dest
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("snapshot");
+        let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot");
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let dir = parent.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&dir).map_err(BuildError::io(&dir))?;
-        Ok(Staging {
-            dir,
-            committed: false,
-        })
+        Ok(Staging { dir, committed: false })
     }
 
     pub fn path(&self) -> &Path {
@@ -85,9 +79,7 @@ fn sync_tree(dir: &Path) -> Result<(), BuildError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), BuildError> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(BuildError::io(dir))
+    File::open(dir).and_then(|f| f.sync_all()).map_err(BuildError::io(dir))
 }
 
 /// Writes `bytes` to `path` atomically (temp name, fsync, rename).

@@ -21,4 +21,5 @@ pub mod manifest;
 
 pub use build::{BuildOutcome, BuildRequest, Destination, OnError, build};
 pub use error::{BuildError, InputError};
+pub use fsutil::sha256_file;
 pub use manifest::Manifest;

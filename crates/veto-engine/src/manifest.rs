@@ -22,6 +22,15 @@ pub struct Manifest {
     pub items: ItemCounts,
     /// Excluded items by reason; every reason is listed, zeros included.
     pub excluded_by_reason: BTreeMap<String, u64>,
+    pub included_by_kind: BTreeMap<String, u64>,
+    pub included_by_platform: BTreeMap<String, u64>,
+    pub included_by_audience: BTreeMap<String, u64>,
+    /// By the items' `lang`; `unknown` where it is null.
+    pub included_by_lang: BTreeMap<String, u64>,
+    /// UTF-8 bytes of (redacted) text in the shards.
+    pub included_text_bytes: u64,
+    /// The newest `created_at` among included items (RFC 3339, UTC).
+    pub latest_item_created_at: Option<String>,
     pub redactions: RedactionCounts,
     pub shard_count: u32,
     pub shards: Vec<ShardInfo>,

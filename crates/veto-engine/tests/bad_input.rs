@@ -53,13 +53,7 @@ fn error_for(bad: String) -> (String, BuildError) {
 
 #[test]
 fn unknown_enum_values_name_the_line_and_field() {
-    let (e, err) = error_for(item(
-        "i9",
-        "p1",
-        "voice_note",
-        "public",
-        "2025-01-01T00:00:00Z",
-    ));
+    let (e, err) = error_for(item("i9", "p1", "voice_note", "public", "2025-01-01T00:00:00Z"));
     assert!(matches!(err, BuildError::Input(_)));
     assert!(
         e.starts_with("items.jsonl line 3, field `kind`: unknown kind \"voice_note\""),
@@ -98,21 +92,12 @@ fn unparsable_and_offsetless_timestamps_are_refused() {
         "{e}"
     );
     let (e, _) = error_for(item("i9", "p1", "post", "public", "2025-01-01T10:00:00"));
-    assert!(
-        e.starts_with("items.jsonl line 3, field `created_at`"),
-        "{e}"
-    );
+    assert!(e.starts_with("items.jsonl line 3, field `created_at`"), "{e}");
 }
 
 #[test]
 fn a_private_message_or_e2e_item_that_claims_another_audience_is_refused() {
-    let (e, _) = error_for(item(
-        "i9",
-        "p1",
-        "private_message",
-        "public",
-        "2025-01-01T00:00:00Z",
-    ));
+    let (e, _) = error_for(item("i9", "p1", "private_message", "public", "2025-01-01T00:00:00Z"));
     assert_eq!(
         e,
         "items.jsonl line 3, field `audience`: a private_message item cannot have audience \"public\""
@@ -127,8 +112,7 @@ fn a_private_message_or_e2e_item_that_claims_another_audience_is_refused() {
 #[test]
 fn an_unknown_field_is_refused_rather_than_ignored() {
     // A misspelt deleted_at would otherwise let deleted content through.
-    let bad = item("i9", "p1", "post", "public", "2025-01-01T00:00:00Z")
-        .replace("\"deleted_at\"", "\"delete_at\"");
+    let bad = item("i9", "p1", "post", "public", "2025-01-01T00:00:00Z").replace("\"deleted_at\"", "\"delete_at\"");
     let (e, _) = error_for(bad);
     assert!(
         e.starts_with("items.jsonl line 3, field `delete_at`: unknown field"),
@@ -199,10 +183,7 @@ fn quarantine_writes_rejected_rows_with_their_errors_and_counts_them() {
     assert_eq!(m.items.included + m.items.excluded, 3);
     assert_eq!(m.rejected.as_ref().unwrap().rows, Some(3));
     let rejected = std::fs::read_to_string(outcome.path.join("rejected.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = rejected
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = rejected.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let located: Vec<(u64, String)> = lines
         .iter()
         .map(|l| {

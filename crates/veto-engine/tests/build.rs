@@ -21,10 +21,7 @@ fn every_item_is_accounted_for_and_every_person_sits_in_one_shard() {
     let m = &outcome.manifest;
 
     assert!(m.items.read > 3000, "{}", m.items.read);
-    assert_eq!(
-        m.items.included + m.items.excluded + m.items.rejected,
-        m.items.read
-    );
+    assert_eq!(m.items.included + m.items.excluded + m.items.rejected, m.items.read);
     assert_eq!(m.excluded_by_reason.values().sum::<u64>(), m.items.excluded);
     // The generator produces every kind of exclusion.
     for (reason, n) in &m.excluded_by_reason {
@@ -39,10 +36,7 @@ fn every_item_is_accounted_for_and_every_person_sits_in_one_shard() {
     assert_eq!(reasons.len() as u64, m.items.excluded);
     for (reason, n) in &m.excluded_by_reason {
         assert_eq!(
-            reasons
-                .iter()
-                .filter(|r| r.as_deref() == Some(reason))
-                .count() as u64,
+            reasons.iter().filter(|r| r.as_deref() == Some(reason)).count() as u64,
             *n,
             "{reason}"
         );
@@ -110,19 +104,13 @@ fn every_item_is_accounted_for_and_every_person_sits_in_one_shard() {
             leaves.push(leaf_hash(&buf));
         }
         assert_eq!(doc.len() as u64, s.rows);
-        assert_eq!(
-            hex::encode(merkle_root(&leaves)),
-            s.merkle_root,
-            "shard {}",
-            s.shard
-        );
+        assert_eq!(hex::encode(merkle_root(&leaves)), s.merkle_root, "shard {}", s.shard);
         total += s.rows;
     }
     assert_eq!(total, m.items.included);
 
     // The manifest on disk is the one returned.
-    let on_disk: Manifest =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let on_disk: Manifest = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(&on_disk, m);
     assert_eq!(
         entries(tmp.path()),
@@ -137,25 +125,12 @@ fn no_email_or_valid_iban_reaches_a_shard() {
     let data = tmp.path().join("export");
     let objections = generate(&data, 400, 11, veto_synth::Format::Parquet);
     let out = tmp.path().join("snap");
-    let m = run(request(&data, out.clone(), objections))
-        .unwrap()
-        .manifest;
-    assert!(
-        m.redactions.emails > 0
-            && m.redactions.ibans > 0
-            && m.redactions.phones > 0
-            && m.redactions.mentions > 0
-    );
-    let (email, iban) = (
-        Regex::new(EMAIL_PATTERN).unwrap(),
-        Regex::new(IBAN_PATTERN).unwrap(),
-    );
+    let m = run(request(&data, out.clone(), objections)).unwrap().manifest;
+    assert!(m.redactions.emails > 0 && m.redactions.ibans > 0 && m.redactions.phones > 0 && m.redactions.mentions > 0);
+    let (email, iban) = (Regex::new(EMAIL_PATTERN).unwrap(), Regex::new(IBAN_PATTERN).unwrap());
     let mut texts = 0;
     for s in &m.shards {
-        for text in strings(&read_parquet(&out.join(&s.file)), "text")
-            .into_iter()
-            .flatten()
-        {
+        for text in strings(&read_parquet(&out.join(&s.file)), "text").into_iter().flatten() {
             texts += 1;
             assert!(!email.is_match(&text), "email in shard: {text}");
             assert!(
@@ -187,18 +162,12 @@ fn an_objection_in_force_at_the_build_keeps_all_of_a_persons_covered_items_out()
         .flatten()
         .collect();
     for p in &objected_all {
-        assert!(
-            !included.contains(*p),
-            "{p} objected but has items in a shard"
-        );
+        assert!(!included.contains(*p), "{p} objected but has items in a shard");
     }
     // Withdrawn before the build: the person is back (for some of them at least).
     let withdrawn: Vec<&str> = objections
         .iter()
-        .filter(|o| {
-            o.withdrawn_at.is_some_and(|w| w <= as_of)
-                && !objected_all.contains(o.person_id.as_str())
-        })
+        .filter(|o| o.withdrawn_at.is_some_and(|w| w <= as_of) && !objected_all.contains(o.person_id.as_str()))
         .map(|o| o.person_id.as_str())
         .collect();
     assert!(
@@ -247,21 +216,11 @@ fn json_lines_and_parquet_exports_of_the_same_platform_build_the_same_shards() {
     let a = run(request(&pq, tmp.path().join("a"), objections.clone()))
         .unwrap()
         .manifest;
-    let b = run(request(&js, tmp.path().join("b"), objections))
-        .unwrap()
-        .manifest;
-    let roots = |m: &Manifest| {
-        m.shards
-            .iter()
-            .map(|s| s.merkle_root.clone())
-            .collect::<Vec<_>>()
-    };
+    let b = run(request(&js, tmp.path().join("b"), objections)).unwrap().manifest;
+    let roots = |m: &Manifest| m.shards.iter().map(|s| s.merkle_root.clone()).collect::<Vec<_>>();
     assert_eq!(roots(&a), roots(&b));
     assert_eq!(a.excluded_by_reason, b.excluded_by_reason);
-    assert_ne!(
-        a.inputs, b.inputs,
-        "the manifest records which files were read"
-    );
+    assert_ne!(a.inputs, b.inputs, "the manifest records which files were read");
 }
 
 #[test]

@@ -11,12 +11,7 @@ use veto_engine::{BuildError, BuildRequest, Destination, OnError};
 
 pub const SECRET: &[u8] = b"test installation secret";
 
-pub fn generate(
-    dir: &Path,
-    persons: usize,
-    seed: u64,
-    format: veto_synth::Format,
-) -> Vec<Objection> {
+pub fn generate(dir: &Path, persons: usize, seed: u64, format: veto_synth::Format) -> Vec<Objection> {
     veto_synth::generate(dir, persons, seed, format).unwrap();
     veto_engine::export::read_objections(&dir.join("objections.jsonl")).unwrap()
 }
@@ -62,9 +57,7 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
 pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     let mut out = Vec::new();
     for b in batches {
-        let a = b
-            .column_by_name(column)
-            .unwrap_or_else(|| panic!("column {column}"));
+        let a = b.column_by_name(column).unwrap_or_else(|| panic!("column {column}"));
         let a = a.as_string::<i32>();
         out.extend((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())));
     }

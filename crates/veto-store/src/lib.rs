@@ -1,6 +1,7 @@
 //! veto-store: the state veto keeps between commands — objections on file,
-//! the snapshots built, and the installation secret that keys doc ids and
-//! shard assignment.
+//! the snapshots built, the per-person lookup of every snapshot, the
+//! transparency ledger ([`ledger`]) with its signing key, and the
+//! installation secret that keys doc ids, shards and person refs.
 //!
 //! SQLite (one file under the veto home) is the embedded default. All SQL is
 //! plain and portable and every time is an integer of UTC microseconds, so a
@@ -8,6 +9,9 @@
 //!
 //! Durability: the database runs in WAL mode with `synchronous = FULL`, so a
 //! call that returned has been fsynced.
+
+pub mod ledger;
+pub mod lookup;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -32,6 +36,8 @@ pub enum StoreError {
     ConflictingObjection { objection_id: String },
     #[error("state store holds a value it cannot read: {0}")]
     Corrupt(String),
+    #[error("snapshot {0} is not on record")]
+    UnknownSnapshot(String),
 }
 
 /// Counts from importing objections.
@@ -51,6 +57,7 @@ pub struct SnapshotRecord {
     pub policy_sha256: String,
     pub path: String,
     pub built_at: chrono::DateTime<Utc>,
+    /// The manifest.json text as written.
     pub manifest: String,
 }
 
@@ -85,17 +92,30 @@ impl Store {
         sqlx::migrate!("./migrations").run(&pool).await?;
         let store = Store { pool };
         store.ensure_secret().await?;
+        store.ensure_ledger().await?;
         Ok(store)
     }
 
     async fn ensure_secret(&self) -> Result<(), StoreError> {
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        sqlx::query("INSERT INTO installation (key, value) VALUES ('secret', ?) ON CONFLICT (key) DO NOTHING")
-            .bind(hex::encode(secret))
-            .execute(&self.pool)
-            .await?;
+        for key in ["secret", "signing_key"] {
+            let mut value = [0u8; 32];
+            rand::rng().fill_bytes(&mut value);
+            sqlx::query("INSERT INTO installation (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(hex::encode(value))
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
+    }
+
+    async fn installation_value(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query("SELECT value FROM installation WHERE key = ?")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        let value: String = row.try_get("value")?;
+        hex::decode(value).map_err(|e| StoreError::Corrupt(format!("installation {key}: {e}")))
     }
 
     /// The installation secret that keys doc ids and shard assignment. It
@@ -111,10 +131,8 @@ impl Store {
     /// Adds objections in one transaction: all or none. An objection already
     /// on file with identical content is skipped; with different content the
     /// whole import is refused.
-    pub async fn import_objections(
-        &self,
-        objections: &[Objection],
-    ) -> Result<ImportCounts, StoreError> {
+    pub async fn import_objections(&self, objections: &[Objection]) -> Result<ImportCounts, StoreError> {
+        let secret = self.secret().await?;
         let mut tx = self.pool.begin().await?;
         let mut counts = ImportCounts::default();
         let now = to_micros(Utc::now());
@@ -145,6 +163,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            ledger::append_objection(&mut tx, &secret, o).await?;
             counts.added += 1;
         }
         tx.commit().await?;
@@ -159,9 +178,11 @@ impl Store {
         rows.iter().map(objection_from_row).collect()
     }
 
-    /// Records a completed snapshot. Recording the same id twice is a no-op.
+    /// Records a completed snapshot and its ledger entry. Recording the same
+    /// id twice is a no-op.
     pub async fn record_snapshot(&self, s: &SnapshotRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
             "INSERT INTO snapshots (snapshot_id, as_of_us, policy_name, policy_sha256, path, status, built_at_us, manifest)
              VALUES (?, ?, ?, ?, ?, 'complete', ?, ?) ON CONFLICT (snapshot_id) DO NOTHING",
         )
@@ -172,8 +193,12 @@ impl Store {
         .bind(&s.path)
         .bind(to_micros(s.built_at))
         .bind(&s.manifest)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            ledger::append_snapshot(&mut tx, s).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -182,19 +207,24 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM snapshots ORDER BY built_at_us, snapshot_id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SnapshotRecord {
-                    snapshot_id: r.try_get("snapshot_id")?,
-                    as_of: from_micros(r.try_get("as_of_us")?),
-                    policy_name: r.try_get("policy_name")?,
-                    policy_sha256: r.try_get("policy_sha256")?,
-                    path: r.try_get("path")?,
-                    built_at: from_micros(r.try_get("built_at_us")?),
-                    manifest: r.try_get("manifest")?,
-                })
-            })
-            .collect()
+        rows.iter().map(snapshot_from_row).collect()
+    }
+
+    /// One snapshot by id (or a unique id prefix).
+    pub async fn snapshot(&self, id: &str) -> Result<SnapshotRecord, StoreError> {
+        let rows = sqlx::query("SELECT * FROM snapshots WHERE snapshot_id = ? OR snapshot_id LIKE ? || '%'")
+            .bind(id)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.as_slice() {
+            [row] => snapshot_from_row(row),
+            _ => Err(StoreError::UnknownSnapshot(id.to_string())),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -203,20 +233,28 @@ impl Store {
     }
 }
 
+fn snapshot_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SnapshotRecord, StoreError> {
+    Ok(SnapshotRecord {
+        snapshot_id: r.try_get("snapshot_id")?,
+        as_of: from_micros(r.try_get("as_of_us")?),
+        policy_name: r.try_get("policy_name")?,
+        policy_sha256: r.try_get("policy_sha256")?,
+        path: r.try_get("path")?,
+        built_at: from_micros(r.try_get("built_at_us")?),
+        manifest: r.try_get("manifest")?,
+    })
+}
+
 fn objection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Objection, StoreError> {
     let text = |name: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(name)?) };
     let corrupt = |field: &str, e: String| StoreError::Corrupt(format!("objections.{field}: {e}"));
     Ok(Objection {
         objection_id: text("objection_id")?,
         person_id: text("person_id")?,
-        scope: veto_core::ObjectionScope::from_str(&text("scope")?)
-            .map_err(|e| corrupt("scope", e))?,
+        scope: veto_core::ObjectionScope::from_str(&text("scope")?).map_err(|e| corrupt("scope", e))?,
         filed_at: from_micros(row.try_get("filed_at_us")?),
-        withdrawn_at: row
-            .try_get::<Option<i64>, _>("withdrawn_at_us")?
-            .map(from_micros),
-        channel: veto_core::Channel::from_str(&text("channel")?)
-            .map_err(|e| corrupt("channel", e))?,
+        withdrawn_at: row.try_get::<Option<i64>, _>("withdrawn_at_us")?.map(from_micros),
+        channel: veto_core::Channel::from_str(&text("channel")?).map_err(|e| corrupt("channel", e))?,
     })
 }
 
@@ -246,13 +284,7 @@ mod tests {
             .import_objections(&[objection("o-1", ObjectionScope::All)])
             .await
             .unwrap();
-        assert_eq!(
-            counts,
-            ImportCounts {
-                added: 1,
-                unchanged: 0
-            }
-        );
+        assert_eq!(counts, ImportCounts { added: 1, unchanged: 0 });
         store.close().await;
 
         let store = Store::open(home.path()).await.unwrap();
@@ -275,13 +307,7 @@ mod tests {
             .import_objections(&[objection("o-1", ObjectionScope::All)])
             .await
             .unwrap();
-        assert_eq!(
-            again,
-            ImportCounts {
-                added: 0,
-                unchanged: 1
-            }
-        );
+        assert_eq!(again, ImportCounts { added: 0, unchanged: 1 });
         let err = store
             .import_objections(&[
                 objection("o-2", ObjectionScope::All),
@@ -289,9 +315,7 @@ mod tests {
             ])
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, StoreError::ConflictingObjection { ref objection_id } if objection_id == "o-1")
-        );
+        assert!(matches!(err, StoreError::ConflictingObjection { ref objection_id } if objection_id == "o-1"));
         // o-2 came before the conflict in the same import and must not stay.
         assert_eq!(store.objections().await.unwrap().len(), 1);
     }

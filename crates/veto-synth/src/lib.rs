@@ -59,10 +59,7 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("writing parquet: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error("building arrow data: {0}")]
@@ -75,22 +72,14 @@ const EEA: &[&str] = &[
 const ELSEWHERE: &[&str] = &["CH", "GB", "US", "TR"];
 
 /// Generates `persons` people (about 10 items each) into `out`.
-pub fn generate(
-    out: &Path,
-    persons: usize,
-    seed: u64,
-    format: Format,
-) -> Result<Summary, GenerateError> {
+pub fn generate(out: &Path, persons: usize, seed: u64, format: Format) -> Result<Summary, GenerateError> {
     std::fs::create_dir_all(out).map_err(|source| GenerateError::Io {
         path: out.display().to_string(),
         source,
     })?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let people: Vec<Person> = (0..persons).map(|i| person(&mut rng, i)).collect();
-    let all_handles: Vec<String> = people
-        .iter()
-        .flat_map(|p| p.handles.iter().cloned())
-        .collect();
+    let all_handles: Vec<String> = people.iter().flat_map(|p| p.handles.iter().cloned()).collect();
     let mut items_out = write::ItemWriter::create(out, format)?;
     let mut item_count = 0u64;
     let mut objections = Vec::new();
@@ -166,48 +155,40 @@ fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], count: &mut u
     let start = Utc.with_ymd_and_hms(2016, 1, 1, 0, 0, 0).unwrap();
     let end = Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap();
     let mut items = Vec::new();
-    let mut push =
-        |platform, kind, audience, text: Option<String>, media: bool, rng: &mut ChaCha8Rng| {
-            *count += 1;
-            let created_at = instant(rng, start, end);
-            let deleted_at = rng
-                .random_bool(0.05)
-                .then(|| instant(rng, created_at, end + Duration::days(60)));
-            let item_id = format!("i{:010}", *count);
-            let media_uri = media.then(|| format!("media://{platform}/{item_id}.jpg"));
-            let media_sha256 = media_uri.as_ref().map(|u| {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(u.as_bytes()))
-            });
-            let lang = match rng.random_range(0..100) {
-                0..80 => Some("de"),
-                80..90 => Some("en"),
-                90..95 => Some("fr"),
-                _ => None,
-            };
-            items.push(Item {
-                item_id,
-                person_id: p.person_id.clone(),
-                platform,
-                kind,
-                audience,
-                created_at,
-                deleted_at,
-                text,
-                media_uri,
-                media_sha256,
-                lang: lang.map(str::to_string),
-            });
+    let mut push = |platform, kind, audience, text: Option<String>, media: bool, rng: &mut ChaCha8Rng| {
+        *count += 1;
+        let created_at = instant(rng, start, end);
+        let deleted_at = rng
+            .random_bool(0.05)
+            .then(|| instant(rng, created_at, end + Duration::days(60)));
+        let item_id = format!("i{:010}", *count);
+        let media_uri = media.then(|| format!("media://{platform}/{item_id}.jpg"));
+        let media_sha256 = media_uri.as_ref().map(|u| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(u.as_bytes()))
+        });
+        let lang = match rng.random_range(0..100) {
+            0..80 => Some("de"),
+            80..90 => Some("en"),
+            90..95 => Some("fr"),
+            _ => None,
         };
+        items.push(Item {
+            item_id,
+            person_id: p.person_id.clone(),
+            platform,
+            kind,
+            audience,
+            created_at,
+            deleted_at,
+            text,
+            media_uri,
+            media_sha256,
+            lang: lang.map(str::to_string),
+        });
+    };
     let name = p.display_name.clone();
-    push(
-        Platform::Facebook,
-        Kind::Name,
-        Audience::Public,
-        name,
-        false,
-        rng,
-    );
+    push(Platform::Facebook, Kind::Name, Audience::Public, name, false, rng);
     push(
         Platform::Instagram,
         Kind::Username,
@@ -259,14 +240,7 @@ fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], count: &mut u
         .choose(rng)
         .expect("non-empty");
         let chat = text::assistant_chat(rng);
-        push(
-            platform,
-            Kind::AiChat,
-            Audience::Assistant,
-            Some(chat),
-            false,
-            rng,
-        );
+        push(platform, Kind::AiChat, Audience::Assistant, Some(chat), false, rng);
     }
     if rng.random_bool(0.5) {
         let text = text::post(rng, handles);
@@ -304,11 +278,7 @@ fn objection_for(rng: &mut impl Rng, p: &Person, n: usize) -> Option<Objection> 
     let filed_at = match rng.random_range(0..100) {
         0 => deadline,
         1..61 => instant(rng, deadline - Duration::days(45), deadline),
-        _ => instant(
-            rng,
-            deadline + Duration::seconds(1),
-            deadline + Duration::days(90),
-        ),
+        _ => instant(rng, deadline + Duration::seconds(1), deadline + Duration::days(90)),
     };
     let scope = match rng.random_range(0..10) {
         0..7 => ObjectionScope::All,

@@ -128,9 +128,7 @@ const EMAIL_DOMAINS: &[&str] = &[
 
 /// An IBAN with correct check digits (valid mod 97) for a random German BBAN.
 pub fn valid_iban(rng: &mut impl Rng) -> String {
-    let bban: String = (0..18)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect();
+    let bban: String = (0..18).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
     for check in 2..=98 {
         let candidate = format!("DE{check:02}{bban}");
         if veto_core::redact::iban_is_valid(&candidate) {
@@ -160,11 +158,7 @@ fn phone(rng: &mut impl Rng) -> String {
             rng.random_range(30..90),
             rng.random_range(1_000_000..9_999_999)
         ),
-        2 => format!(
-            "(0{}) {}",
-            rng.random_range(30..90),
-            rng.random_range(100_000..999_999)
-        ),
+        2 => format!("(0{}) {}", rng.random_range(30..90), rng.random_range(100_000..999_999)),
         _ => format!(
             "0{}-{}",
             rng.random_range(151..180),
@@ -189,21 +183,14 @@ pub fn post(rng: &mut impl Rng, handles: &[String]) -> String {
     if rng.random_bool(0.08) {
         let first = FIRST_NAMES.choose(rng).expect("non-empty").to_lowercase();
         let domain = EMAIL_DOMAINS.choose(rng).expect("non-empty");
-        s.push_str(&format!(
-            " Schreibt mir: {first}.{}@{domain}",
-            rng.random_range(1..999)
-        ));
+        s.push_str(&format!(" Schreibt mir: {first}.{}@{domain}", rng.random_range(1..999)));
     }
     if rng.random_bool(0.05) {
         s.push_str(&format!(" Ruft an unter {}", phone(rng)));
     }
     if rng.random_bool(0.03) {
         let iban = valid_iban(rng);
-        let iban = if rng.random_bool(0.5) {
-            spaced(&iban)
-        } else {
-            iban
-        };
+        let iban = if rng.random_bool(0.5) { spaced(&iban) } else { iban };
         s.push_str(&format!(" Spenden bitte an IBAN {iban}"));
     }
     if rng.random_bool(0.01) {

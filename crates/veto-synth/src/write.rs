@@ -54,9 +54,7 @@ impl AtomicFile {
 
 fn props() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("valid level"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
         .build()
 }
 
@@ -102,10 +100,7 @@ impl ItemWriter {
         };
         let (atomic, file) = AtomicFile::create(dir.join(name))?;
         let sink = match format {
-            Format::Parquet => Sink::Parquet(
-                ArrowWriter::try_new(file, items_schema(), Some(props()))?,
-                Vec::new(),
-            ),
+            Format::Parquet => Sink::Parquet(ArrowWriter::try_new(file, items_schema(), Some(props()))?, Vec::new()),
             Format::JsonLines => Sink::Json(BufWriter::new(file)),
         };
         Ok(ItemWriter { file: atomic, sink })
@@ -141,9 +136,7 @@ impl ItemWriter {
                 }
                 writer.into_inner()?
             }
-            Sink::Json(out) => out
-                .into_inner()
-                .map_err(|e| io(&self.file.tmp)(e.into_error()))?,
+            Sink::Json(out) => out.into_inner().map_err(|e| io(&self.file.tmp)(e.into_error()))?,
         };
         self.file.commit(file)
     }
@@ -171,17 +164,7 @@ fn items_batch(items: &[Item]) -> Result<RecordBatch, GenerateError> {
         created.append_value(it.created_at.timestamp_micros());
         deleted.append_option(it.deleted_at.map(|d| d.timestamp_micros()));
     }
-    let [
-        item_id,
-        person_id,
-        platform,
-        kind,
-        audience,
-        text,
-        uri,
-        sha,
-        lang,
-    ] = &mut strings;
+    let [item_id, person_id, platform, kind, audience, text, uri, sha, lang] = &mut strings;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(item_id.finish()),
         Arc::new(person_id.finish()),
@@ -211,9 +194,7 @@ pub fn persons(dir: &Path, format: Format, people: &[Person]) -> Result<(), Gene
                 });
                 writeln!(out, "{line}").map_err(io(&atomic.tmp))?;
             }
-            let file = out
-                .into_inner()
-                .map_err(|e| io(&atomic.tmp)(e.into_error()))?;
+            let file = out.into_inner().map_err(|e| io(&atomic.tmp)(e.into_error()))?;
             atomic.commit(file)
         }
         Format::Parquet => {
@@ -271,8 +252,6 @@ pub fn objections(dir: &Path, objections: &[Objection]) -> Result<(), GenerateEr
         });
         writeln!(out, "{line}").map_err(io(&atomic.tmp))?;
     }
-    let file = out
-        .into_inner()
-        .map_err(|e| io(&atomic.tmp)(e.into_error()))?;
+    let file = out.into_inner().map_err(|e| io(&atomic.tmp)(e.into_error()))?;
     atomic.commit(file)
 }

@@ -48,6 +48,48 @@ enum Command {
         #[command(subcommand)]
         command: SnapshotsCommand,
     },
+    /// The transparency ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// What every snapshot holds of one person.
+    Lookup {
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A proof bundle (JSON) of one person's content in one snapshot.
+    Prove {
+        #[arg(long)]
+        person: String,
+        /// Snapshot id (or a unique prefix).
+        #[arg(long)]
+        snapshot: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof bundle against a ledger export, or a snapshot directory
+    /// against its manifest (and the ledger), offline.
+    Verify {
+        /// A proof bundle from `veto prove`.
+        proof: Option<PathBuf>,
+        /// A ledger export from `veto ledger export`.
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+        /// A snapshot directory: re-hash it, or check excluded doc_ids against its shards.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
+        /// The installation's genesis public key (hex), if known from elsewhere.
+        #[arg(long)]
+        trusted_key: Option<String>,
+    },
+    /// Reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Generate a platform, import its objections, build a snapshot with the
     /// meta-2025 policy and print what happened.
     Demo {
@@ -65,6 +107,45 @@ enum ObjectionsCommand {
 }
 
 #[derive(Subcommand)]
+enum LedgerCommand {
+    /// Write the ledger as JSON Lines with a signed head.
+    Export {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a ledger export: hashes, links, key rotations, signed head.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        trusted_key: Option<String>,
+    },
+    /// Replace the signing key (the ledger records the change).
+    RotateKey,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The public summary of training content (EU AI Act Art. 53(1)(d)).
+    AiAct {
+        #[arg(long)]
+        snapshot: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// The provider named in section 1.1.
+        #[arg(long, default_value = "the operator of this veto installation")]
+        provider: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Md,
+    Html,
+}
+
+#[derive(Subcommand)]
 enum SnapshotsCommand {
     /// List the snapshots built by this installation.
     List,
@@ -78,26 +159,18 @@ enum ExportFormat {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let home = cli
-        .home
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("veto-data"));
+    let home = cli.home.clone().unwrap_or_else(|| PathBuf::from("veto-data"));
     let result = runtime.block_on(async {
         match cli.command {
             Command::Generate {
@@ -119,6 +192,45 @@ fn main() -> ExitCode {
             Command::Snapshots {
                 command: SnapshotsCommand::List,
             } => commands::list_snapshots(&home).await,
+            Command::Ledger {
+                command: LedgerCommand::Export { out },
+            } => commands::transparency::ledger_export(&home, out).await,
+            Command::Ledger {
+                command: LedgerCommand::Verify { file, trusted_key },
+            } => commands::transparency::ledger_verify(&file, trusted_key.as_deref()),
+            Command::Ledger {
+                command: LedgerCommand::RotateKey,
+            } => commands::transparency::rotate_key(&home).await,
+            Command::Lookup { person, json } => commands::transparency::lookup(&home, &person, json).await,
+            Command::Prove { person, snapshot, out } => {
+                commands::transparency::prove(&home, &person, &snapshot, out).await
+            }
+            Command::Verify {
+                proof,
+                ledger,
+                snapshot,
+                trusted_key,
+            } => commands::transparency::verify(
+                proof.as_deref(),
+                ledger.as_deref(),
+                snapshot.as_deref(),
+                trusted_key.as_deref(),
+            ),
+            Command::Report {
+                command:
+                    ReportCommand::AiAct {
+                        snapshot,
+                        format,
+                        provider,
+                        out,
+                    },
+            } => {
+                let format = match format {
+                    ReportFormat::Md => veto_audit::report::Format::Markdown,
+                    ReportFormat::Html => veto_audit::report::Format::Html,
+                };
+                commands::transparency::report_ai_act(&home, &snapshot, format, &provider, out).await
+            }
             Command::Demo { persons, seed } => {
                 let home = cli.home.unwrap_or_else(|| PathBuf::from("veto-demo"));
                 commands::demo::run(&home, persons, seed).await

@@ -39,12 +39,20 @@ fn the_demo_prints_counts_that_match_its_manifest_and_parquet_readers_agree() {
     let text = stdout(&out);
     let snapshots = snapshot_dirs(&home);
     assert_eq!(snapshots.len(), 1, "{snapshots:?}");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(snapshots[0].join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(snapshots[0].join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["policy"]["name"], "meta-2025");
     let objection_count = manifest["excluded_by_reason"]["objection"].as_u64().unwrap();
     assert!(objection_count > 0);
-    let line = text.lines().find(|l| l.trim_start().starts_with("objection ")).expect("objection line");
-    assert_eq!(line.split_whitespace().last().unwrap().replace(',', ""), objection_count.to_string(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("objection "))
+        .expect("objection line");
+    assert_eq!(
+        line.split_whitespace().last().unwrap().replace(',', ""),
+        objection_count.to_string(),
+        "{text}"
+    );
     assert!(text.contains(manifest["snapshot_id"].as_str().unwrap()), "{text}");
 
     // The listing knows the snapshot; a second demo run starts afresh.
@@ -57,7 +65,11 @@ fn the_demo_prints_counts_that_match_its_manifest_and_parquet_readers_agree() {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/check_snapshot.py");
-    let check = Command::new("python3").arg(script).arg(&snapshots[0]).output().expect("python3 runs");
+    let check = Command::new("python3")
+        .arg(script)
+        .arg(&snapshots[0])
+        .output()
+        .expect("python3 runs");
     assert!(
         check.status.success(),
         "pyarrow/DuckDB check failed (install with `pip install -r tests/requirements.txt`):\n{}{}",
@@ -73,7 +85,10 @@ fn the_demo_refuses_to_wipe_a_directory_it_did_not_make() {
     let out = veto(tmp.path(), &["demo", "--persons", "10"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("was not made by `veto demo`"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(tmp.path().join("precious.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("precious.txt")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -81,7 +96,10 @@ fn generate_import_build_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let (home, data) = (tmp.path().join("home"), tmp.path().join("export"));
     let data_s = data.to_str().unwrap();
-    let out = veto(&home, &["generate", "--out", data_s, "--persons", "100", "--format", "jsonl"]);
+    let out = veto(
+        &home,
+        &["generate", "--out", data_s, "--persons", "100", "--format", "jsonl"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(data.join("items.jsonl").is_file() && data.join("persons.jsonl").is_file());
 
@@ -89,13 +107,29 @@ fn generate_import_build_from_the_command_line() {
     let out = veto(&home, &["objections", "import", objections.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines = std::fs::read_to_string(&objections).unwrap().lines().count();
-    assert!(stdout(&out).starts_with(&format!("Imported {lines} objections")), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with(&format!("Imported {lines} objections")),
+        "{}",
+        stdout(&out)
+    );
 
     let snap = tmp.path().join("snap");
-    let args = ["build", "--data", data_s, "--policy", "strict", "--as-of", "2025-08-01T00:00:00+02:00", "--shards", "4", "--out"];
+    let args = [
+        "build",
+        "--data",
+        data_s,
+        "--policy",
+        "strict",
+        "--as-of",
+        "2025-08-01T00:00:00+02:00",
+        "--shards",
+        "4",
+        "--out",
+    ];
     let out = veto(&home, &[&args[..], &[snap.to_str().unwrap()]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(snap.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(snap.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["policy"]["name"], "strict");
     assert_eq!(manifest["shards"].as_array().unwrap().len(), 4);
     assert_eq!(manifest["objections_on_file"].as_u64().unwrap(), lines as u64);
@@ -125,21 +159,50 @@ fn a_bad_objection_file_imports_nothing_and_names_the_line() {
     let home = tmp.path().join("home");
     let out = veto(&home, &["objections", "import", file.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("objections.jsonl line 2, field `channel`: unknown channel \"fax\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("objections.jsonl line 2, field `channel`: unknown channel \"fax\""),
+        "{}",
+        stderr(&out)
+    );
     // Nothing was imported: a build sees no objections on file.
     let data = tmp.path().join("export");
-    assert!(veto(&home, &["generate", "--out", data.to_str().unwrap(), "--persons", "20"]).status.success());
+    assert!(
+        veto(&home, &["generate", "--out", data.to_str().unwrap(), "--persons", "20"])
+            .status
+            .success()
+    );
     let snap = tmp.path().join("snap");
-    let out = veto(&home, &["build", "--data", data.to_str().unwrap(), "--policy", "meta-2025", "--as-of", "now", "--out", snap.to_str().unwrap()]);
+    let out = veto(
+        &home,
+        &[
+            "build",
+            "--data",
+            data.to_str().unwrap(),
+            "--policy",
+            "meta-2025",
+            "--as-of",
+            "now",
+            "--out",
+            snap.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(snap.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(snap.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["objections_on_file"], 0);
 }
 
 #[test]
 fn an_unknown_policy_says_what_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = veto(tmp.path(), &["build", "--data", ".", "--policy", "lenient", "--as-of", "now"]);
+    let out = veto(
+        tmp.path(),
+        &["build", "--data", ".", "--policy", "lenient", "--as-of", "now"],
+    );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("neither a preset (meta-2025, strict) nor a file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("neither a preset (meta-2025, strict) nor a file"),
+        "{}",
+        stderr(&out)
+    );
 }

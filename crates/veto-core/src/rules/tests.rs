@@ -35,11 +35,7 @@ const ADULT: PersonFacts<'static> = PersonFacts {
     country: Some("DE"),
 };
 
-fn objection(
-    scope: ObjectionScope,
-    filed: DateTime<Utc>,
-    withdrawn: Option<DateTime<Utc>>,
-) -> Objection {
+fn objection(scope: ObjectionScope, filed: DateTime<Utc>, withdrawn: Option<DateTime<Utc>>) -> Objection {
     Objection {
         objection_id: "o1".into(),
         person_id: "p1".into(),
@@ -53,10 +49,7 @@ fn objection(
 #[test]
 fn an_item_created_exactly_at_the_as_of_time_is_included() {
     let t = utc("2025-06-01T00:00:00Z");
-    assert_eq!(
-        evaluate(&meta(), t, &post("2025-06-01T00:00:00Z"), &ADULT, &[]),
-        Ok(())
-    );
+    assert_eq!(evaluate(&meta(), t, &post("2025-06-01T00:00:00Z"), &ADULT, &[]), Ok(()));
     let one_us_later = ItemFacts {
         created_at: t + Duration::microseconds(1),
         ..post("2025-06-01T00:00:00Z")
@@ -74,10 +67,7 @@ fn an_item_deleted_exactly_at_the_as_of_time_is_gone() {
         deleted_at: Some(t),
         ..post("2025-01-01T00:00:00Z")
     };
-    assert_eq!(
-        evaluate(&meta(), t, &deleted, &ADULT, &[]),
-        Err(Reason::Deleted)
-    );
+    assert_eq!(evaluate(&meta(), t, &deleted, &ADULT, &[]), Err(Reason::Deleted));
     let later = ItemFacts {
         deleted_at: Some(t + Duration::seconds(1)),
         ..deleted
@@ -94,13 +84,10 @@ fn the_eighteenth_birthday_counts_from_midnight_utc_of_that_day() {
     };
     let day_before = post("2025-03-14T23:59:59Z");
     let birthday = post("2025-03-15T00:00:00Z");
-    assert_eq!(
-        evaluate(&meta(), t, &day_before, &teen, &[]),
-        Err(Reason::Minor)
-    );
+    assert_eq!(evaluate(&meta(), t, &day_before, &teen, &[]), Err(Reason::Minor));
     assert_eq!(evaluate(&meta(), t, &birthday, &teen, &[]), Ok(()));
-    // 23:30 in Berlin on the 14th is already the 15th? No: it is 21:30 UTC on
-    // the 14th, and the rule reads the UTC date.
+    // 23:30 on the 14th in Berlin is 22:30 UTC on the 14th: the rule reads
+    // the UTC date, so the person is still 17 there.
     let berlin_evening = Berlin
         .with_ymd_and_hms(2025, 3, 14, 23, 30, 0)
         .unwrap()
@@ -152,10 +139,7 @@ fn withdrawn_objections_stop_counting_at_the_withdrawal_instant() {
         utc("2025-05-01T00:00:00Z"),
         Some(t + Duration::seconds(1)),
     );
-    assert_eq!(
-        evaluate(&meta(), t, &item, &ADULT, &[after_t]),
-        Err(Reason::Objection)
-    );
+    assert_eq!(evaluate(&meta(), t, &item, &ADULT, &[after_t]), Err(Reason::Objection));
 }
 
 #[test]
@@ -167,14 +151,8 @@ fn a_platform_objection_covers_only_that_platform() {
         platform: Platform::Instagram,
         ..fb
     };
-    assert_eq!(
-        evaluate(&meta(), t, &fb, &ADULT, std::slice::from_ref(&o)),
-        Ok(())
-    );
-    assert_eq!(
-        evaluate(&meta(), t, &ig, &ADULT, &[o]),
-        Err(Reason::Objection)
-    );
+    assert_eq!(evaluate(&meta(), t, &fb, &ADULT, std::slice::from_ref(&o)), Ok(()));
+    assert_eq!(evaluate(&meta(), t, &ig, &ADULT, &[o]), Err(Reason::Objection));
 }
 
 #[test]
@@ -188,19 +166,13 @@ fn assistant_chats_follow_the_policy_and_private_audiences_never_pass() {
     };
     assert_eq!(evaluate(&meta(), t, &chat, &ADULT, &[]), Ok(()));
     let strict = Policy::preset("strict").unwrap();
-    assert_eq!(
-        evaluate(&strict, t, &chat, &ADULT, &[]),
-        Err(Reason::NotPublic)
-    );
+    assert_eq!(evaluate(&strict, t, &chat, &ADULT, &[]), Err(Reason::NotPublic));
     for audience in [Audience::Friends, Audience::OnlyMe, Audience::E2e] {
         let item = ItemFacts {
             audience,
             ..post("2025-01-01T00:00:00Z")
         };
-        assert_eq!(
-            evaluate(&meta(), t, &item, &ADULT, &[]),
-            Err(Reason::NotPublic)
-        );
+        assert_eq!(evaluate(&meta(), t, &item, &ADULT, &[]), Err(Reason::NotPublic));
     }
     let pm = ItemFacts {
         platform: Platform::Whatsapp,
@@ -208,10 +180,7 @@ fn assistant_chats_follow_the_policy_and_private_audiences_never_pass() {
         audience: Audience::E2e,
         ..chat
     };
-    assert_eq!(
-        evaluate(&meta(), t, &pm, &ADULT, &[]),
-        Err(Reason::OutOfScope)
-    );
+    assert_eq!(evaluate(&meta(), t, &pm, &ADULT, &[]), Err(Reason::OutOfScope));
 }
 
 #[test]
@@ -248,15 +217,13 @@ fn arb_item() -> impl Strategy<Value = ItemFacts> {
         arb_time(),
         prop::option::of(arb_time()),
     )
-        .prop_map(
-            |(platform, kind, audience, created_at, deleted_at)| ItemFacts {
-                platform,
-                kind,
-                audience,
-                created_at,
-                deleted_at,
-            },
-        )
+        .prop_map(|(platform, kind, audience, created_at, deleted_at)| ItemFacts {
+            platform,
+            kind,
+            audience,
+            created_at,
+            deleted_at,
+        })
 }
 
 fn arb_objection() -> impl Strategy<Value = Objection> {
@@ -265,9 +232,7 @@ fn arb_objection() -> impl Strategy<Value = Objection> {
         arb_time(),
         prop::option::of(arb_time()),
     )
-        .prop_map(|(scope, filed, withdrawn)| {
-            objection(scope, filed, withdrawn.filter(|w| *w >= filed))
-        })
+        .prop_map(|(scope, filed, withdrawn)| objection(scope, filed, withdrawn.filter(|w| *w >= filed)))
 }
 
 prop_compose! {

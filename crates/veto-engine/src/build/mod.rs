@@ -137,12 +137,8 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     inputs[1].rows = Some(staged.read);
 
     let ctx = session(&req, &root)?;
-    ctx.register_parquet(
-        "staged",
-        path_str(&staged.path)?,
-        ParquetReadOptions::default(),
-    )
-    .await?;
+    ctx.register_parquet("staged", path_str(&staged.path)?, ParquetReadOptions::default())
+        .await?;
     drop_duplicates(&ctx, &items_table, &mut rejections).await?;
     ctx.register_batch("persons", persons.to_batch()?)?;
     let persons_read = persons.len() as u64 + persons_rejected;
@@ -160,7 +156,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     ctx.register_udf(KeyedUdf::shard(secret, req.shards));
     ctx.sql(
         "CREATE VIEW judged AS
-         SELECT i.item_id, i.person_id, i.platform, i.kind, i.text, i.lang, i.media_sha256,
+         SELECT i.item_id, i.person_id, i.platform, i.kind, i.audience, i.created_at, i.text, i.lang, i.media_sha256,
                 veto_reason(i.person_id, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
                             p.birth_date, p.country) AS reason
          FROM items i JOIN persons p ON i.person_id = p.person_id",
@@ -174,7 +170,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let mut stream = ctx
         .sql(
             "SELECT veto_shard(person_id) AS shard, veto_doc_id(item_id) AS doc_id, veto_redact(text) AS text,
-                    platform, kind, lang, media_sha256, item_id, person_id
+                    platform, kind, lang, media_sha256, item_id, person_id, audience, created_at
              FROM judged WHERE reason = 0 ORDER BY shard, doc_id, item_id",
         )
         .await?
@@ -187,15 +183,11 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         progress.inc(batch.num_rows() as u64);
         shards.write(&batch)?;
     }
-    let (shard_infos, index) = shards.finish()?;
+    let (shard_infos, index, stats) = shards.finish()?;
 
     progress.set_message("writing exclusions");
-    let mut by_reason: BTreeMap<String, u64> = Reason::ALL
-        .iter()
-        .map(|r| (r.as_str().to_string(), 0))
-        .collect();
-    let mut exclusions =
-        ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
+    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
+    let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
     let mut stream = ctx
         .sql("SELECT item_id, person_id, reason FROM judged WHERE reason <> 0 ORDER BY item_id")
         .await?
@@ -208,9 +200,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         let mut names = Vec::with_capacity(batch.num_rows());
         for code in codes.values() {
             let reason = Reason::from_code(code - 1).expect("veto_reason returns codes of Reason");
-            *by_reason
-                .get_mut(reason.as_str())
-                .expect("all reasons listed") += 1;
+            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
             names.push(reason.as_str());
         }
         excluded += batch.num_rows() as u64;
@@ -229,11 +219,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
     let items_rejected = rejections.items;
     let rejected = match rejections.finish()? {
-        Some(path) => Some(describe(
-            &path,
-            &root,
-            Some(persons_rejected + items_rejected),
-        )?),
+        Some(path) => Some(describe(&path, &root, Some(persons_rejected + items_rejected))?),
         None => None,
     };
     let redactions = *redaction_counts.lock().expect("counts lock");
@@ -258,6 +244,14 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             excluded,
         },
         excluded_by_reason: by_reason,
+        included_by_kind: stats.by_kind,
+        included_by_platform: stats.by_platform,
+        included_by_audience: stats.by_audience,
+        included_by_lang: stats.by_lang,
+        included_text_bytes: stats.text_bytes,
+        latest_item_created_at: stats
+            .latest_created_us
+            .map(|us| rfc3339(veto_core::time::from_micros(us))),
         redactions,
         shard_count: req.shards,
         shards: shard_infos,
@@ -266,6 +260,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         rejected,
     };
     manifest.snapshot_id = snapshot_id(&manifest);
+    write_atomic(&root.join("policy.toml"), req.policy.source.as_bytes())?;
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&root.join("manifest.json"), &json)?;
     progress.finish_and_clear();
@@ -313,11 +308,7 @@ fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError
         .with_batch_size(8192);
     // Read strings as Utf8, the type the shards are written in: no view/plain
     // conversions on the way through.
-    config
-        .options_mut()
-        .execution
-        .parquet
-        .schema_force_view_types = false;
+    config.options_mut().execution.parquet.schema_force_view_types = false;
     // Each sorting partition reserves this much for its final merge; keep the
     // reservations within the budget however small the budget is.
     let reservation = (req.memory_limit / (4 * threads)).min(10 << 20);
@@ -335,11 +326,9 @@ fn progress_bar(show: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:20} [{bar:30}] {human_pos}/{human_len} rows ({per_sec})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{msg:20} [{bar:30}] {human_pos}/{human_len} rows ({per_sec})")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar
 }
@@ -371,10 +360,7 @@ async fn drop_duplicates(
         );
         for i in 0..batch.num_rows() {
             let (row, id, first) = (rows.value(i), ids.value(i), firsts.value(i));
-            let message = format!(
-                "duplicate item_id {id:?} (first at {} {first})",
-                table.row_label()
-            );
+            let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
             rejections.reject(
                 table.error_at(Some(row), Some("item_id"), message),
                 serde_json::json!({ "item_id": id }),
@@ -387,23 +373,15 @@ async fn drop_duplicates(
         ctx.sql("CREATE VIEW items AS SELECT * FROM staged").await?;
     } else {
         let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-            datafusion::arrow::datatypes::Field::new(
-                "row",
-                datafusion::arrow::datatypes::DataType::UInt64,
-                false,
-            ),
+            datafusion::arrow::datatypes::Field::new("row", datafusion::arrow::datatypes::DataType::UInt64, false),
         ]));
         let batch = RecordBatch::try_new(
             schema,
-            vec![Arc::new(datafusion::arrow::array::UInt64Array::from(
-                dropped,
-            ))],
+            vec![Arc::new(datafusion::arrow::array::UInt64Array::from(dropped))],
         )?;
         ctx.register_batch("dropped", batch)?;
-        ctx.sql(
-            "CREATE VIEW items AS SELECT * FROM staged WHERE row NOT IN (SELECT row FROM dropped)",
-        )
-        .await?;
+        ctx.sql("CREATE VIEW items AS SELECT * FROM staged WHERE row NOT IN (SELECT row FROM dropped)")
+            .await?;
     }
     Ok(())
 }

@@ -13,14 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray,
-    UInt8Array, UInt32Array,
+    Array, ArrayRef, AsArray, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray, UInt8Array,
+    UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::common::{Result, exec_err};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
@@ -82,10 +80,7 @@ impl ReasonUdf {
     pub fn udf(policy: Arc<Policy>, as_of: DateTime<Utc>, objections: &[Objection]) -> ScalarUDF {
         let mut by_person: HashMap<String, Vec<Objection>> = HashMap::new();
         for o in objections {
-            by_person
-                .entry(o.person_id.clone())
-                .or_default()
-                .push(o.clone());
+            by_person.entry(o.person_id.clone()).or_default().push(o.clone());
         }
         ScalarUDF::new_from_impl(ReasonUdf {
             signature: Signature::any(8, Volatility::Immutable),
@@ -108,12 +103,7 @@ impl ScalarUDFImpl for ReasonUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
-        let (person, platform, kind, audience) = (
-            strings(&a[0])?,
-            strings(&a[1])?,
-            strings(&a[2])?,
-            strings(&a[3])?,
-        );
+        let (person, platform, kind, audience) = (strings(&a[0])?, strings(&a[1])?, strings(&a[2])?, strings(&a[3])?);
         let created: &TimestampMicrosecondArray = a[4].as_primitive::<TimestampMicrosecondType>();
         let deleted: &TimestampMicrosecondArray = a[5].as_primitive::<TimestampMicrosecondType>();
         let birth: &Date32Array = a[6].as_primitive();
@@ -122,38 +112,29 @@ impl ScalarUDFImpl for ReasonUdf {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             // Staging validated these values; a failure here is a bug, not bad input.
-            let parse_err = |what: &str| {
-                datafusion::error::DataFusionError::Internal(format!(
-                    "staged {what} invalid at row {i}"
-                ))
-            };
+            let parse_err =
+                |what: &str| datafusion::error::DataFusionError::Internal(format!("staged {what} invalid at row {i}"));
             let item = ItemFacts {
-                platform: Platform::from_str(platform.value(i))
-                    .map_err(|_| parse_err("platform"))?,
+                platform: Platform::from_str(platform.value(i)).map_err(|_| parse_err("platform"))?,
                 kind: Kind::from_str(kind.value(i)).map_err(|_| parse_err("kind"))?,
-                audience: Audience::from_str(audience.value(i))
-                    .map_err(|_| parse_err("audience"))?,
+                audience: Audience::from_str(audience.value(i)).map_err(|_| parse_err("audience"))?,
                 created_at: veto_core::time::from_micros(created.value(i)),
                 deleted_at: deleted
                     .is_valid(i)
                     .then(|| veto_core::time::from_micros(deleted.value(i))),
             };
             let facts = PersonFacts {
-                birth_date: birth
-                    .is_valid(i)
-                    .then(|| veto_core::time::from_days(birth.value(i))),
+                birth_date: birth.is_valid(i).then(|| veto_core::time::from_days(birth.value(i))),
                 country: country.is_valid(i).then(|| country.value(i)),
             };
             let objections = self
                 .objections
                 .get(person.value(i))
                 .map_or(no_objections, Vec::as_slice);
-            out.push(
-                match evaluate(&self.policy, self.as_of, &item, &facts, objections) {
-                    Ok(()) => INCLUDED,
-                    Err(reason) => reason.code() + 1,
-                },
-            );
+            out.push(match evaluate(&self.policy, self.as_of, &item, &facts, objections) {
+                Ok(()) => INCLUDED,
+                Err(reason) => reason.code() + 1,
+            });
         }
         Ok(ColumnarValue::Array(Arc::new(UInt8Array::from(out))))
     }
@@ -251,16 +232,12 @@ impl ScalarUDFImpl for KeyedUdf {
         let (a, n) = arrays(args)?;
         let input = strings(&a[0])?;
         let array: ArrayRef = match self.shards {
-            Some(s) => {
-                Arc::new(UInt32Array::from_iter_values((0..n).map(|i| {
-                    veto_core::hashing::shard_of(&self.secret, input.value(i), s)
-                })))
-            }
-            None => {
-                Arc::new(StringArray::from_iter_values((0..n).map(|i| {
-                    veto_core::hashing::doc_id(&self.secret, input.value(i))
-                })))
-            }
+            Some(s) => Arc::new(UInt32Array::from_iter_values(
+                (0..n).map(|i| veto_core::hashing::shard_of(&self.secret, input.value(i), s)),
+            )),
+            None => Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| veto_core::hashing::doc_id(&self.secret, input.value(i))),
+            )),
         };
         Ok(ColumnarValue::Array(array))
     }

@@ -6,12 +6,13 @@
 //! batch boundaries. Every sink therefore re-chunks its input into batches of
 //! exactly [`CHUNK_ROWS`] rows, so the bytes depend only on the rows.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType, UInt32Type};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -48,6 +49,8 @@ pub static INDEX_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("doc_id", false),
         Field::new("shard", DataType::UInt32, false),
         utf8("leaf_hash", false),
+        utf8("platform", false),
+        utf8("kind", false),
     ]))
 });
 
@@ -125,11 +128,7 @@ fn opt(a: &StringArray, i: usize) -> Option<&str> {
 /// Size, SHA-256 and relative name of a finished file.
 pub fn describe(path: &Path, root: &Path, rows: Option<u64>) -> Result<FileInfo, BuildError> {
     let (sha256, bytes) = sha256_file(path)?;
-    let file = path
-        .strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned();
+    let file = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
     Ok(FileInfo {
         file,
         rows,
@@ -144,11 +143,33 @@ struct OpenShard {
     leaves: Vec<[u8; 32]>,
 }
 
+/// What is in a snapshot's shards, for the manifest and the public summary.
+#[derive(Debug, Default)]
+pub struct IncludedStats {
+    pub by_kind: BTreeMap<String, u64>,
+    pub by_platform: BTreeMap<String, u64>,
+    pub by_audience: BTreeMap<String, u64>,
+    /// `"unknown"` for items without a language.
+    pub by_lang: BTreeMap<String, u64>,
+    pub latest_created_us: Option<i64>,
+    /// UTF-8 bytes of redacted text in the shards.
+    pub text_bytes: u64,
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
 /// Receives included rows sorted by (shard, doc_id) and writes each shard
 /// file in turn, its Merkle leaves, and the index.
 ///
 /// Input columns: shard, doc_id, text, platform, kind, lang, media_sha256,
-/// item_id, person_id.
+/// item_id, person_id, audience, created_at.
 pub struct ShardSink {
     root: PathBuf,
     shard_count: u32,
@@ -156,6 +177,7 @@ pub struct ShardSink {
     next: u32,
     index: ParquetSink,
     pub shards: Vec<ShardInfo>,
+    pub stats: IncludedStats,
     canonical: Vec<u8>,
 }
 
@@ -170,14 +192,13 @@ impl ShardSink {
             next: 0,
             index: ParquetSink::create(root.join("index.parquet"), INDEX_SCHEMA.clone())?,
             shards: Vec::new(),
+            stats: IncludedStats::default(),
             canonical: Vec::new(),
         })
     }
 
     fn shard_path(&self, shard: u32) -> PathBuf {
-        self.root
-            .join("shards")
-            .join(format!("shard-{shard:05}.parquet"))
+        self.root.join("shards").join(format!("shard-{shard:05}.parquet"))
     }
 
     /// Closes open shards and creates (empty) ones until `shard` is open.
@@ -246,11 +267,19 @@ impl ShardSink {
 
     fn write_run(&mut self, run: &RecordBatch, shard: u32) -> Result<(), BuildError> {
         let col = |i: usize| -> &StringArray { run.column(i).as_string::<i32>() };
-        let (doc_id, text, platform, kind, lang, media) =
-            (col(1), col(2), col(3), col(4), col(5), col(6));
+        let (doc_id, text, platform, kind, lang, media) = (col(1), col(2), col(3), col(4), col(5), col(6));
+        let audience = col(9);
+        let created = run.column(10).as_primitive::<TimestampMicrosecondType>();
         let open = self.open.as_mut().expect("shard opened above");
         let mut hashes = Vec::with_capacity(run.num_rows());
+        let stats = &mut self.stats;
         for i in 0..run.num_rows() {
+            bump(&mut stats.by_kind, kind.value(i));
+            bump(&mut stats.by_platform, platform.value(i));
+            bump(&mut stats.by_audience, audience.value(i));
+            bump(&mut stats.by_lang, opt(lang, i).unwrap_or("unknown"));
+            stats.latest_created_us = stats.latest_created_us.max(Some(created.value(i)));
+            stats.text_bytes += opt(text, i).map_or(0, |t| t.len() as u64);
             let leaf = LeafData {
                 doc_id: doc_id.value(i),
                 text: opt(text, i),
@@ -273,6 +302,8 @@ impl ShardSink {
             run.column(1).clone(),
             Arc::new(UInt32Array::from(vec![shard; run.num_rows()])),
             Arc::new(StringArray::from(hashes)),
+            run.column(3).clone(),
+            run.column(4).clone(),
         ];
         self.index
             .write(RecordBatch::try_new(INDEX_SCHEMA.clone(), index_columns)?)
@@ -280,12 +311,12 @@ impl ShardSink {
 
     /// Closes the last shard, writes empty files for shards that got no
     /// rows, and returns the index description.
-    pub fn finish(mut self) -> Result<(Vec<ShardInfo>, FileInfo), BuildError> {
+    pub fn finish(mut self) -> Result<(Vec<ShardInfo>, FileInfo, IncludedStats), BuildError> {
         if self.shard_count > 0 {
             self.open_shard(self.shard_count - 1)?;
         }
         self.close_open()?;
         let index = self.index.finish(&self.root)?;
-        Ok((self.shards, index))
+        Ok((self.shards, index, self.stats))
     }
 }

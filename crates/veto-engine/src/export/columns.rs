@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 
@@ -60,9 +58,7 @@ pub(crate) fn check_schema(
     columns: &[(&str, Expect)],
     required: &[&str],
 ) -> Result<(), BuildError> {
-    let err = |field: &str, message: String| {
-        BuildError::Input(table.error_at(None, Some(field), message))
-    };
+    let err = |field: &str, message: String| BuildError::Input(table.error_at(None, Some(field), message));
     for f in schema.fields() {
         match columns.iter().find(|(name, _)| name == f.name()) {
             None => {

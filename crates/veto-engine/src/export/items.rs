@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
-    ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
-};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -38,14 +36,7 @@ const COLUMNS: &[(&str, Expect)] = &[
     ("media_sha256", Expect::Text),
     ("lang", Expect::Text),
 ];
-const REQUIRED: &[&str] = &[
-    "item_id",
-    "person_id",
-    "platform",
-    "kind",
-    "audience",
-    "created_at",
-];
+const REQUIRED: &[&str] = &["item_id", "person_id", "platform", "kind", "audience", "created_at"];
 
 /// The schema of staged items, as the build queries them.
 pub static STAGED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -106,23 +97,14 @@ impl RawItem<'_> {
 }
 
 /// Checks one item; on failure returns the field and message.
-fn validate(
-    raw: &RawItem<'_>,
-    persons: &Persons,
-) -> Result<(i64, Option<i64>), (&'static str, String)> {
-    fn required<'a>(
-        field: &'static str,
-        v: Option<&'a str>,
-    ) -> Result<&'a str, (&'static str, String)> {
+fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Option<i64>), (&'static str, String)> {
+    fn required<'a>(field: &'static str, v: Option<&'a str>) -> Result<&'a str, (&'static str, String)> {
         match v {
             Some(s) if !s.trim().is_empty() => Ok(s),
             _ => Err((field, "is required and must not be empty".into())),
         }
     }
-    fn instant(
-        field: &'static str,
-        t: &RawInstant<'_>,
-    ) -> Result<Option<i64>, (&'static str, String)> {
+    fn instant(field: &'static str, t: &RawInstant<'_>) -> Result<Option<i64>, (&'static str, String)> {
         match t {
             RawInstant::Null => Ok(None),
             RawInstant::Micros(us) => Ok(Some(*us)),
@@ -135,28 +117,17 @@ fn validate(
     let person_id = required("person_id", raw.person_id)?;
     Platform::from_str(required("platform", raw.platform)?).map_err(|m| ("platform", m))?;
     let kind = Kind::from_str(required("kind", raw.kind)?).map_err(|m| ("kind", m))?;
-    let audience =
-        Audience::from_str(required("audience", raw.audience)?).map_err(|m| ("audience", m))?;
+    let audience = Audience::from_str(required("audience", raw.audience)?).map_err(|m| ("audience", m))?;
     kind.check_audience(audience).map_err(|m| ("audience", m))?;
-    let created =
-        instant("created_at", &raw.created_at)?.ok_or(("created_at", "is required".to_string()))?;
+    let created = instant("created_at", &raw.created_at)?.ok_or(("created_at", "is required".to_string()))?;
     let deleted = instant("deleted_at", &raw.deleted_at)?;
     if let Some(sha) = raw.media_sha256
-        && (sha.len() != 64
-            || !sha
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
     {
-        return Err((
-            "media_sha256",
-            format!("{sha:?} is not 64 lowercase hex digits"),
-        ));
+        return Err(("media_sha256", format!("{sha:?} is not 64 lowercase hex digits")));
     }
     if !persons.contains(person_id) {
-        return Err((
-            "person_id",
-            format!("author {person_id:?} is not in persons"),
-        ));
+        return Err(("person_id", format!("author {person_id:?} is not in persons")));
     }
     Ok((created, deleted))
 }
@@ -192,13 +163,7 @@ impl Stager {
         })
     }
 
-    fn push(
-        &mut self,
-        row: u64,
-        raw: &RawItem<'_>,
-        created: i64,
-        deleted: Option<i64>,
-    ) -> Result<(), BuildError> {
+    fn push(&mut self, row: u64, raw: &RawItem<'_>, created: i64, deleted: Option<i64>) -> Result<(), BuildError> {
         self.row.append_value(row);
         let values = [
             raw.item_id,
@@ -227,16 +192,7 @@ impl Stager {
         if self.buffered == 0 {
             return Ok(());
         }
-        let [
-            item_id,
-            person_id,
-            platform,
-            kind,
-            audience,
-            text,
-            media,
-            lang,
-        ] = &mut self.strings;
+        let [item_id, person_id, platform, kind, audience, text, media, lang] = &mut self.strings;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.row.finish()),
             Arc::new(item_id.finish()),
@@ -299,10 +255,7 @@ fn json_field_error(line: &str) -> (String, String) {
             return e;
         }
     }
-    (
-        String::new(),
-        "record does not match the items format".into(),
-    )
+    (String::new(), "record does not match the items format".into())
 }
 
 /// Streams the items table into `staging_path`, validating every row.
@@ -316,22 +269,16 @@ pub fn stage_items(
     let mut stager = Stager::create(staging_path)?;
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
     let mut read = 0u64;
-    let handle = |row: u64, raw: RawItem<'_>, stager: &mut Stager, rejections: &mut Rejections| {
-        match validate(&raw, persons) {
+    let handle =
+        |row: u64, raw: RawItem<'_>, stager: &mut Stager, rejections: &mut Rejections| match validate(&raw, persons) {
             Ok((created, deleted)) => stager.push(row, &raw, created, deleted),
-            Err((field, message)) => rejections.reject(
-                table.error_at(Some(row), Some(field), message),
-                raw.to_json(),
-                false,
-            ),
-        }
-    };
+            Err((field, message)) => {
+                rejections.reject(table.error_at(Some(row), Some(field), message), raw.to_json(), false)
+            }
+        };
     match table.format {
         TableFormat::JsonLines => {
-            for (i, line) in std::io::BufReader::with_capacity(1 << 20, file)
-                .lines()
-                .enumerate()
-            {
+            for (i, line) in std::io::BufReader::with_capacity(1 << 20, file).lines().enumerate() {
                 let row = i as u64 + 1;
                 let line = line.map_err(BuildError::io(&table.path))?;
                 if line.trim().is_empty() {
@@ -343,13 +290,8 @@ pub fn stage_items(
                     Err(_) => {
                         let (field, message) = json_field_error(&line);
                         let field = (!field.is_empty()).then_some(field.as_str());
-                        let record =
-                            serde_json::from_str(&line).unwrap_or(Value::String(line.clone()));
-                        rejections.reject(
-                            table.error_at(Some(row), field, message),
-                            record,
-                            false,
-                        )?;
+                        let record = serde_json::from_str(&line).unwrap_or(Value::String(line.clone()));
+                        rejections.reject(table.error_at(Some(row), field, message), record, false)?;
                         continue;
                     }
                 };
@@ -376,16 +318,7 @@ pub fn stage_items(
             check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
             for batch in builder.with_batch_size(8192).build()? {
                 let batch = batch?;
-                let [
-                    item_id,
-                    person_id,
-                    platform,
-                    kind,
-                    audience,
-                    text_col,
-                    media,
-                    lang,
-                ] = [
+                let [item_id, person_id, platform, kind, audience, text_col, media, lang] = [
                     "item_id",
                     "person_id",
                     "platform",

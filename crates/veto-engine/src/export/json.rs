@@ -18,19 +18,13 @@ pub(crate) fn parse_object(line: &str) -> Result<Map<String, Value>, FieldError>
 
 pub(crate) fn check_known(map: &Map<String, Value>, known: &[&str]) -> Result<(), FieldError> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err((
-            k.clone(),
-            format!("unknown field (known fields: {})", known.join(", ")),
-        )),
+        Some(k) => Err((k.clone(), format!("unknown field (known fields: {})", known.join(", ")))),
         None => Ok(()),
     }
 }
 
 /// A string field that may be missing or null.
-pub(crate) fn opt_str<'a>(
-    map: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>, FieldError> {
+pub(crate) fn opt_str<'a>(map: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, FieldError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -42,10 +36,7 @@ pub(crate) fn opt_str<'a>(
 }
 
 /// A list of strings that may be missing or null (then empty).
-pub(crate) fn opt_str_list(
-    map: &Map<String, Value>,
-    field: &str,
-) -> Result<Vec<String>, FieldError> {
+pub(crate) fn opt_str_list(map: &Map<String, Value>, field: &str) -> Result<Vec<String>, FieldError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(values)) => values
@@ -54,10 +45,7 @@ pub(crate) fn opt_str_list(
                 Value::String(s) => Ok(s.clone()),
                 other => Err((
                     field.to_string(),
-                    format!(
-                        "expected a list of strings, found {} in it",
-                        type_name(other)
-                    ),
+                    format!("expected a list of strings, found {} in it", type_name(other)),
                 )),
             })
             .collect(),

@@ -84,12 +84,7 @@ impl TableFile {
     }
 
     /// An error at `row` (1-based) and `field` of this table.
-    pub(crate) fn error_at(
-        &self,
-        row: Option<u64>,
-        field: Option<&str>,
-        message: impl Into<String>,
-    ) -> InputError {
+    pub(crate) fn error_at(&self, row: Option<u64>, field: Option<&str>, message: impl Into<String>) -> InputError {
         InputError {
             file: self.name(),
             row,
@@ -131,12 +126,7 @@ impl Rejections {
     }
 
     /// Records a bad row. In abort mode this is the build's error.
-    pub fn reject(
-        &mut self,
-        error: InputError,
-        record: serde_json::Value,
-        is_person: bool,
-    ) -> Result<(), BuildError> {
+    pub fn reject(&mut self, error: InputError, record: serde_json::Value, is_person: bool) -> Result<(), BuildError> {
         if self.mode == OnError::Abort {
             return Err(BuildError::Input(error));
         }

@@ -49,10 +49,7 @@ pub fn read_objections(path: &Path) -> Result<Vec<Objection>, BuildError> {
         if let Some(first) = seen.insert(objection.objection_id.clone(), line_no) {
             return Err(error((
                 "objection_id".into(),
-                format!(
-                    "duplicate id {:?} (first on line {first})",
-                    objection.objection_id
-                ),
+                format!("duplicate id {:?} (first on line {first})", objection.objection_id),
             )));
         }
         out.push(objection);
@@ -73,18 +70,14 @@ fn parse_objection(line: &str) -> Result<Objection, FieldError> {
     let objection = Objection {
         objection_id: required("objection_id")?,
         person_id: required("person_id")?,
-        scope: ObjectionScope::from_str(&required("scope")?)
-            .map_err(|m| ("scope".to_string(), m))?,
+        scope: ObjectionScope::from_str(&required("scope")?).map_err(|m| ("scope".to_string(), m))?,
         filed_at: at("filed_at", &required("filed_at")?)?,
         withdrawn_at: opt_str(&map, "withdrawn_at")?
             .map(|s| at("withdrawn_at", s))
             .transpose()?,
-        channel: Channel::from_str(&required("channel")?)
-            .map_err(|m| ("channel".to_string(), m))?,
+        channel: Channel::from_str(&required("channel")?).map_err(|m| ("channel".to_string(), m))?,
     };
-    objection
-        .validate()
-        .map_err(|(field, m)| (field.to_string(), m))?;
+    objection.validate().map_err(|(field, m)| (field.to_string(), m))?;
     Ok(objection)
 }
 
@@ -113,26 +106,18 @@ mod tests {
         let bad_scope = GOOD.replace("\"all\"", "\"tiktok\"");
         let e = read(&format!("{GOOD}\n{bad_scope}\n")).unwrap_err();
         assert!(
-            e.starts_with(
-                "objections.jsonl line 2, field `scope`: unknown objectionscope \"tiktok\""
-            ),
+            e.starts_with("objections.jsonl line 2, field `scope`: unknown objectionscope \"tiktok\""),
             "{e}"
         );
         let bad_time = GOOD.replace("2025-05-26T23:59:59+02:00", "26.05.2025");
         let e = read(&bad_time).unwrap_err();
-        assert!(
-            e.starts_with("objections.jsonl line 1, field `filed_at`"),
-            "{e}"
-        );
+        assert!(e.starts_with("objections.jsonl line 1, field `filed_at`"), "{e}");
         let e = read(&format!("{GOOD}\n{GOOD}")).unwrap_err();
         assert!(
             e.contains("line 2, field `objection_id`: duplicate id \"o1\" (first on line 1)"),
             "{e}"
         );
-        let withdrawn_early = GOOD.replace(
-            "\"withdrawn_at\":null",
-            "\"withdrawn_at\":\"2025-01-01T00:00:00Z\"",
-        );
+        let withdrawn_early = GOOD.replace("\"withdrawn_at\":null", "\"withdrawn_at\":\"2025-01-01T00:00:00Z\"");
         let e = read(&withdrawn_early).unwrap_err();
         assert!(e.contains("field `withdrawn_at`"), "{e}");
     }

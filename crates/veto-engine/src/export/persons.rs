@@ -22,13 +22,7 @@ const COLUMNS: &[(&str, Expect)] = &[
     ("display_name", Expect::Text),
     ("handles", Expect::TextList),
 ];
-const FIELDS: &[&str] = &[
-    "person_id",
-    "birth_date",
-    "country",
-    "display_name",
-    "handles",
-];
+const FIELDS: &[&str] = &["person_id", "birth_date", "country", "display_name", "handles"];
 
 /// The valid persons of an export, in file order.
 #[derive(Debug, Default)]
@@ -117,8 +111,7 @@ impl Persons {
             let message = format!("{c:?} is not an ISO 3166-1 alpha-2 code (two capital letters)");
             return rejections.reject(fail("country", message), record(), true);
         }
-        self.index
-            .insert(person_id.to_string(), self.ids.len() as u32);
+        self.index.insert(person_id.to_string(), self.ids.len() as u32);
         self.ids.push(person_id.to_string());
         self.birth_days.push(birth);
         self.countries.push(raw.country.map(str::to_string));
@@ -149,11 +142,7 @@ pub fn load_persons(table: &TableFile, rejections: &mut Rejections) -> Result<Pe
                     Ok(map) => map,
                     Err((field, message)) => {
                         let field = (!field.is_empty()).then_some(field.as_str());
-                        rejections.reject(
-                            table.error_at(Some(row), field, message),
-                            json!(line),
-                            true,
-                        )?;
+                        rejections.reject(table.error_at(Some(row), field, message), json!(line), true)?;
                         continue;
                     }
                 };
@@ -165,11 +154,7 @@ pub fn load_persons(table: &TableFile, rejections: &mut Rejections) -> Result<Pe
                 let (person_id, country, birth) = match strings {
                     (Ok(p), Ok(c), Ok(b)) => (p, c, b),
                     (Err((f, m)), _, _) | (_, Err((f, m)), _) | (_, _, Err((f, m))) => {
-                        rejections.reject(
-                            table.error_at(Some(row), Some(&f), m),
-                            json!(line),
-                            true,
-                        )?;
+                        rejections.reject(table.error_at(Some(row), Some(&f), m), json!(line), true)?;
                         continue;
                     }
                 };

@@ -56,8 +56,7 @@ pub fn load_policy(spec: &str) -> anyhow::Result<Policy> {
             veto_core::policy::PRESETS.join(", ")
         );
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading policy {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading policy {}", path.display()))?;
     Ok(Policy::from_toml(&text, &path.display().to_string())?)
 }
 
@@ -100,14 +99,16 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a build and records the snapshot in the store.
-pub async fn build_and_record(
-    store: &Store,
-    request: BuildRequest,
-) -> anyhow::Result<BuildOutcome> {
+/// Runs a build, records the snapshot (and its ledger entry) in the store,
+/// and fills the per-person lookup for it.
+pub async fn build_and_record(store: &Store, request: BuildRequest) -> anyhow::Result<BuildOutcome> {
     let as_of = request.as_of;
+    let secret = request.secret.clone();
     let outcome = veto_engine::build(request).await?;
     let m = &outcome.manifest;
+    let manifest_path = outcome.path.join("manifest.json");
+    let manifest =
+        std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     store
         .record_snapshot(&SnapshotRecord {
             snapshot_id: m.snapshot_id.clone(),
@@ -116,10 +117,36 @@ pub async fn build_and_record(
             policy_sha256: m.policy.sha256.clone(),
             path: outcome.path.display().to_string(),
             built_at: Utc::now(),
-            manifest: serde_json::to_string(m)?,
+            manifest,
         })
         .await?;
+    record_lookup(store, &outcome.path, &m.snapshot_id, &secret).await?;
     Ok(outcome)
+}
+
+/// Streams the snapshot's per-person summaries into the store's lookup table.
+pub async fn record_lookup(store: &Store, dir: &Path, snapshot_id: &str, secret: &[u8]) -> anyhow::Result<()> {
+    let mut summaries = veto_audit::summaries::PersonSummaries::open(dir).await?;
+    loop {
+        let chunk = summaries.next_chunk(20_000).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        let rows: Vec<_> = chunk
+            .into_iter()
+            .map(|p| {
+                let summary = veto_store::lookup::PersonSnapshot {
+                    shard: p.shard,
+                    included_by_kind: p.included_by_kind,
+                    excluded_by_reason: p.excluded_by_reason,
+                };
+                (veto_core::hashing::person_ref(secret, &p.person_id), summary)
+            })
+            .collect();
+        store.record_person_summaries(snapshot_id, &rows).await?;
+    }
+    store.finish_person_summaries(snapshot_id).await?;
+    Ok(())
 }
 
 fn thousands(n: u64) -> String {
@@ -163,11 +190,7 @@ pub fn print_summary(outcome: &BuildOutcome, elapsed: std::time::Duration) {
         pct(m.items.excluded)
     );
     for reason in veto_core::Reason::ALL {
-        let n = m
-            .excluded_by_reason
-            .get(reason.as_str())
-            .copied()
-            .unwrap_or(0);
+        let n = m.excluded_by_reason.get(reason.as_str()).copied().unwrap_or(0);
         println!("    {:<16}{:>10}", reason.as_str(), thousands(n));
     }
     println!(
@@ -182,25 +205,16 @@ pub fn print_summary(outcome: &BuildOutcome, elapsed: std::time::Duration) {
         thousands(r.ibans),
         thousands(r.mentions)
     );
-    println!(
-        "  objections on file when built: {}",
-        thousands(m.objections_on_file)
-    );
+    println!("  objections on file when built: {}", thousands(m.objections_on_file));
     println!("Files in {}:", outcome.path.display());
     println!(
         "  shards/shard-00000.parquet .. shard-{:05}.parquet   training data (no person ids)",
         m.shard_count.saturating_sub(1)
     );
-    println!(
-        "  index.parquet, exclusions.parquet                  private: who is in, who is out and why"
-    );
-    println!(
-        "  manifest.json                                      counts, file hashes, Merkle roots"
-    );
+    println!("  index.parquet, exclusions.parquet                  private: who is in, who is out and why");
+    println!("  manifest.json                                      counts, file hashes, Merkle roots");
     if m.rejected.is_some() {
-        println!(
-            "  rejected.jsonl                                     rows that failed validation, with errors"
-        );
+        println!("  rejected.jsonl                                     rows that failed validation, with errors");
     }
     let secs = elapsed.as_secs_f64();
     if secs > 0.0 {

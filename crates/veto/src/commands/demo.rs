@@ -43,10 +43,7 @@ pub async fn run(home: &Path, persons: usize, seed: u64) -> anyhow::Result<()> {
     let objections = veto_engine::export::read_objections(&platform.join("objections.jsonl"))?;
     let counts = store.import_objections(&objections).await?;
     let policy = Policy::preset("meta-2025").expect("preset exists");
-    let late = objections
-        .iter()
-        .filter(|o| policy.is_late(o.filed_at))
-        .count();
+    let late = objections.iter().filter(|o| policy.is_late(o.filed_at)).count();
     println!(
         "   {} objections on file ({} filed after the deadline {})",
         counts.added,

@@ -3,18 +3,14 @@
 
 pub mod build;
 pub mod demo;
+pub mod transparency;
 
 use std::path::Path;
 
 use anyhow::Context;
 use veto_store::Store;
 
-pub fn generate(
-    out: &Path,
-    persons: usize,
-    seed: u64,
-    format: veto_synth::Format,
-) -> anyhow::Result<()> {
+pub fn generate(out: &Path, persons: usize, seed: u64, format: veto_synth::Format) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let summary = veto_synth::generate(out, persons, seed, format)?;
     println!(

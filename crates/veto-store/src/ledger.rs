@@ -1,0 +1,188 @@
+//! The ledger as kept in the store. Entries are appended inside the same
+//! transaction as the change they record, so the ledger and the state never
+//! disagree. The rules (hashing, linking, signing) are veto-core's.
+
+use chrono::{SecondsFormat, Utc};
+use ed25519_dalek::{Signer, SigningKey};
+use rand::RngCore;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::{Row, Sqlite, Transaction};
+use veto_core::Objection;
+use veto_core::hashing::person_ref;
+use veto_core::ledger::{Entry, GENESIS_PREV, Head, rotation_message, sign_head};
+
+use crate::{SnapshotRecord, Store, StoreError};
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Appends one entry after the current last one.
+pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, kind: &str, payload: Value) -> Result<Entry, StoreError> {
+    let last = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (seq, prev) = match last {
+        Some(r) => (r.try_get::<i64, _>("seq")? as u64 + 1, r.try_get::<String, _>("hash")?),
+        None => (0, GENESIS_PREV.to_string()),
+    };
+    let entry = Entry::new(seq, kind, &rfc3339(Utc::now()), payload, &prev);
+    sqlx::query("INSERT INTO ledger (seq, kind, at, payload, prev, hash) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(entry.seq as i64)
+        .bind(&entry.kind)
+        .bind(&entry.at)
+        .bind(veto_core::canonical::to_string(&entry.payload))
+        .bind(&entry.prev)
+        .bind(&entry.hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(entry)
+}
+
+pub(crate) async fn append_objection(
+    tx: &mut Transaction<'_, Sqlite>,
+    secret: &[u8],
+    o: &Objection,
+) -> Result<(), StoreError> {
+    let filed = json!({
+        "objection_id": o.objection_id,
+        "person_ref": person_ref(secret, &o.person_id),
+        "scope": o.scope.as_str(),
+        "filed_at": rfc3339(o.filed_at),
+        "channel": o.channel.as_str(),
+    });
+    append(tx, "objection_filed", filed).await?;
+    if let Some(w) = o.withdrawn_at {
+        append(
+            tx,
+            "objection_withdrawn",
+            json!({ "objection_id": o.objection_id, "withdrawn_at": rfc3339(w) }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn append_snapshot(tx: &mut Transaction<'_, Sqlite>, s: &SnapshotRecord) -> Result<(), StoreError> {
+    let manifest: Value = serde_json::from_str(&s.manifest)
+        .map_err(|e| StoreError::Corrupt(format!("manifest of {}: {e}", s.snapshot_id)))?;
+    let shards: Vec<Value> = manifest["shards"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|sh| json!({ "shard": sh["shard"], "rows": sh["rows"], "sha256": sh["sha256"], "merkle_root": sh["merkle_root"] }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let payload = json!({
+        "snapshot_id": s.snapshot_id,
+        "as_of": rfc3339(s.as_of),
+        "policy": s.policy_name,
+        "policy_sha256": s.policy_sha256,
+        "manifest_sha256": hex::encode(Sha256::digest(s.manifest.as_bytes())),
+        "shards": shards,
+    });
+    append(tx, "snapshot_built", payload).await?;
+    Ok(())
+}
+
+impl Store {
+    pub(crate) async fn ensure_ledger(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let any = sqlx::query("SELECT 1 FROM ledger LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        if any.is_none() {
+            let key = self.signing_key().await?;
+            append(
+                &mut tx,
+                "ledger_created",
+                json!({ "public_key": hex::encode(key.verifying_key().as_bytes()) }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn signing_key(&self) -> Result<SigningKey, StoreError> {
+        let bytes: [u8; 32] = self
+            .installation_value("signing_key")
+            .await?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("signing key is not 32 bytes".into()))?;
+        Ok(SigningKey::from_bytes(&bytes))
+    }
+
+    /// The installation's current public key (hex), for receipts and proofs.
+    pub async fn public_key(&self) -> Result<String, StoreError> {
+        Ok(hex::encode(self.signing_key().await?.verifying_key().as_bytes()))
+    }
+
+    /// Appends an entry of another kind (models, later issues), in its own transaction.
+    pub async fn append_ledger(&self, kind: &str, payload: Value) -> Result<Entry, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let entry = append(&mut tx, kind, payload).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// Every entry, in order.
+    pub async fn ledger_entries(&self) -> Result<Vec<Entry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM ledger ORDER BY seq")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.try_get("payload")?;
+                Ok(Entry {
+                    seq: r.try_get::<i64, _>("seq")? as u64,
+                    kind: r.try_get("kind")?,
+                    at: r.try_get("at")?,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|e| StoreError::Corrupt(format!("ledger payload: {e}")))?,
+                    prev: r.try_get("prev")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The current head, signed with the installation key.
+    pub async fn signed_head(&self) -> Result<Head, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+            .fetch_one(self.pool())
+            .await?;
+        let key = self.signing_key().await?;
+        Ok(sign_head(
+            &key,
+            row.try_get::<i64, _>("seq")? as u64,
+            &row.try_get::<String, _>("hash")?,
+        ))
+    }
+
+    /// Replaces the signing key; the ledger records the new public key with
+    /// the old key's signature over it. Returns the new public key.
+    pub async fn rotate_signing_key(&self) -> Result<String, StoreError> {
+        let old = self.signing_key().await?;
+        let mut seed = [0u8; 32];
+        rand::rng().fill_bytes(&mut seed);
+        let new = SigningKey::from_bytes(&seed);
+        let new_public = hex::encode(new.verifying_key().as_bytes());
+        let signature = hex::encode(old.sign(&rotation_message(&new_public)).to_bytes());
+        let mut tx = self.pool().begin().await?;
+        append(
+            &mut tx,
+            "key_rotated",
+            json!({ "public_key": new_public, "signature_by_previous_key": signature }),
+        )
+        .await?;
+        sqlx::query("UPDATE installation SET value = ? WHERE key = 'signing_key'")
+            .bind(hex::encode(seed))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(new_public)
+    }
+}

@@ -206,3 +206,143 @@ fn an_unknown_policy_says_what_is_accepted() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_ledger_exports_verifies_here_and_in_python_and_tampering_fails_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("demo");
+    assert!(veto(&home, &["demo", "--persons", "120"]).status.success());
+    let ledger = tmp.path().join("ledger.jsonl");
+    let out = veto(&home, &["ledger", "export", "--out", ledger.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = veto(&home, &["ledger", "verify", ledger.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    let entries = text.lines().count() - 1;
+    assert!(
+        stdout(&out).starts_with(&format!("ok: {entries} entries")),
+        "{}",
+        stdout(&out)
+    );
+
+    // Change one objection's scope: the line no longer hashes to its hash.
+    let tampered = tmp.path().join("tampered.jsonl");
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"scope\":\"all\""))
+        .expect("an objection with scope all");
+    let changed: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == line {
+                l.replace("\"scope\":\"all\"", "\"scope\":\"whatsapp\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&tampered, changed.join("\n") + "\n").unwrap();
+    let out = veto(&home, &["ledger", "verify", tampered.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("entry {line}: hash does not match")),
+        "{}",
+        stderr(&out)
+    );
+
+    if std::env::var_os("VETO_SKIP_PYTHON_INTEROP").is_some() {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/verify_ledger.py");
+    let good = Command::new("python3").arg(&script).arg(&ledger).output().unwrap();
+    assert!(good.status.success(), "{}{}", stdout(&good), stderr(&good));
+    let bad = Command::new("python3").arg(&script).arg(&tampered).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains(&format!("entry {line}: hash does not match")),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn a_person_sees_their_snapshots_and_a_proof_that_verifies_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("demo");
+    assert!(veto(&home, &["demo", "--persons", "150"]).status.success());
+    let snapshot = snapshot_dirs(&home).remove(0);
+    let snapshot_id = snapshot.file_name().unwrap().to_str().unwrap().to_string();
+    // Pick an included person from the private index via the JSON lookup of a few candidates.
+    let included = (0..150)
+        .map(|i| format!("p{i:08}"))
+        .find(|p| {
+            let out = veto(&home, &["lookup", "--person", p, "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["snapshots"][0]["included"].as_u64().unwrap_or(0) > 0
+        })
+        .expect("someone is included");
+    let out = veto(&home, &["lookup", "--person", &included, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["snapshots"][0]["snapshot_id"], snapshot_id.as_str());
+    assert_eq!(v["snapshots"][0]["lookup_ready"], true);
+
+    let proof = tmp.path().join("proof.json");
+    let out = veto(
+        &home,
+        &[
+            "prove",
+            "--person",
+            &included,
+            "--snapshot",
+            &snapshot_id[..10],
+            "--out",
+            proof.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    assert_eq!(
+        bundle["included"].as_array().unwrap().len() as u64,
+        v["snapshots"][0]["included"].as_u64().unwrap()
+    );
+
+    let ledger = tmp.path().join("ledger.jsonl");
+    assert!(
+        veto(&home, &["ledger", "export", "--out", ledger.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = veto(
+        &home,
+        &[
+            "verify",
+            proof.to_str().unwrap(),
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--snapshot",
+            snapshot.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).trim_end().ends_with("ok"), "{}", stdout(&out));
+
+    // The AI Act summary takes its numbers from the manifest.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(snapshot.join("manifest.json")).unwrap()).unwrap();
+    let out = veto(
+        &home,
+        &["report", "ai-act", "--snapshot", &snapshot_id, "--format", "html"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = stdout(&out);
+    assert!(html.contains("<svg"), "charts are inline SVG");
+    assert!(!html.contains("<script"), "no script");
+    let included_line = format!("text, {} items", manifest["items"]["included"]);
+    assert!(html.contains(&included_line), "{included_line}");
+    let objection_line = format!(
+        "items excluded because of an objection: {}",
+        manifest["excluded_by_reason"]["objection"]
+    );
+    assert!(html.contains(&objection_line), "{objection_line}");
+}

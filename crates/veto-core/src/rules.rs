@@ -64,13 +64,17 @@ pub fn evaluate(
     if !policy.regions.is_empty() && !person.country.is_some_and(|c| policy.regions.contains(c)) {
         return Err(Reason::OutOfRegion);
     }
-    if objections
-        .iter()
-        .any(|o| o.scope.covers(item.platform) && o.in_force_at(as_of))
-    {
+    if objection_applies(objections, item.platform, as_of) {
         return Err(Reason::Objection);
     }
     Ok(())
+}
+
+/// Rule 7 on its own: whether any of the author's objections covers content
+/// on `platform` and is in force at `at`. The build applies it at the build's
+/// as-of time; unlearning applies it at the time of unlearning.
+pub fn objection_applies(objections: &[Objection], platform: Platform, at: DateTime<Utc>) -> bool {
+    objections.iter().any(|o| o.scope.covers(platform) && o.in_force_at(at))
 }
 
 /// Age in whole years on `date` of someone born on `birth`. A person is N

@@ -1,0 +1,54 @@
+//! veto-models: language models trained on snapshots, and their exact
+//! unlearning.
+//!
+//! A model directory holds one model per shard (`v<N>/shard-NNNNN.kn`) and a
+//! `model.json` ([`ModelManifest`]). The training set of shard k at version
+//! N is a pure function: the rows of the snapshot's shard k, minus the
+//! held-out slice (doc ids starting with `0`), minus every doc id removed by
+//! unlearning up to version N ([`data::training_texts`]). Unlearning a
+//! person therefore retrains only the shards that held their rows, and the
+//! result is byte-identical to training on a snapshot that never had them.
+
+pub mod canary;
+pub mod data;
+pub mod manifest;
+pub mod train;
+pub mod unlearn;
+
+use std::path::{Path, PathBuf};
+
+pub use manifest::ModelManifest;
+
+/// Errors of model commands.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("parquet: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelsError + '_ {
+    move |source| ModelsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` under a temporary name, fsyncs and renames.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelsError> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}

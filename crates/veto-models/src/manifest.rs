@@ -1,0 +1,67 @@
+//! `model.json`: what a model directory holds, version by version.
+
+use serde::{Deserialize, Serialize};
+
+pub const MODEL_FORMAT: &str = "veto-model/1";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelManifest {
+    pub format: String,
+    pub model_id: String,
+    pub snapshot_id: String,
+    /// The trainer's name, e.g. `kneser-ney-bytes/order-5`.
+    pub trainer: String,
+    pub order: usize,
+    /// 1 after training; +1 with every unlearning.
+    pub version: u32,
+    /// SHA-256 over the trainer name and the shard model hashes in order: a
+    /// pure function of the training data, equal for equal data.
+    pub model_sha256: String,
+    pub shards: Vec<ShardModel>,
+    pub heldout: Heldout,
+    /// Doc ids removed by unlearning so far (sorted).
+    pub removed_doc_ids: Vec<String>,
+    pub versions: Vec<VersionInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardModel {
+    pub shard: u32,
+    /// Relative to the model directory.
+    pub file: String,
+    pub model_sha256: String,
+    pub docs: u64,
+    pub tokens: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heldout {
+    pub docs: u64,
+    pub tokens: u64,
+    /// Per-token (byte) perplexity of the ensemble on the held-out slice.
+    pub perplexity: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: u32,
+    /// RFC 3339.
+    pub at: String,
+    /// Shards retrained for this version (all of them for version 1).
+    pub retrained_shards: Vec<u32>,
+    /// Person refs whose data this version removed.
+    pub removed_person_refs: Vec<String>,
+    pub removed_docs: u64,
+}
+
+/// The model hash over shard hashes.
+pub fn model_sha256(trainer: &str, shard_hashes: &[String]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(trainer.as_bytes());
+    for s in shard_hashes {
+        h.update(b"\n");
+        h.update(s.as_bytes());
+    }
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,101 @@
+//! Person lookup latency on a large installation: 10 snapshots of about
+//! 10 million items each (1.16 million persons per snapshot at the generated
+//! 8.6 items per person). Prints p50/p99/max over random lookups.
+//!
+//!     cargo bench -p veto-store --bench lookup [-- PERSONS_PER_SNAPSHOT SNAPSHOTS LOOKUPS]
+//!
+//! The database is built once under bench/work/lookup-<persons>x<snapshots>
+//! and reused.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use veto_store::Store;
+use veto_store::lookup::PersonSnapshot;
+
+fn arg(i: usize, default: usize) -> usize {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let persons = arg(0, 1_163_000);
+    let snapshots = arg(1, 10);
+    let lookups = arg(2, 20_000);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../bench/work/lookup-{persons}x{snapshots}"));
+    let fresh = !dir.join("veto.db").exists();
+    let store = Store::open(&dir).await.unwrap();
+    let secret = store.secret().await.unwrap();
+    if fresh {
+        let started = Instant::now();
+        for s in 0..snapshots {
+            let id = format!("snap-bench-{s:02}");
+            let manifest = serde_json::json!({ "snapshot_id": id, "shards": [] }).to_string();
+            store
+                .record_snapshot(&veto_store::SnapshotRecord {
+                    snapshot_id: id.clone(),
+                    as_of: chrono::Utc::now(),
+                    policy_name: "meta-2025".into(),
+                    policy_sha256: "0".repeat(64),
+                    path: format!("/bench/{id}"),
+                    built_at: chrono::Utc::now(),
+                    manifest,
+                })
+                .await
+                .unwrap();
+            let mut batch = Vec::with_capacity(50_000);
+            for p in 0..persons {
+                let mut by_kind = BTreeMap::new();
+                by_kind.insert("post".to_string(), (p % 7) as u64 + 1);
+                by_kind.insert("photo".to_string(), (p % 3) as u64);
+                let mut by_reason = BTreeMap::new();
+                by_reason.insert("not_public".to_string(), (p % 4) as u64);
+                let person_ref = veto_core::hashing::person_ref(&secret, &format!("p{p:08}"));
+                batch.push((
+                    person_ref,
+                    PersonSnapshot {
+                        shard: Some((p % 16) as u32),
+                        included_by_kind: by_kind,
+                        excluded_by_reason: by_reason,
+                    },
+                ));
+                if batch.len() == 50_000 {
+                    store.record_person_summaries(&id, &batch).await.unwrap();
+                    batch.clear();
+                }
+            }
+            store.record_person_summaries(&id, &batch).await.unwrap();
+            store.finish_person_summaries(&id).await.unwrap();
+            eprintln!(
+                "snapshot {s}: {persons} persons ({:.0} s so far)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut micros = Vec::with_capacity(lookups);
+    for _ in 0..lookups {
+        let p = rng.random_range(0..persons);
+        let person_ref = veto_core::hashing::person_ref(&secret, &format!("p{p:08}"));
+        let t = Instant::now();
+        let rows = store.lookup(&person_ref).await.unwrap();
+        micros.push(t.elapsed().as_micros() as u64);
+        assert_eq!(rows.len(), snapshots);
+        assert!(rows.iter().all(|r| r.person.is_some()));
+    }
+    micros.sort_unstable();
+    let pct = |q: f64| micros[((micros.len() as f64 - 1.0) * q).round() as usize] as f64 / 1000.0;
+    println!(
+        "lookup over {snapshots} snapshots x {persons} persons: {lookups} lookups, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+}

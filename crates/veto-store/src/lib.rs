@@ -12,6 +12,7 @@
 
 pub mod ledger;
 pub mod lookup;
+pub mod models;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -38,6 +39,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("snapshot {0} is not on record")]
     UnknownSnapshot(String),
+    #[error("model {0} is not on record")]
+    UnknownModel(String),
 }
 
 /// Counts from importing objections.

@@ -85,6 +85,38 @@ enum Command {
         #[arg(long)]
         trusted_key: Option<String>,
     },
+    /// Train the sharded reference language model on a snapshot.
+    Train {
+        #[arg(long)]
+        snapshot: String,
+        /// n-gram order (3 to 5 recommended).
+        #[arg(long, default_value_t = 5)]
+        order: usize,
+        /// Model directory (default: <home>/models/<model id>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Sample text from a model, to see what it learned.
+    GenerateText {
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value = "")]
+        prompt: String,
+        #[arg(long, default_value_t = 200)]
+        max_bytes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Honour late objections: retrain only the shards that held the data.
+    Unlearn {
+        #[arg(long)]
+        model: String,
+    },
+    /// Audits.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Reports.
     Report {
         #[command(subcommand)]
@@ -121,6 +153,23 @@ enum LedgerCommand {
     },
     /// Replace the signing key (the ledger records the change).
     RotateKey,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Plant a canary secret, train, unlearn, and compare exposures.
+    Canary {
+        #[arg(long)]
+        model: String,
+        /// Reference secrets the canary is ranked against.
+        #[arg(long, default_value_t = 4095)]
+        references: usize,
+        /// Posts carrying the canary.
+        #[arg(long, default_value_t = 16)]
+        repeats: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +280,23 @@ fn main() -> ExitCode {
                 };
                 commands::transparency::report_ai_act(&home, &snapshot, format, &provider, out).await
             }
+            Command::Train { snapshot, order, out } => commands::models::train_cmd(&home, &snapshot, order, out).await,
+            Command::GenerateText {
+                model,
+                prompt,
+                max_bytes,
+                seed,
+            } => commands::models::generate_text(&home, &model, &prompt, max_bytes, seed).await,
+            Command::Unlearn { model } => commands::models::unlearn_cmd(&home, &model).await,
+            Command::Audit {
+                command:
+                    AuditCommand::Canary {
+                        model,
+                        references,
+                        repeats,
+                        seed,
+                    },
+            } => commands::models::audit_canary(&home, &model, references, repeats, seed).await,
             Command::Demo { persons, seed } => {
                 let home = cli.home.unwrap_or_else(|| PathBuf::from("veto-demo"));
                 commands::demo::run(&home, persons, seed).await

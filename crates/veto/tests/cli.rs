@@ -346,3 +346,91 @@ fn a_person_sees_their_snapshots_and_a_proof_that_verifies_offline() {
     );
     assert!(html.contains(&objection_line), "{objection_line}");
 }
+
+#[test]
+fn train_unlearn_a_late_objector_under_strict_and_lookup_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, data) = (tmp.path().join("home"), tmp.path().join("export"));
+    assert!(
+        veto(
+            &home,
+            &["generate", "--out", data.to_str().unwrap(), "--persons", "200"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        veto(
+            &home,
+            &["objections", "import", data.join("objections.jsonl").to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    let build = |policy: &str, out: &Path| {
+        let args = [
+            "build",
+            "--data",
+            data.to_str().unwrap(),
+            "--policy",
+            policy,
+            "--as-of",
+            "2025-05-27T00:00:00+02:00",
+            "--out",
+        ];
+        let o = veto(&home, &[&args[..], &[out.to_str().unwrap()]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()["snapshot_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let models_dir = home.join("models");
+    let train = |snapshot: &str| {
+        let o = veto(&home, &["train", "--snapshot", snapshot, "--order", "4"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        let id = text.split_whitespace().nth(1).unwrap().to_string();
+        assert!(models_dir.join(&id).join("model.json").is_file(), "{text}");
+        id
+    };
+
+    // Under meta-2025 a late objection keeps the trained model as it is.
+    let meta_model = train(&build("meta-2025", &tmp.path().join("meta")));
+    let o = veto(&home, &["unlearn", "--model", &meta_model]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("late_objections = keep_trained"), "{}", stderr(&o));
+
+    // Under strict, the late objectors are unlearned.
+    let strict_model = train(&build("strict", &tmp.path().join("strict")));
+    let o = veto(&home, &["unlearn", "--model", &strict_model]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("is now version 2"), "{}", stdout(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models_dir.join(&strict_model).join("model.json")).unwrap()).unwrap();
+    let retrained = manifest["versions"][1]["retrained_shards"].as_array().unwrap().len();
+    assert!(retrained >= 1 && retrained < 16, "only affected shards: {retrained}");
+
+    // A late objector's lookup shows the unlearning; running it again finds nothing new.
+    let objections = std::fs::read_to_string(data.join("objections.jsonl")).unwrap();
+    let late: Vec<String> = objections
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|o| {
+            o["filed_at"].as_str().unwrap() > "2025-05-27" && o["withdrawn_at"].is_null() && o["scope"] == "all"
+        })
+        .map(|o| o["person_id"].as_str().unwrap().to_string())
+        .collect();
+    let unlearned = late.iter().any(|p| {
+        let out = veto(&home, &["lookup", "--person", p, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["model_id"] == strict_model.as_str() && m["unlearned_in_version"] == 2)
+    });
+    assert!(unlearned, "some late objector shows as unlearned");
+    let o = veto(&home, &["unlearn", "--model", &strict_model]);
+    assert!(stdout(&o).starts_with("Nothing to unlearn"), "{}", stdout(&o));
+}

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod demo;
+pub mod models;
 pub mod transparency;
 
 use std::path::Path;

@@ -72,7 +72,12 @@ pub async fn lookup(home: &Path, person: &str, as_json: bool) -> anyhow::Result<
         .into_iter()
         .filter(|o| o.person_id == person)
         .collect();
+    let models = store.models_for_person(&person_ref).await?;
     store.close().await;
+    let model_status = |m: &veto_store::models::PersonModel| match m.unlearned {
+        Some((version, at)) => format!("unlearned in version {version} on {}", at.to_rfc3339()),
+        None => "contains your data".to_string(),
+    };
     if as_json {
         let snapshots: Vec<_> = rows
             .iter()
@@ -88,7 +93,19 @@ pub async fn lookup(home: &Path, person: &str, as_json: bool) -> anyhow::Result<
                 })
             })
             .collect();
-        let out = json!({ "person_id": person, "person_ref": person_ref, "objections": objections, "snapshots": snapshots, "models": [] });
+        let models: Vec<_> = models
+            .iter()
+            .map(|m| {
+                json!({
+                    "model_id": m.model.model_id, "snapshot_id": m.model.snapshot_id, "version": m.model.version,
+                    "contains_data": m.unlearned.is_none(),
+                    "unlearned_in_version": m.unlearned.map(|(v, _)| v),
+                    "unlearned_at": m.unlearned.map(|(_, at)| at.to_rfc3339()),
+                    "status": model_status(m),
+                })
+            })
+            .collect();
+        let out = json!({ "person_id": person, "person_ref": person_ref, "objections": objections, "snapshots": snapshots, "models": models });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -139,7 +156,18 @@ pub async fn lookup(home: &Path, person: &str, as_json: bool) -> anyhow::Result<
             r.policy_name
         );
     }
-    println!("  trained models: none recorded");
+    if models.is_empty() {
+        println!("  trained models with your data: none");
+    }
+    for m in &models {
+        println!(
+            "  model {} (snapshot {}, version {}): {}",
+            m.model.model_id,
+            m.model.snapshot_id,
+            m.model.version,
+            model_status(m)
+        );
+    }
     Ok(())
 }
 

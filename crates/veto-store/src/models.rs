@@ -1,0 +1,135 @@
+//! Models on record: which snapshot each was trained on, its current
+//! version, and who was unlearned from it when. Every change is also a
+//! ledger entry, written in the same transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use veto_core::time::{from_micros, to_micros};
+
+use crate::{Store, StoreError, ledger};
+
+/// A model as recorded.
+#[derive(Clone, Debug)]
+pub struct ModelRecord {
+    pub model_id: String,
+    pub snapshot_id: String,
+    pub path: String,
+    pub version: u32,
+    pub trained_at: DateTime<Utc>,
+    /// model.json of the current version.
+    pub manifest: String,
+}
+
+/// How a model stands for one person.
+#[derive(Clone, Debug)]
+pub struct PersonModel {
+    pub model: ModelRecord,
+    /// Some((version, when)) if the person's data was unlearned.
+    pub unlearned: Option<(u32, DateTime<Utc>)>,
+}
+
+fn record(r: &sqlx::sqlite::SqliteRow) -> Result<ModelRecord, StoreError> {
+    Ok(ModelRecord {
+        model_id: r.try_get("model_id")?,
+        snapshot_id: r.try_get("snapshot_id")?,
+        path: r.try_get("path")?,
+        version: r.try_get::<i64, _>("version")? as u32,
+        trained_at: from_micros(r.try_get("trained_at_us")?),
+        manifest: r.try_get("manifest")?,
+    })
+}
+
+impl Store {
+    /// Records a newly trained model and its `model_trained` ledger entry.
+    pub async fn record_model(&self, m: &ModelRecord, ledger_payload: Value) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO models (model_id, snapshot_id, path, version, trained_at_us, manifest) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&m.model_id)
+            .bind(&m.snapshot_id)
+            .bind(&m.path)
+            .bind(i64::from(m.version))
+            .bind(to_micros(m.trained_at))
+            .bind(&m.manifest)
+            .execute(&mut *tx)
+            .await?;
+        ledger::append(&mut tx, "model_trained", ledger_payload).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a new version after unlearning `person_refs`, with its
+    /// `model_unlearned` ledger entry.
+    pub async fn record_unlearning(
+        &self,
+        model_id: &str,
+        version: u32,
+        manifest: &str,
+        person_refs: &[String],
+        at: DateTime<Utc>,
+        ledger_payload: Value,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE models SET version = ?, manifest = ? WHERE model_id = ?")
+            .bind(i64::from(version))
+            .bind(manifest)
+            .bind(model_id)
+            .execute(&mut *tx)
+            .await?;
+        for r in person_refs {
+            sqlx::query(
+                "INSERT INTO model_unlearning (model_id, person_ref, version, done_at_us) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (model_id, person_ref) DO NOTHING",
+            )
+            .bind(model_id)
+            .bind(r)
+            .bind(i64::from(version))
+            .bind(to_micros(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        ledger::append(&mut tx, "model_unlearned", ledger_payload).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One model by id (or a unique id prefix).
+    pub async fn model(&self, id: &str) -> Result<ModelRecord, StoreError> {
+        let rows = sqlx::query("SELECT * FROM models WHERE model_id = ? OR model_id LIKE ? || '%'")
+            .bind(id)
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?;
+        match rows.as_slice() {
+            [row] => record(row),
+            _ => Err(StoreError::UnknownModel(id.to_string())),
+        }
+    }
+
+    /// Every model trained on a snapshot that included the person, with
+    /// whether their data was unlearned.
+    pub async fn models_for_person(&self, person_ref: &str) -> Result<Vec<PersonModel>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.*, u.version AS unlearned_version, u.done_at_us
+             FROM models m
+             JOIN snapshot_persons p ON p.snapshot_id = m.snapshot_id AND p.person_ref = ? AND p.included > 0
+             LEFT JOIN model_unlearning u ON u.model_id = m.model_id AND u.person_ref = p.person_ref
+             ORDER BY m.trained_at_us, m.model_id",
+        )
+        .bind(person_ref)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let unlearned = match r.try_get::<Option<i64>, _>("unlearned_version")? {
+                    Some(v) => Some((v as u32, from_micros(r.try_get("done_at_us")?))),
+                    None => None,
+                };
+                Ok(PersonModel {
+                    model: record(r)?,
+                    unlearned,
+                })
+            })
+            .collect()
+    }
+}

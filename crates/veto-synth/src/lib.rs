@@ -7,6 +7,7 @@
 //! objections before and after the Meta deadline, scoped and withdrawn.
 //! The same seed gives the same files.
 
+pub mod fortunes;
 mod text;
 mod write;
 

@@ -36,6 +36,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
         format: ExportFormat,
     },
+    /// Turn Debian's fortunes-de quotes into a JSON Lines export (authors as persons).
+    ImportFortunes {
+        #[arg(long, default_value = veto_synth::fortunes::DEFAULT_DIR)]
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Objections on file.
     Objections {
         #[command(subcommand)]
@@ -237,6 +244,9 @@ fn main() -> ExitCode {
             Command::Objections {
                 command: ObjectionsCommand::Import { file },
             } => commands::import_objections(&home, &file).await,
+            Command::ImportFortunes { dir, out } => veto_synth::fortunes::convert(&dir, &out)
+                .map(|(persons, items)| println!("Wrote {items} quotes by {persons} authors to {}.", out.display()))
+                .map_err(anyhow::Error::from),
             Command::Build(args) => commands::build::run(&home, args).await,
             Command::Snapshots {
                 command: SnapshotsCommand::List,

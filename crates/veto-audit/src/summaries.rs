@@ -18,6 +18,7 @@ pub struct PersonSummary {
     pub person_id: String,
     pub shard: Option<u32>,
     pub included_by_kind: BTreeMap<String, u64>,
+    pub included_by_platform: BTreeMap<String, u64>,
     pub excluded_by_reason: BTreeMap<String, u64>,
 }
 
@@ -55,10 +56,11 @@ impl PersonSummaries {
         .await?;
         let stream = ctx
             .sql(
-                "SELECT person_id, shard, kind AS key, TRUE AS included, count(*) AS n
-                   FROM idx GROUP BY person_id, shard, kind
+                "SELECT person_id, shard, kind AS key, platform, TRUE AS included, count(*) AS n
+                   FROM idx GROUP BY person_id, shard, kind, platform
                  UNION ALL
-                 SELECT person_id, CAST(NULL AS INT UNSIGNED) AS shard, reason AS key, FALSE AS included, count(*) AS n
+                 SELECT person_id, CAST(NULL AS INT UNSIGNED) AS shard, reason AS key, CAST(NULL AS VARCHAR) AS platform,
+                        FALSE AS included, count(*) AS n
                    FROM exc GROUP BY person_id, reason
                  ORDER BY person_id",
             )
@@ -86,8 +88,9 @@ impl PersonSummaries {
             let persons = batch.column(0).as_string::<i32>();
             let shards = batch.column(1).as_primitive::<UInt32Type>();
             let keys = batch.column(2).as_string::<i32>();
-            let included = batch.column(3).as_boolean();
-            let counts = batch.column(4).as_primitive::<Int64Type>();
+            let platforms = batch.column(3).as_string::<i32>();
+            let included = batch.column(4).as_boolean();
+            let counts = batch.column(5).as_primitive::<Int64Type>();
             for i in 0..batch.num_rows() {
                 let person = persons.value(i);
                 if self.pending.as_ref().is_none_or(|p| p.person_id != person) {
@@ -102,6 +105,9 @@ impl PersonSummaries {
                 if included.value(i) {
                     p.shard = Some(shards.value(i));
                     *p.included_by_kind.entry(keys.value(i).to_string()).or_default() += n;
+                    *p.included_by_platform
+                        .entry(platforms.value(i).to_string())
+                        .or_default() += n;
                 } else {
                     *p.excluded_by_reason.entry(keys.value(i).to_string()).or_default() += n;
                 }

@@ -16,6 +16,7 @@ pub mod hashing;
 pub mod ledger;
 pub mod model;
 pub mod policy;
+pub mod receipt;
 pub mod redact;
 pub mod rules;
 pub mod time;

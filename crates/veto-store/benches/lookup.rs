@@ -63,6 +63,7 @@ async fn main() {
                     PersonSnapshot {
                         shard: Some((p % 16) as u32),
                         included_by_kind: by_kind,
+                        included_by_platform: BTreeMap::from([("facebook".to_string(), (p % 7) as u64 + 1)]),
                         excluded_by_reason: by_reason,
                     },
                 ));

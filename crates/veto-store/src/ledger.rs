@@ -115,6 +115,14 @@ impl Store {
         Ok(SigningKey::from_bytes(&bytes))
     }
 
+    /// Signs a receipt with the installation key (the key never leaves the store).
+    pub async fn sign_receipt(
+        &self,
+        receipt: veto_core::receipt::Receipt,
+    ) -> Result<veto_core::receipt::Receipt, StoreError> {
+        Ok(receipt.sign(&self.signing_key().await?))
+    }
+
     /// The installation's current public key (hex), for receipts and proofs.
     pub async fn public_key(&self) -> Result<String, StoreError> {
         Ok(hex::encode(self.signing_key().await?.verifying_key().as_bytes()))

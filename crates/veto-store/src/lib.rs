@@ -10,9 +10,11 @@
 //! Durability: the database runs in WAL mode with `synchronous = FULL`, so a
 //! call that returned has been fsynced.
 
+pub mod accounts;
 pub mod ledger;
 pub mod lookup;
 pub mod models;
+pub mod portal;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -248,7 +250,7 @@ fn snapshot_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SnapshotRecord, Stor
     })
 }
 
-fn objection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Objection, StoreError> {
+pub(crate) fn objection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Objection, StoreError> {
     let text = |name: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(name)?) };
     let corrupt = |field: &str, e: String| StoreError::Corrupt(format!("objections.{field}: {e}"));
     Ok(Objection {

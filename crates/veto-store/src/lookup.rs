@@ -17,6 +17,7 @@ use crate::{Store, StoreError};
 pub struct PersonSnapshot {
     pub shard: Option<u32>,
     pub included_by_kind: BTreeMap<String, u64>,
+    pub included_by_platform: BTreeMap<String, u64>,
     pub excluded_by_reason: BTreeMap<String, u64>,
 }
 
@@ -42,7 +43,7 @@ pub struct LookupRow {
     pub person: Option<PersonSnapshot>,
 }
 
-/// Rows per INSERT statement (7 parameters each, well under SQLite's limit).
+/// Rows per INSERT statement (8 parameters each, well under SQLite's limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
 fn to_json(map: &BTreeMap<String, u64>) -> String {
@@ -64,9 +65,9 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from(
-                "INSERT INTO snapshot_persons (person_ref, snapshot_id, shard, included, by_kind, excluded, by_reason) VALUES ",
+                "INSERT INTO snapshot_persons (person_ref, snapshot_id, shard, included, by_kind, excluded, by_reason, by_platform) VALUES ",
             );
-            sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
+            sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
             sql.push_str(" ON CONFLICT (person_ref, snapshot_id) DO NOTHING");
             // Only placeholders are formatted in; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -78,7 +79,8 @@ impl Store {
                     .bind(p.included() as i64)
                     .bind(to_json(&p.included_by_kind))
                     .bind(p.excluded() as i64)
-                    .bind(to_json(&p.excluded_by_reason));
+                    .bind(to_json(&p.excluded_by_reason))
+                    .bind(to_json(&p.included_by_platform));
             }
             q.execute(&mut *tx).await?;
         }
@@ -102,7 +104,7 @@ impl Store {
     pub async fn lookup(&self, person_ref: &str) -> Result<Vec<LookupRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT s.snapshot_id, s.as_of_us, s.policy_name, s.built_at_us, s.lookup_ready,
-                    p.person_ref, p.shard, p.by_kind, p.by_reason
+                    p.person_ref, p.shard, p.by_kind, p.by_reason, p.by_platform
              FROM snapshots s
              LEFT JOIN snapshot_persons p ON p.snapshot_id = s.snapshot_id AND p.person_ref = ?
              ORDER BY s.built_at_us, s.snapshot_id",
@@ -118,6 +120,7 @@ impl Store {
                         shard: r.try_get::<Option<i64>, _>("shard")?.map(|s| s as u32),
                         included_by_kind: from_json(&r.try_get::<String, _>("by_kind")?)?,
                         excluded_by_reason: from_json(&r.try_get::<String, _>("by_reason")?)?,
+                        included_by_platform: from_json(&r.try_get::<String, _>("by_platform")?)?,
                     }),
                 };
                 Ok(LookupRow {

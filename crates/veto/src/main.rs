@@ -119,6 +119,29 @@ enum Command {
         #[arg(long)]
         model: String,
     },
+    /// Serve the objection portal and the JSON API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The policy the pages explain (preset or TOML file).
+        #[arg(long, default_value = "meta-2025")]
+        policy: String,
+    },
+    /// Login accounts for the portal.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// API tokens for services and operators.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Objection receipts.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
     /// Audits.
     Audit {
         #[command(subcommand)]
@@ -136,6 +159,11 @@ enum Command {
         persons: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Then create demo logins and serve the portal.
+        #[arg(long)]
+        serve: bool,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
 }
 
@@ -160,6 +188,43 @@ enum LedgerCommand {
     },
     /// Replace the signing key (the ledger records the change).
     RotateKey,
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Add (or reset) an account; the password is read from standard input.
+    Add {
+        #[arg(long, conflicts_with = "operator")]
+        person: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token (printed once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// An operator token instead of a service token.
+        #[arg(long)]
+        operator: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Check a receipt's signature (against this installation's key, or --public-key).
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -307,9 +372,30 @@ fn main() -> ExitCode {
                         seed,
                     },
             } => commands::models::audit_canary(&home, &model, references, repeats, seed).await,
-            Command::Demo { persons, seed } => {
+            Command::Serve { listen, policy } => commands::portal::serve(&home, listen, &policy).await,
+            Command::Accounts {
+                command:
+                    AccountsCommand::Add {
+                        person,
+                        operator,
+                        email,
+                        password_stdin,
+                    },
+            } => commands::portal::add_account(&home, person, operator, email, password_stdin).await,
+            Command::Tokens {
+                command: TokensCommand::Add { name, operator },
+            } => commands::portal::add_token(&home, &name, operator).await,
+            Command::Receipt {
+                command: ReceiptCommand::Verify { file, public_key },
+            } => commands::portal::verify_receipt(&home, &file, public_key).await,
+            Command::Demo {
+                persons,
+                seed,
+                serve,
+                listen,
+            } => {
                 let home = cli.home.unwrap_or_else(|| PathBuf::from("veto-demo"));
-                commands::demo::run(&home, persons, seed).await
+                commands::demo::run(&home, persons, seed, serve.then_some(listen)).await
             }
         }
     });

@@ -138,6 +138,7 @@ pub async fn record_lookup(store: &Store, dir: &Path, snapshot_id: &str, secret:
                 let summary = veto_store::lookup::PersonSnapshot {
                     shard: p.shard,
                     included_by_kind: p.included_by_kind,
+                    included_by_platform: p.included_by_platform,
                     excluded_by_reason: p.excluded_by_reason,
                 };
                 (veto_core::hashing::person_ref(secret, &p.person_id), summary)

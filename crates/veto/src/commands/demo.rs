@@ -11,7 +11,7 @@ use veto_store::Store;
 /// Marks a home directory as created by `veto demo`, so a rerun may wipe it.
 const MARKER: &str = ".veto-demo";
 
-pub async fn run(home: &Path, persons: usize, seed: u64) -> anyhow::Result<()> {
+pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     if home.exists() {
         if !home.join(MARKER).is_file() {
             bail!(
@@ -70,11 +70,73 @@ pub async fn run(home: &Path, persons: usize, seed: u64) -> anyhow::Result<()> {
         progress: true,
     };
     let started = std::time::Instant::now();
+    let demo_objections = request.objections.clone();
     let outcome = super::build::build_and_record(&store, request).await?;
-    store.close().await;
     println!();
     super::build::print_summary(&outcome, started.elapsed());
     println!();
     println!("Try: veto --home {} snapshots list", home.display());
-    Ok(())
+    let Some(listen) = serve else {
+        store.close().await;
+        return Ok(());
+    };
+    let logins = create_demo_logins(&store, persons, &demo_objections).await?;
+    store.close().await;
+    println!();
+    println!("Demo logins (password {DEMO_PASSWORD}):");
+    for (what, user) in logins {
+        println!("  {what:<44} {user}");
+    }
+    super::portal::serve(home, listen, "meta-2025").await
+}
+
+/// The password of every demo account. Demo only.
+const DEMO_PASSWORD: &str = "veto-demo-2025";
+
+/// Accounts for every generated person and an operator; returns the three
+/// logins worth trying first.
+async fn create_demo_logins(
+    store: &Store,
+    persons: usize,
+    objections: &[veto_core::Objection],
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let policy = Policy::preset("meta-2025").expect("preset exists");
+    // One argon2id hash shared by every demo account: hashing thousands of
+    // identical demo passwords one by one would only slow the demo down.
+    let hash = tokio::task::spawn_blocking(|| veto_portal::auth::hash_password(DEMO_PASSWORD)).await?;
+    let secret = store.secret().await?;
+    let mut clean = None;
+    for i in 0..persons {
+        let id = format!("p{i:08}");
+        let role = veto_store::accounts::Role::Person { person_id: id.clone() };
+        store
+            .upsert_account(&id, &role, Some(&format!("{id}@example.invalid")), &hash)
+            .await?;
+        if clean.is_none() && !objections.iter().any(|o| o.person_id == id) {
+            let rows = store.lookup(&veto_core::hashing::person_ref(&secret, &id)).await?;
+            if rows.iter().any(|r| r.person.as_ref().is_some_and(|p| p.included() > 0)) {
+                clean = Some(id);
+            }
+        }
+    }
+    store
+        .upsert_account("operator", &veto_store::accounts::Role::Operator, None, &hash)
+        .await?;
+    let pick = |late: bool| {
+        objections
+            .iter()
+            .find(|o| {
+                policy.is_late(o.filed_at) == late
+                    && o.withdrawn_at.is_none()
+                    && o.scope == veto_core::ObjectionScope::All
+            })
+            .map(|o| o.person_id.clone())
+            .unwrap_or_default()
+    };
+    Ok(vec![
+        ("an adult who has not objected", clean.unwrap_or_default()),
+        ("objected before the deadline", pick(false)),
+        ("objected after the deadline", pick(true)),
+        ("operator (dashboard at /operator)", "operator".into()),
+    ])
 }

@@ -1,0 +1,127 @@
+//! Errors as the portal answers them: JSON with a stable code for the API,
+//! a plain page for browsers. Internal details go to the log, not the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Csrf,
+    RateLimited,
+    Internal,
+}
+
+impl Code {
+    fn status(self) -> StatusCode {
+        match self {
+            Code::BadRequest => StatusCode::BAD_REQUEST,
+            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Forbidden | Code::Csrf => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Code::BadRequest => "bad_request",
+            Code::Unauthorized => "unauthorized",
+            Code::Forbidden => "forbidden",
+            Code::NotFound => "not_found",
+            Code::Csrf => "csrf_failed",
+            Code::RateLimited => "rate_limited",
+            Code::Internal => "internal",
+        }
+    }
+}
+
+/// An error answered as JSON: `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: bad_request, unauthorized, forbidden, not_found, csrf_failed, rate_limited, internal.
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn not_found() -> ApiError {
+        ApiError::new(Code::NotFound, "no such resource")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.name().into(),
+                message: self.message,
+            },
+        };
+        (self.code.status(), Json(body)).into_response()
+    }
+}
+
+impl From<veto_store::StoreError> for ApiError {
+    fn from(e: veto_store::StoreError) -> ApiError {
+        tracing::error!(error = %e, "state store");
+        ApiError::new(Code::Internal, "internal error")
+    }
+}
+
+/// An error answered as a small HTML page.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.0.code.status();
+        let body = format!(
+            "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\"><title>{status}</title>\
+             <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main><h1>{status}</h1><p>{}</p>\
+             <p><a href=\"/\">veto</a></p></main></body></html>",
+            html_escape(&self.0.message)
+        );
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> PageError {
+        PageError(e.into())
+    }
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

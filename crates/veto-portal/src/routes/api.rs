@@ -1,0 +1,378 @@
+//! The JSON API under `/api/v1`, described by the OpenAPI document at
+//! `/api/openapi.json` (generated from these handlers).
+//!
+//! Callers: a browser session (cookie; state-changing calls also send the
+//! session's CSRF token in `X-CSRF-Token`), a service token (the platform's
+//! backend, filing on behalf of persons), or an operator token.
+
+use std::str::FromStr;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra::extract::cookie::CookieJar;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use veto_core::{Channel, Objection, ObjectionScope};
+use veto_store::accounts::{Role, TokenRole};
+
+use super::SESSION_COOKIE;
+use super::objections::{file_objection, own_objection, withdraw_objection};
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::receipts::receipt_for;
+use crate::state::AppState;
+use crate::telemetry::Metrics;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/v1/objections", post(create_objection).get(list_objections))
+        .route("/v1/objections/{id}", get(get_objection))
+        .route("/v1/objections/{id}/withdraw", post(withdraw))
+        .route("/v1/receipts/verify", post(verify_receipt))
+        .route("/v1/my-data", get(my_data))
+        .route("/v1/snapshots", get(snapshots))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "veto API",
+        description = "Objections (GDPR Art. 21), receipts and transparency."
+    ),
+    paths(
+        create_objection,
+        list_objections,
+        get_objection,
+        withdraw,
+        verify_receipt,
+        my_data,
+        snapshots
+    ),
+    components(schemas(
+        CreateObjection,
+        ObjectionView,
+        ObjectionResponse,
+        VerifyResponse,
+        SnapshotView,
+        MyDataSnapshot,
+        ErrorBody
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+/// Who is calling.
+enum Caller {
+    Person { person_id: String, csrf: Option<String> },
+    Service,
+    Operator,
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap, jar: &CookieJar) -> Result<Caller, ApiError> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let token = auth
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::new(Code::Unauthorized, "use Authorization: Bearer <token>"))?;
+        return match state.store.api_token(token).await? {
+            Some((_, TokenRole::Service)) => Ok(Caller::Service),
+            Some((_, TokenRole::Operator)) => Ok(Caller::Operator),
+            None => Err(ApiError::new(Code::Unauthorized, "unknown token")),
+        };
+    }
+    let Some(cookie) = jar.get(SESSION_COOKIE) else {
+        return Err(ApiError::new(Code::Unauthorized, "log in or send a token"));
+    };
+    let session = state
+        .store
+        .session(cookie.value(), chrono::Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::new(Code::Unauthorized, "session expired"))?;
+    Ok(match session.account.role {
+        Role::Person { person_id } => Caller::Person {
+            person_id,
+            csrf: Some(session.csrf_token),
+        },
+        Role::Operator => Caller::Operator,
+    })
+}
+
+/// Cookie sessions must prove the request came from our pages.
+fn check_csrf(state: &AppState, headers: &HeaderMap, expected: &Option<String>) -> Result<(), ApiError> {
+    match expected {
+        None => Ok(()),
+        Some(token) => {
+            let sent = headers.get(crate::csrf::HEADER).and_then(|v| v.to_str().ok());
+            if crate::csrf::matches(token, sent) {
+                Ok(())
+            } else {
+                Metrics::inc(&state.metrics.csrf_rejected);
+                Err(ApiError::new(
+                    Code::Csrf,
+                    "send the session's CSRF token in X-CSRF-Token",
+                ))
+            }
+        }
+    }
+}
+
+/// The person a call acts for: the session's, or (service tokens) the one named.
+fn acting_person(caller: &Caller, named: Option<&str>) -> Result<String, ApiError> {
+    match (caller, named) {
+        (Caller::Person { person_id, .. }, None) => Ok(person_id.clone()),
+        (Caller::Person { person_id, .. }, Some(n)) if n == person_id => Ok(person_id.clone()),
+        (Caller::Person { .. }, Some(_)) => Err(ApiError::not_found()),
+        (Caller::Service, Some(n)) if !n.trim().is_empty() => Ok(n.to_string()),
+        (Caller::Service, _) => Err(ApiError::new(Code::BadRequest, "service calls name the person_id")),
+        (Caller::Operator, _) => Err(ApiError::new(
+            Code::Forbidden,
+            "operators do not file or read persons' objections",
+        )),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateObjection {
+    /// all | facebook | instagram | whatsapp (default all).
+    #[serde(default)]
+    pub scope: Option<String>,
+    pub reason: Option<String>,
+    /// Only for service tokens: the person objecting.
+    pub person_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ObjectionView {
+    pub objection_id: String,
+    pub person_id: String,
+    pub scope: String,
+    pub channel: String,
+    pub filed_at: String,
+    pub withdrawn_at: Option<String>,
+    pub before_deadline: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ObjectionResponse {
+    pub objection: ObjectionView,
+    /// The signed receipt (veto-receipt/1).
+    #[schema(value_type = Object)]
+    pub receipt: serde_json::Value,
+}
+
+fn view(state: &AppState, o: &Objection) -> ObjectionView {
+    ObjectionView {
+        objection_id: o.objection_id.clone(),
+        person_id: o.person_id.clone(),
+        scope: o.scope.as_str().into(),
+        channel: o.channel.as_str().into(),
+        filed_at: o.filed_at.to_rfc3339(),
+        withdrawn_at: o.withdrawn_at.map(|w| w.to_rfc3339()),
+        before_deadline: !state.policy.is_late(o.filed_at),
+    }
+}
+
+async fn respond(state: &AppState, o: &Objection, status: StatusCode) -> Result<Response, ApiError> {
+    let receipt = receipt_for(&state.store, &state.policy, o).await?;
+    let body = ObjectionResponse {
+        objection: view(state, o),
+        receipt: serde_json::to_value(receipt).expect("receipt serialises"),
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// File an objection. With `Idempotency-Key`, a retry returns the first result (200) instead of filing again.
+#[utoipa::path(post, path = "/api/v1/objections", request_body = CreateObjection,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = ObjectionResponse), (status = 200, description = "Replay of an idempotent request", body = ObjectionResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn create_objection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Json(body): Json<CreateObjection>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers, &jar).await?;
+    if let Caller::Person { csrf, .. } = &caller {
+        check_csrf(&state, &headers, csrf)?;
+    }
+    let person_id = acting_person(&caller, body.person_id.as_deref())?;
+    let scope = ObjectionScope::from_str(body.scope.as_deref().unwrap_or("all"))
+        .map_err(|m| ApiError::new(Code::BadRequest, m))?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            "Idempotency-Key must be 1 to 200 characters",
+        ));
+    }
+    let filed = file_objection(&state, &person_id, scope, body.reason, Channel::Api, key).await?;
+    respond(
+        &state,
+        &filed.objection,
+        if filed.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct PersonQuery {
+    person_id: Option<String>,
+}
+
+/// The caller's objections (service tokens name the person).
+#[utoipa::path(get, path = "/api/v1/objections", params(("person_id" = Option<String>, Query, description = "Service tokens only")),
+    responses((status = 200, body = [ObjectionView]), (status = 401, body = ErrorBody)))]
+async fn list_objections(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<PersonQuery>,
+) -> Result<Json<Vec<ObjectionView>>, ApiError> {
+    let caller = caller(&state, &headers, &jar).await?;
+    let person_id = acting_person(&caller, q.person_id.as_deref())?;
+    let list = state.store.objections_of(&person_id).await?;
+    Ok(Json(list.iter().map(|o| view(&state, o)).collect()))
+}
+
+/// One of the caller's objections, with its signed receipt. Another person's id is 404.
+#[utoipa::path(get, path = "/api/v1/objections/{id}", params(("id" = String, Path), ("person_id" = Option<String>, Query)),
+    responses((status = 200, body = ObjectionResponse), (status = 404, body = ErrorBody)))]
+async fn get_objection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Query(q): Query<PersonQuery>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers, &jar).await?;
+    let person_id = acting_person(&caller, q.person_id.as_deref())?;
+    let o = own_objection(&state, &person_id, &id).await?;
+    respond(&state, &o, StatusCode::OK).await
+}
+
+/// Withdraw one of the caller's objections; returns the new receipt.
+#[utoipa::path(post, path = "/api/v1/objections/{id}/withdraw", params(("id" = String, Path), ("person_id" = Option<String>, Query)),
+    responses((status = 200, body = ObjectionResponse), (status = 404, body = ErrorBody)))]
+async fn withdraw(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    Query(q): Query<PersonQuery>,
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers, &jar).await?;
+    if let Caller::Person { csrf, .. } = &caller {
+        check_csrf(&state, &headers, csrf)?;
+    }
+    let person_id = acting_person(&caller, q.person_id.as_deref())?;
+    let o = withdraw_objection(&state, &person_id, &id).await?;
+    respond(&state, &o, StatusCode::OK).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    pub message: String,
+    pub public_key: String,
+}
+
+/// Check a receipt's signature against this installation's key. Public.
+#[utoipa::path(post, path = "/api/v1/receipts/verify", request_body(content = Object, description = "A veto-receipt/1 document"),
+    responses((status = 200, body = VerifyResponse)))]
+async fn verify_receipt(State(state): State<AppState>, body: String) -> Json<VerifyResponse> {
+    let outcome = super::pages::check_receipt(&state.public_key, &body);
+    Json(VerifyResponse {
+        valid: outcome.is_ok(),
+        message: outcome
+            .err()
+            .unwrap_or_else(|| "the receipt is genuine and unchanged".into()),
+        public_key: state.public_key.clone(),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MyDataSnapshot {
+    pub snapshot_id: String,
+    pub as_of: String,
+    pub in_export: bool,
+    pub included: u64,
+    pub excluded: u64,
+    pub included_by_kind: String,
+    pub included_by_platform: String,
+    pub excluded_by_reason: String,
+}
+
+/// What every snapshot holds of the logged-in person.
+#[utoipa::path(get, path = "/api/v1/my-data", responses((status = 200, body = [MyDataSnapshot]), (status = 401, body = ErrorBody)))]
+async fn my_data(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<PersonQuery>,
+) -> Result<Json<Vec<MyDataSnapshot>>, ApiError> {
+    let caller = caller(&state, &headers, &jar).await?;
+    let person_id = acting_person(&caller, q.person_id.as_deref())?;
+    let rows = super::mydata::snapshot_rows(&state, &person_id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| MyDataSnapshot {
+                snapshot_id: r.id,
+                as_of: r.as_of,
+                in_export: r.in_export,
+                included: r.included,
+                excluded: r.excluded,
+                included_by_kind: r.kinds,
+                included_by_platform: r.platforms,
+                excluded_by_reason: r.reasons,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SnapshotView {
+    pub snapshot_id: String,
+    pub as_of: String,
+    pub policy: String,
+    pub path: String,
+    #[schema(value_type = Object)]
+    pub manifest: serde_json::Value,
+}
+
+/// Every snapshot with its manifest (operators).
+#[utoipa::path(get, path = "/api/v1/snapshots", responses((status = 200, body = [SnapshotView]), (status = 403, body = ErrorBody)))]
+async fn snapshots(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Json<Vec<SnapshotView>>, ApiError> {
+    match caller(&state, &headers, &jar).await? {
+        Caller::Operator => {}
+        _ => return Err(ApiError::new(Code::Forbidden, "operators only")),
+    }
+    let list = state.store.snapshots().await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|s| SnapshotView {
+                manifest: serde_json::from_str(&s.manifest).unwrap_or_default(),
+                snapshot_id: s.snapshot_id,
+                as_of: s.as_of.to_rfc3339(),
+                policy: s.policy_name,
+                path: s.path,
+            })
+            .collect(),
+    ))
+}

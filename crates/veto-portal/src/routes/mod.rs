@@ -1,0 +1,237 @@
+//! Pages and the JSON API. Helpers shared by the pages live here: the
+//! language, the session, CSRF tokens and rendering.
+
+pub mod api;
+pub mod health;
+pub mod mydata;
+pub mod nonuser;
+pub mod objections;
+pub mod operator;
+pub mod pages;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, Request, header};
+use axum::middleware::Next;
+use axum::response::{Html, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use veto_store::accounts::{Role, Session};
+
+use crate::error::{ApiError, Code, PageError};
+use crate::i18n::{Lang, Texts};
+use crate::state::AppState;
+use crate::telemetry::Metrics;
+
+pub const SESSION_COOKIE: &str = "veto_session";
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::landing))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/object", get(objections::form).post(objections::submit))
+        .route("/receipts/verify", get(pages::verify_form).post(pages::verify))
+        .route("/receipts/{id}", get(objections::receipt_page))
+        .route("/receipts/{id}/json", get(objections::receipt_json))
+        .route("/receipts/{id}/withdraw", post(objections::withdraw))
+        .route("/my-data", get(mydata::page))
+        .route("/my-data/{snapshot}/items", get(mydata::items))
+        .route("/non-user", get(nonuser::form).post(nonuser::submit))
+        .route("/non-user/verify", get(nonuser::verify))
+        .route("/operator", get(operator::dashboard))
+        .route("/operator/objections.csv", get(operator::csv))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/static/app.js", get(pages::app_js))
+        .route("/static/app.css", get(pages::app_css))
+        .nest("/api", api::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_and_secure))
+        .with_state(state)
+}
+
+/// Counts requests and sets the security headers on every response.
+async fn count_and_secure(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    Metrics::inc(&state.metrics.http_requests);
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    res
+}
+
+/// What every page needs to draw its frame.
+pub struct PageCtx {
+    pub t: &'static Texts,
+    pub lang_href: String,
+    pub user: Option<String>,
+    pub is_person: bool,
+    pub is_operator: bool,
+    /// The CSRF token forms on this page must carry.
+    pub csrf: String,
+}
+
+/// The request as the pages see it.
+pub struct Visit {
+    pub lang: Lang,
+    pub session: Option<Session>,
+    pub jar: CookieJar,
+    path: String,
+}
+
+fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
+    uri.query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+pub fn secure_cookie(name: &'static str, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(name, value);
+    c.set_http_only(true);
+    c.set_secure(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/");
+    c
+}
+
+impl Visit {
+    pub async fn new(state: &AppState, jar: CookieJar, uri: &axum::http::Uri) -> Result<Visit, ApiError> {
+        let query_lang = query_param(uri, "lang");
+        let lang = Lang::pick(query_lang, jar.get("lang").map(|c| c.value()));
+        let mut jar = jar;
+        if query_lang.is_some() {
+            let mut c = Cookie::new("lang", lang.texts().code);
+            c.set_path("/");
+            c.set_same_site(SameSite::Lax);
+            jar = jar.add(c);
+        }
+        let session = match jar.get(SESSION_COOKIE) {
+            Some(c) => state.store.session(c.value(), chrono::Utc::now()).await?,
+            None => None,
+        };
+        Ok(Visit {
+            lang,
+            session,
+            jar,
+            path: uri.path().to_string(),
+        })
+    }
+
+    pub fn person_id(&self) -> Option<&str> {
+        match &self.session.as_ref()?.account.role {
+            Role::Person { person_id } => Some(person_id),
+            Role::Operator => None,
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.account.role == Role::Operator)
+    }
+
+    /// The page frame. Without a session, forms use a double-submit token
+    /// (set as a cookie here if missing).
+    pub fn page(&mut self) -> PageCtx {
+        let csrf = match &self.session {
+            Some(s) => s.csrf_token.clone(),
+            None => match self.jar.get(crate::csrf::COOKIE) {
+                Some(c) => c.value().to_string(),
+                None => {
+                    let token = crate::csrf::new_token();
+                    self.jar = self.jar.clone().add(secure_cookie(crate::csrf::COOKIE, token.clone()));
+                    token
+                }
+            },
+        };
+        PageCtx {
+            t: self.lang.texts(),
+            lang_href: format!("{}?lang={}", self.path, self.lang.texts().other_code),
+            user: self.session.as_ref().map(|s| s.account.username.clone()),
+            is_person: self.person_id().is_some(),
+            is_operator: self.is_operator(),
+            csrf,
+        }
+    }
+
+    /// Checks a submitted form token against the session's, or against the
+    /// double-submit cookie when there is no session.
+    pub fn check_csrf(&self, state: &AppState, submitted: Option<&str>) -> Result<(), ApiError> {
+        let expected = match &self.session {
+            Some(s) => s.csrf_token.clone(),
+            None => self
+                .jar
+                .get(crate::csrf::COOKIE)
+                .map(|c| c.value().to_string())
+                .unwrap_or_default(),
+        };
+        if crate::csrf::matches(&expected, submitted) {
+            Ok(())
+        } else {
+            Metrics::inc(&state.metrics.csrf_rejected);
+            Err(ApiError::new(
+                Code::Csrf,
+                "the form's security token is missing or wrong; reload the page and try again",
+            ))
+        }
+    }
+}
+
+pub fn render(template: &impl Template) -> Result<Html<String>, PageError> {
+    template.render().map(Html).map_err(|e| {
+        tracing::error!(error = %e, "template");
+        PageError(ApiError::new(Code::Internal, "internal error"))
+    })
+}
+
+/// The client address for rate limits.
+pub fn client_key(addr: &std::net::SocketAddr) -> String {
+    addr.ip().to_string()
+}
+
+/// A small inline SVG bar chart (no script).
+pub fn bar_chart_svg(label: &str, bars: &[(String, u64)]) -> String {
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+    let (w, h, gap) = (640usize, 160usize, 2usize);
+    let bw = if bars.is_empty() {
+        0
+    } else {
+        (w / bars.len()).saturating_sub(gap).max(1)
+    };
+    let mut svg = format!(
+        "<svg role=\"img\" aria-label=\"{}\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">",
+        crate::error::html_escape(label),
+        h + 20,
+        h + 20
+    );
+    for (i, (name, n)) in bars.iter().enumerate() {
+        let bh = (*n as f64 / max as f64 * h as f64).round() as usize;
+        svg.push_str(&format!(
+            "<rect x=\"{}\" y=\"{}\" width=\"{bw}\" height=\"{bh}\" fill=\"#0b4f9c\"><title>{}: {n}</title></rect>",
+            i * (bw + gap),
+            h - bh,
+            crate::error::html_escape(name)
+        ));
+    }
+    if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><text x=\"{w}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>",
+            h + 16,
+            crate::error::html_escape(&first.0),
+            h + 16,
+            crate::error::html_escape(&last.0)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}

@@ -1,0 +1,150 @@
+//! "My data": what every snapshot holds of the logged-in person, and, on
+//! demand, item by item. Only ever the session's own person.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{OriginalUri, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::{PageCtx, Visit, render};
+use crate::error::{ApiError, Code, PageError};
+use crate::state::AppState;
+
+pub struct SnapshotRow {
+    pub id: String,
+    pub as_of: String,
+    pub in_export: bool,
+    pub included: u64,
+    pub excluded: u64,
+    pub kinds: String,
+    pub platforms: String,
+    pub reasons: String,
+}
+
+fn list(map: &BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The snapshot rows of a person (shared with the API).
+pub async fn snapshot_rows(state: &AppState, person_id: &str) -> Result<Vec<SnapshotRow>, ApiError> {
+    let secret = state.store.secret().await?;
+    let rows = state
+        .store
+        .lookup(&veto_core::hashing::person_ref(&secret, person_id))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let p = r.person.unwrap_or_default();
+            SnapshotRow {
+                id: r.snapshot_id,
+                as_of: r.as_of.to_rfc3339(),
+                in_export: p.included() + p.excluded() > 0,
+                included: p.included(),
+                excluded: p.excluded(),
+                kinds: list(&p.included_by_kind),
+                platforms: list(&p.included_by_platform),
+                reasons: if p.excluded_by_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!("({})", list(&p.excluded_by_reason))
+                },
+            }
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "mydata.html")]
+struct MyData {
+    page: PageCtx,
+    objections: Vec<(String, String)>,
+    snapshots: Vec<SnapshotRow>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, PageError> {
+    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let Some(person_id) = visit.person_id().map(str::to_string) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let objections = state
+        .store
+        .objections_of(&person_id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            let status = match o.withdrawn_at {
+                Some(w) => format!("{} · {} → {}", o.scope, o.filed_at.to_rfc3339(), w.to_rfc3339()),
+                None => format!("{} · {}", o.scope, o.filed_at.to_rfc3339()),
+            };
+            (o.objection_id, status)
+        })
+        .collect();
+    let snapshots = snapshot_rows(&state, &person_id).await?;
+    let page = MyData {
+        page: visit.page(),
+        objections,
+        snapshots,
+    };
+    Ok((visit.jar, render(&page)?).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "items.html")]
+struct Items {
+    page: PageCtx,
+    snapshot_id: String,
+    included: Vec<(String, String, String)>,
+    excluded: Vec<(String, String)>,
+}
+
+pub async fn items(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+    Path(snapshot): Path<String>,
+) -> Result<Response, PageError> {
+    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let Some(person_id) = visit.person_id().map(str::to_string) else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let record = match state.store.snapshot(&snapshot).await {
+        Ok(r) if r.snapshot_id == snapshot => r,
+        _ => return Err(ApiError::not_found().into()),
+    };
+    let secret = state.store.secret().await?;
+    let dir = std::path::PathBuf::from(&record.path);
+    let bundle = tokio::task::spawn_blocking(move || veto_audit::proof::prove(&dir, &person_id, &secret))
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "internal error"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading snapshot");
+            ApiError::new(Code::Internal, "the snapshot cannot be read")
+        })?;
+    let page = Items {
+        page: visit.page(),
+        snapshot_id: record.snapshot_id,
+        included: bundle
+            .included
+            .into_iter()
+            .map(|i| {
+                (
+                    i.item_id,
+                    format!("{}/{}", i.row.platform, i.row.kind),
+                    i.row.text.unwrap_or_default(),
+                )
+            })
+            .collect(),
+        excluded: bundle.excluded.into_iter().map(|e| (e.item_id, e.reason)).collect(),
+    };
+    Ok((visit.jar, render(&page)?).into_response())
+}

@@ -1,0 +1,150 @@
+//! Objections by people without an account who appear in others' content:
+//! email, the names and handles they are known by, and a one-time
+//! verification link sent through the outbox.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, OriginalUri, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use rand::RngCore;
+use serde::Deserialize;
+use veto_store::portal::ThirdPartyObjection;
+
+use super::{PageCtx, Visit, client_key, render};
+use crate::error::{ApiError, Code, PageError};
+use crate::state::AppState;
+use crate::telemetry::Metrics;
+
+#[derive(Template)]
+#[template(path = "nonuser.html")]
+struct NonUser {
+    page: PageCtx,
+    message: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct Message {
+    page: PageCtx,
+    title: &'static str,
+    message: &'static str,
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, PageError> {
+    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let page = NonUser {
+        page: visit.page(),
+        message: None,
+    };
+    Ok((visit.jar, render(&page)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NonUserForm {
+    email: String,
+    known_as: String,
+    csrf: Option<String>,
+}
+
+fn plausible_email(s: &str) -> bool {
+    let s = s.trim();
+    s.len() <= 254
+        && s.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !s.contains(char::is_whitespace)
+        })
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+    Form(form): Form<NonUserForm>,
+) -> Result<Response, PageError> {
+    let mut visit = Visit::new(&state, jar, &uri).await?;
+    visit.check_csrf(&state, form.csrf.as_deref())?;
+    if state
+        .objection_limiter
+        .check_key(&format!("non-user|{}", client_key(&addr)))
+        .is_err()
+    {
+        Metrics::inc(&state.metrics.rate_limited);
+        return Err(ApiError::new(Code::RateLimited, "too many requests; wait a minute").into());
+    }
+    let known_as: Vec<String> = form
+        .known_as
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(50)
+        .map(str::to_string)
+        .collect();
+    if !plausible_email(&form.email) || known_as.is_empty() {
+        return Err(ApiError::new(
+            Code::BadRequest,
+            "an email address and at least one name or handle are needed",
+        )
+        .into());
+    }
+    let (mut id, mut token) = ([0u8; 10], [0u8; 24]);
+    rand::rng().fill_bytes(&mut id);
+    rand::rng().fill_bytes(&mut token);
+    let token = hex::encode(token);
+    let t = ThirdPartyObjection {
+        id: format!("tpo-{}", hex::encode(id)),
+        email: form.email.trim().to_string(),
+        known_as,
+        created_at: chrono::Utc::now(),
+        verified_at: None,
+    };
+    let link = format!("{}/non-user/verify?token={token}", state.settings.public_url);
+    let body = format!(
+        "Bitte bestätigen Sie Ihren Widerspruch gegen die Nutzung Ihrer Erwähnungen für KI-Training:\n{link}\n\n\
+         Please confirm your objection to the use of mentions of you for AI training:\n{link}\n"
+    );
+    state
+        .store
+        .add_third_party_objection(
+            &t,
+            &token,
+            ("veto: Widerspruch bestätigen / confirm your objection", &body),
+        )
+        .await?;
+    state.deliver_mail().await;
+    let page = NonUser {
+        page: visit.page(),
+        message: Some(visit.lang.texts().nonuser_sent),
+    };
+    Ok((visit.jar, render(&page)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: String,
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, PageError> {
+    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let t = visit.lang.texts();
+    let verified = state.store.verify_third_party(&q.token, chrono::Utc::now()).await?;
+    let (status, message) = match verified {
+        Some(_) => (axum::http::StatusCode::OK, t.nonuser_verified),
+        None => (axum::http::StatusCode::NOT_FOUND, t.nonuser_invalid),
+    };
+    let page = Message {
+        page: visit.page(),
+        title: t.nonuser_title,
+        message,
+    };
+    Ok((status, visit.jar, render(&page)?).into_response())
+}

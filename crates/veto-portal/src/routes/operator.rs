@@ -1,0 +1,138 @@
+//! The operator dashboard (operator role only) and the CSV export.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{OriginalUri, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::{PageCtx, Visit, bar_chart_svg, render};
+use crate::error::{ApiError, Code, PageError};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "operator.html")]
+struct Dashboard {
+    page: PageCtx,
+    chart: String,
+    by_scope: Vec<(String, u64)>,
+    by_channel: Vec<(String, u64)>,
+    before: u64,
+    after: u64,
+    snapshots: Vec<(String, String, String, u64, String)>,
+}
+
+fn require_operator(visit: &Visit) -> Result<(), ApiError> {
+    if visit.is_operator() {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::Forbidden, "operators only"))
+    }
+}
+
+pub async fn dashboard(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, PageError> {
+    let mut visit = Visit::new(&state, jar, &uri).await?;
+    require_operator(&visit)?;
+    let objections = state.store.objections().await?;
+    let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut by_scope, mut by_channel): (BTreeMap<String, u64>, BTreeMap<String, u64>) = Default::default();
+    let (mut before, mut after) = (0, 0);
+    for o in &objections {
+        *per_day
+            .entry(
+                o.filed_at
+                    .with_timezone(&state.policy.timezone)
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            )
+            .or_default() += 1;
+        *by_scope.entry(o.scope.as_str().to_string()).or_default() += 1;
+        *by_channel.entry(o.channel.as_str().to_string()).or_default() += 1;
+        if state.policy.is_late(o.filed_at) {
+            after += 1
+        } else {
+            before += 1
+        }
+    }
+    let bars: Vec<(String, u64)> = per_day.into_iter().collect();
+    let snapshots = state
+        .store
+        .snapshots()
+        .await?
+        .into_iter()
+        .map(|s| {
+            let m: serde_json::Value = serde_json::from_str(&s.manifest).unwrap_or_default();
+            let reasons = m["excluded_by_reason"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(_, n)| n.as_u64() != Some(0))
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            (
+                s.snapshot_id,
+                s.as_of.to_rfc3339(),
+                s.policy_name,
+                m["items"]["included"].as_u64().unwrap_or(0),
+                reasons,
+            )
+        })
+        .collect();
+    let page = Dashboard {
+        page: visit.page(),
+        chart: bar_chart_svg(visit.lang.texts().per_day, &bars),
+        by_scope: by_scope.into_iter().collect(),
+        by_channel: by_channel.into_iter().collect(),
+        before,
+        after,
+        snapshots,
+    };
+    Ok((visit.jar, render(&page)?).into_response())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub async fn csv(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, PageError> {
+    let visit = Visit::new(&state, jar, &uri).await?;
+    require_operator(&visit)?;
+    let mut out = String::from("objection_id,person_id,scope,channel,filed_at,withdrawn_at,before_deadline\n");
+    for o in state.store.objections().await? {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            csv_field(&o.objection_id),
+            csv_field(&o.person_id),
+            o.scope,
+            o.channel,
+            o.filed_at.to_rfc3339(),
+            o.withdrawn_at.map(|w| w.to_rfc3339()).unwrap_or_default(),
+            !state.policy.is_late(o.filed_at)
+        ));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"objections.csv\""),
+        ],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,111 @@
+//! Building and running the portal: bind, serve, and on SIGTERM or Ctrl-C
+//! stop accepting, finish open requests, let the writer commit what is
+//! queued, and close the store.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tower_http::trace::TraceLayer;
+use veto_store::Store;
+
+use crate::auth::LocalAccounts;
+use crate::configuration::Settings;
+use crate::state::{FileMailer, Inner, limiter};
+use crate::telemetry::{Metrics, request_span};
+use crate::writer::ObjectionWriter;
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    writer_task: tokio::task::JoinHandle<()>,
+    store: Store,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("state store: {0}")]
+    Store(#[from] veto_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let store = Store::open(&settings.home).await?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+        let (writer, writer_task) = ObjectionWriter::spawn(store.clone());
+        let state = Arc::new(Inner {
+            public_key: store.public_key().await?,
+            auth: Box::new(LocalAccounts { store: store.clone() }),
+            login_limiter: limiter(settings.login_per_minute),
+            objection_limiter: limiter(settings.objections_per_minute),
+            metrics: Metrics::default(),
+            mailer: Box::new(FileMailer {
+                dir: settings.mail_dir.clone(),
+            }),
+            policy: settings.policy.clone(),
+            store: store.clone(),
+            writer,
+            settings,
+        });
+        let router = crate::routes::router(state).layer(TraceLayer::new_for_http().make_span_with(request_span));
+        Ok(Application {
+            listener,
+            router,
+            writer_task,
+            store,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` completes, then drains and closes.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Application {
+            listener,
+            router,
+            writer_task,
+            store,
+        } = self;
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        // The router (and with it every writer handle) is gone: the writer
+        // commits what is queued and ends.
+        let _ = writer_task.await;
+        store.close().await;
+        served
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing open requests");
+}

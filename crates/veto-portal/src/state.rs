@@ -1,0 +1,86 @@
+//! Shared state of the portal, and the mail sender.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use governor::clock::DefaultClock;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use veto_core::Policy;
+use veto_store::Store;
+use veto_store::portal::OutboxMail;
+
+use crate::auth::Authenticator;
+use crate::configuration::Settings;
+use crate::telemetry::Metrics;
+use crate::writer::ObjectionWriter;
+
+pub type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
+
+/// Builds a per-key limiter of `per_minute` with a burst of a third of it.
+pub fn limiter(per_minute: u32) -> KeyedLimiter {
+    let rate = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+    let burst = NonZeroU32::new((per_minute / 3).max(1)).expect("at least 1");
+    RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
+}
+
+/// Delivers mail from the outbox.
+pub trait Mailer: Send + Sync {
+    fn send(&self, mail: &OutboxMail) -> std::io::Result<()>;
+}
+
+/// The default sender: one `.eml` file per mail in a directory, for a local
+/// mail pickup or for reading during development and tests.
+pub struct FileMailer {
+    pub dir: PathBuf,
+}
+
+impl Mailer for FileMailer {
+    fn send(&self, mail: &OutboxMail) -> std::io::Result<()> {
+        use std::io::Write;
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!("{:08}.eml", mail.id));
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        write!(
+            f,
+            "To: {}\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+            mail.recipient, mail.subject, mail.body
+        )?;
+        f.sync_all()?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+pub struct Inner {
+    pub store: Store,
+    pub policy: Policy,
+    pub settings: Settings,
+    pub auth: Box<dyn Authenticator>,
+    pub writer: ObjectionWriter,
+    pub login_limiter: KeyedLimiter,
+    pub objection_limiter: KeyedLimiter,
+    pub metrics: Metrics,
+    pub mailer: Box<dyn Mailer>,
+    pub public_key: String,
+}
+
+pub type AppState = Arc<Inner>;
+
+impl Inner {
+    /// Hands queued mail to the sender; what fails stays queued.
+    pub async fn deliver_mail(&self) {
+        let Ok(pending) = self.store.pending_mail(100).await else {
+            return;
+        };
+        for mail in pending {
+            match self.mailer.send(&mail) {
+                Ok(()) => {
+                    let _ = self.store.mark_mail_sent(mail.id, chrono::Utc::now()).await;
+                }
+                Err(e) => tracing::warn!(mail = mail.id, error = %e, "mail delivery failed; kept in the outbox"),
+            }
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! The real portal on a random port against a fresh store, driven over HTTP
+//! the way a browser and a service would.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use veto_portal::configuration::Settings;
+use veto_portal::startup::Application;
+use veto_store::Store;
+use veto_store::accounts::{Role, TokenRole};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct TestApp {
+    base: String,
+    home: tempfile::TempDir,
+    service_token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    async fn spawn() -> TestApp {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).await.unwrap();
+        let hash = veto_portal::auth::hash_password(PASSWORD);
+        for p in ["alice", "bob"] {
+            store
+                .upsert_account(
+                    p,
+                    &Role::Person {
+                        person_id: format!("person-{p}"),
+                    },
+                    Some(&format!("{p}@example.invalid")),
+                    &hash,
+                )
+                .await
+                .unwrap();
+        }
+        store.upsert_account("op", &Role::Operator, None, &hash).await.unwrap();
+        let service_token = store
+            .create_api_token("platform-backend", TokenRole::Service)
+            .await
+            .unwrap();
+        store.close().await;
+        let settings = Settings::new(
+            "127.0.0.1:0".parse().unwrap(),
+            home.path().to_path_buf(),
+            veto_core::Policy::preset("strict").unwrap(),
+        );
+        let app = Application::build(settings).await.unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            home,
+            service_token,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: client(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn store(&self) -> Store {
+        Store::open(self.home.path()).await.unwrap()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.server.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A minimal browser: keeps cookies, follows nothing by itself.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, res: &reqwest::Response) {
+        for c in res.headers().get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") || v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        let location = res.headers().get(LOCATION).map(|l| l.to_str().unwrap().to_string());
+        (res.status(), res.text().await.unwrap(), location)
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, Option<String>) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        let location = res.headers().get(LOCATION).map(|l| l.to_str().unwrap().to_string());
+        (res.status(), res.text().await.unwrap(), location)
+    }
+
+    async fn login(&mut self, user: &str, password: &str) -> StatusCode {
+        let (_, page, _) = self.get("/login").await;
+        let csrf = csrf_in(&page);
+        self.post("/login", &[("username", user), ("password", password), ("csrf", &csrf)])
+            .await
+            .0
+    }
+
+    /// Files an objection through the form; returns its id.
+    async fn object(&mut self, scope: &str) -> String {
+        let (status, page, _) = self.get("/object").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, location) = self
+            .post(
+                "/object",
+                &[("scope", scope), ("reason", "Nein danke."), ("csrf", &csrf_in(&page))],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        location.unwrap().trim_start_matches("/receipts/").to_string()
+    }
+}
+
+fn csrf_in(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn login_object_receipt_verify_withdraw_and_my_data() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.browser();
+    assert_eq!(alice.login("alice", PASSWORD).await, StatusCode::SEE_OTHER);
+    let (_, form, _) = alice.get("/object").await;
+    assert!(form.contains("value=\"alice@example.invalid\""), "email prefilled");
+    let id = alice.object("all").await;
+
+    // Durable before the answer: a second connection to the store sees it.
+    let store = app.store().await;
+    let on_file = store.objection(&id).await.unwrap().expect("stored");
+    assert_eq!(on_file.person_id, "person-alice");
+    assert!(on_file.withdrawn_at.is_none());
+    let public_key = store.public_key().await.unwrap();
+
+    let (status, page, _) = alice.get(&format!("/receipts/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&id) && page.contains(&public_key));
+    // Filed after the strict policy's 2025 deadline: future builds exclude, models are unlearned.
+    assert!(
+        page.contains("Alle künftigen Trainingsdaten schließen Ihre Inhalte aus") && page.contains("exaktes Verlernen"),
+        "{page}"
+    );
+
+    let (status, json, _) = alice.get(&format!("/receipts/{id}/json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let receipt: veto_core::receipt::Receipt = serde_json::from_str(&json).unwrap();
+    assert_eq!(receipt.verify(Some(&public_key)), Ok(()));
+    assert_eq!(
+        (receipt.event.as_str(), receipt.scope.as_str(), receipt.before_deadline),
+        ("objection_filed", "all", false)
+    );
+
+    // The public check page and the API agree; a changed receipt fails.
+    let mut anyone = app.browser();
+    let (_, verify_page, _) = anyone.get("/receipts/verify").await;
+    let (_, result, _) = anyone
+        .post(
+            "/receipts/verify",
+            &[("receipt", &json), ("csrf", &csrf_in(&verify_page))],
+        )
+        .await;
+    assert!(
+        result.contains("id=\"verify-result\">Die Quittung ist echt"),
+        "{result}"
+    );
+    let tampered = json.replace("\"scope\":\"all\"", "\"scope\":\"whatsapp\"");
+    let api: serde_json::Value = client()
+        .post(format!("{}/api/v1/receipts/verify", app.base))
+        .body(tampered)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["valid"], false);
+
+    // Withdraw: as easy as filing, with a new receipt.
+    let (_, page, _) = alice.get(&format!("/receipts/{id}")).await;
+    let (status, _, location) = alice
+        .post(&format!("/receipts/{id}/withdraw"), &[("csrf", &csrf_in(&page))])
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some(format!("/receipts/{id}").as_str()))
+    );
+    let (_, json, _) = alice.get(&format!("/receipts/{id}/json")).await;
+    let receipt: veto_core::receipt::Receipt = serde_json::from_str(&json).unwrap();
+    assert_eq!(receipt.event, "objection_withdrawn");
+    assert!(receipt.withdrawn_at.is_some());
+    assert_eq!(receipt.verify(Some(&public_key)), Ok(()));
+    assert!(store.objection(&id).await.unwrap().unwrap().withdrawn_at.is_some());
+
+    let (status, page, _) = alice.get("/my-data").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&id));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_persons_objection_is_not_found_whatever_the_url() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.browser();
+    alice.login("alice", PASSWORD).await;
+    let id = alice.object("facebook").await;
+    let mut bob = app.browser();
+    bob.login("bob", PASSWORD).await;
+    assert_eq!(bob.get(&format!("/receipts/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(bob.get(&format!("/receipts/{id}/json")).await.0, StatusCode::NOT_FOUND);
+    let (_, page, _) = bob.get("/object").await;
+    let (status, _, _) = bob
+        .post(&format!("/receipts/{id}/withdraw"), &[("csrf", &csrf_in(&page))])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let api = client()
+        .get(format!("{}/api/v1/objections/{id}", app.base))
+        .header(COOKIE, bob.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    // Bob's my-data shows nothing of Alice's.
+    assert!(!bob.get("/my-data").await.1.contains(&id));
+    assert!(
+        app.store()
+            .await
+            .objection(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .withdrawn_at
+            .is_none()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forms_and_cookie_api_calls_without_the_csrf_token_are_rejected() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.browser();
+    alice.login("alice", PASSWORD).await;
+    let (status, _, _) = alice.post("/object", &[("scope", "all")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = alice.post("/object", &[("scope", "all"), ("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let api = client()
+        .post(format!("{}/api/v1/objections", app.base))
+        .header(COOKIE, alice.cookie_header())
+        .json(&serde_json::json!({"scope": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::FORBIDDEN);
+    // A login form posted without its double-submit token is refused too.
+    let mut stranger = app.browser();
+    let (status, _, _) = stranger
+        .post("/login", &[("username", "alice"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        app.store()
+            .await
+            .objections_of("person-alice")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was filed"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_are_rate_limited() {
+    let app = TestApp::spawn().await;
+    let mut mallory = app.browser();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(mallory.login("alice", "wrong password").await);
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // While limited, even the right password is not tried.
+    assert_eq!(mallory.login("alice", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    let metrics = client()
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("veto_logins_failed_total 3"), "{metrics}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_api_request_never_files_a_second_objection() {
+    let app = TestApp::spawn().await;
+    let post = |key: &'static str| {
+        client()
+            .post(format!("{}/api/v1/objections", app.base))
+            .bearer_auth(&app.service_token)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"scope": "instagram", "person_id": "person-carol"}))
+            .send()
+    };
+    let first = post("retry-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = post("retry-1").await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(first["objection"]["objection_id"], again["objection"]["objection_id"]);
+    assert_eq!(post("retry-2").await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(app.store().await.objections_of("person-carol").await.unwrap().len(), 2);
+    // Service calls must name the person; unknown tokens are refused.
+    let missing = client()
+        .post(format!("{}/api/v1/objections", app.base))
+        .bearer_auth(&app.service_token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    let unknown = client()
+        .post(format!("{}/api/v1/objections", app.base))
+        .bearer_auth("veto_nope")
+        .json(&serde_json::json!({"person_id": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_objections_are_all_acknowledged_and_all_stored() {
+    let app = TestApp::spawn().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (base, token) = (app.base.clone(), app.service_token.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = client()
+                .post(format!("{base}/api/v1/objections"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"person_id": format!("load-{i}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+            res.json::<serde_json::Value>().await.unwrap()["objection"]["objection_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        acknowledged.push(t.await.unwrap());
+    }
+    let store = app.store().await;
+    for id in &acknowledged {
+        assert!(
+            store.objection(id).await.unwrap().is_some(),
+            "{id} acknowledged but not stored"
+        );
+    }
+    // Each is in the ledger too, which still verifies.
+    let entries = store.ledger_entries().await.unwrap();
+    assert_eq!(entries.iter().filter(|e| e.kind == "objection_filed").count(), 200);
+    assert!(veto_core::ledger::verify(&entries, &store.signed_head().await.unwrap(), None).is_ok());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_switch_language() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    let res = client().get(format!("{}/", app.base)).send().await.unwrap();
+    let h = res.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("<html lang=\"de\">") && page.contains("Jetzt widersprechen"));
+    let (_, page, _) = b.get("/?lang=en").await;
+    assert!(page.contains("<html lang=\"en\">") && page.contains("Object now"));
+    let (_, page, _) = b.get("/login").await;
+    assert!(page.contains("Log in"), "the choice sticks");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_non_user_confirms_by_a_one_time_link() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    let (_, page, _) = b.get("/non-user").await;
+    let (status, page, _) = b
+        .post(
+            "/non-user",
+            &[
+                ("email", "erika@example.invalid"),
+                ("known_as", "Erika Mustermann\n@erika_m"),
+                ("csrf", &csrf_in(&page)),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let outbox = app.home.path().join("outbox");
+    let mail = std::fs::read_dir(&outbox)
+        .unwrap()
+        .next()
+        .expect("a mail was written")
+        .unwrap()
+        .path();
+    let mail = std::fs::read_to_string(mail).unwrap();
+    assert!(mail.starts_with("To: erika@example.invalid"));
+    let link = mail.lines().find(|l| l.contains("/non-user/verify?token=")).unwrap();
+    let path = &link[link.find("/non-user").unwrap()..];
+    let (status, page, _) = b.get(path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Ihr Widerspruch ist bestätigt"));
+    assert_eq!(b.get(path).await.0, StatusCode::NOT_FOUND, "the link works once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_operators_see_the_dashboard_and_the_csv() {
+    let app = TestApp::spawn().await;
+    let mut alice = app.browser();
+    alice.login("alice", PASSWORD).await;
+    alice.object("whatsapp").await;
+    assert_eq!(alice.get("/operator").await.0, StatusCode::FORBIDDEN);
+    let mut op = app.browser();
+    assert_eq!(op.login("op", PASSWORD).await, StatusCode::SEE_OTHER);
+    let (status, page, _) = op.get("/operator").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<svg") && page.contains("whatsapp"));
+    let (_, csv, _) = op.get("/operator/objections.csv").await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "objection_id,person_id,scope,channel,filed_at,withdrawn_at,before_deadline"
+    );
+    assert_eq!(lines.len(), 2);
+    assert!(lines[1].contains(",person-alice,whatsapp,web,"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_api_and_health_answers() {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = client()
+        .get(format!("{}/api/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/objections",
+        "/api/v1/objections/{id}",
+        "/api/v1/objections/{id}/withdraw",
+        "/api/v1/receipts/verify",
+        "/api/v1/my-data",
+        "/api/v1/snapshots",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    let health = client().get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -1,0 +1,246 @@
+//! Objections filed and withdrawn live (the portal and the API), objections
+//! by non-users, and the email outbox.
+//!
+//! Filing takes a batch: the portal's writer commits every objection that
+//! arrived while the previous commit was being fsynced in one transaction
+//! (group commit), so each acknowledged objection is durable and many fit in
+//! one fsync.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use veto_core::Objection;
+use veto_core::time::{from_micros, to_micros};
+
+use crate::accounts::sha256_hex;
+use crate::{Store, StoreError, ledger, objection_from_row};
+
+/// One objection to file, with an optional idempotency key (already scoped
+/// to its caller) and reason.
+#[derive(Clone, Debug)]
+pub struct NewObjection {
+    pub objection: Objection,
+    pub idempotency_key: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// The outcome of filing: the objection on file, and whether it is new
+/// (false: the idempotency key had already filed it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filed {
+    pub objection: Objection,
+    pub created: bool,
+}
+
+/// A non-user's objection.
+#[derive(Clone, Debug)]
+pub struct ThirdPartyObjection {
+    pub id: String,
+    pub email: String,
+    pub known_as: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+/// An email waiting for (or past) delivery.
+#[derive(Clone, Debug)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Store {
+    /// Files a batch in one transaction (one fsync) with ledger entries.
+    pub async fn file_objections(&self, batch: &[NewObjection]) -> Result<Vec<Filed>, StoreError> {
+        let secret = self.secret().await?;
+        let mut tx = self.pool().begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        let now = to_micros(Utc::now());
+        for n in batch {
+            if let Some(key) = &n.idempotency_key {
+                let existing = sqlx::query("SELECT o.* FROM idempotency_keys k JOIN objections o ON o.objection_id = k.objection_id WHERE k.scoped_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = existing {
+                    out.push(Filed {
+                        objection: objection_from_row(&row)?,
+                        created: false,
+                    });
+                    continue;
+                }
+            }
+            let o = &n.objection;
+            sqlx::query(
+                "INSERT INTO objections (objection_id, person_id, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us, reason)
+                 VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+            )
+            .bind(&o.objection_id)
+            .bind(&o.person_id)
+            .bind(o.scope.as_str())
+            .bind(to_micros(o.filed_at))
+            .bind(o.channel.as_str())
+            .bind(now)
+            .bind(&n.reason)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(key) = &n.idempotency_key {
+                sqlx::query("INSERT INTO idempotency_keys (scoped_key, objection_id, created_at_us) VALUES (?, ?, ?)")
+                    .bind(key)
+                    .bind(&o.objection_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ledger::append_objection(&mut tx, &secret, o).await?;
+            out.push(Filed {
+                objection: o.clone(),
+                created: true,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn objection(&self, objection_id: &str) -> Result<Option<Objection>, StoreError> {
+        let row = sqlx::query("SELECT * FROM objections WHERE objection_id = ?")
+            .bind(objection_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(objection_from_row).transpose()
+    }
+
+    pub async fn objections_of(&self, person_id: &str) -> Result<Vec<Objection>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM objections WHERE person_id = ? ORDER BY filed_at_us, objection_id")
+            .bind(person_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(objection_from_row).collect()
+    }
+
+    /// Withdraws an objection of `person_id` (None if it is not theirs or
+    /// unknown). Withdrawing twice keeps the first withdrawal.
+    pub async fn withdraw_objection(
+        &self,
+        objection_id: &str,
+        person_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Objection>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT * FROM objections WHERE objection_id = ? AND person_id = ?")
+            .bind(objection_id)
+            .bind(person_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut o = objection_from_row(&row)?;
+        if o.withdrawn_at.is_none() {
+            let at = at.max(o.filed_at);
+            sqlx::query("UPDATE objections SET withdrawn_at_us = ? WHERE objection_id = ?")
+                .bind(to_micros(at))
+                .bind(objection_id)
+                .execute(&mut *tx)
+                .await?;
+            ledger::append(
+                &mut tx,
+                "objection_withdrawn",
+                serde_json::json!({ "objection_id": objection_id, "withdrawn_at": at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true) }),
+            )
+            .await?;
+            o.withdrawn_at = Some(at);
+        }
+        tx.commit().await?;
+        Ok(Some(o))
+    }
+
+    /// Records a non-user's objection and queues the verification email.
+    /// `token` is the one-time link secret (only its hash is kept).
+    pub async fn add_third_party_objection(
+        &self,
+        t: &ThirdPartyObjection,
+        token: &str,
+        mail: (&str, &str),
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO third_party_objections (id, email, known_as, token_sha256, created_at_us) VALUES (?, ?, ?, ?, ?)")
+            .bind(&t.id)
+            .bind(&t.email)
+            .bind(serde_json::to_string(&t.known_as).expect("names serialise"))
+            .bind(sha256_hex(token))
+            .bind(to_micros(t.created_at))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at_us) VALUES (?, ?, ?, ?)")
+            .bind(&t.email)
+            .bind(mail.0)
+            .bind(mail.1)
+            .bind(to_micros(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Verifies the objection behind a one-time link; the link works once.
+    pub async fn verify_third_party(
+        &self,
+        token: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ThirdPartyObjection>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT * FROM third_party_objections WHERE token_sha256 = ? AND verified_at_us IS NULL")
+            .bind(sha256_hex(token))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let id: String = r.try_get("id")?;
+        sqlx::query("UPDATE third_party_objections SET verified_at_us = ? WHERE id = ?")
+            .bind(to_micros(at))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        ledger::append(
+            &mut tx,
+            "third_party_objection_verified",
+            serde_json::json!({ "id": id }),
+        )
+        .await?;
+        tx.commit().await?;
+        let known_as: String = r.try_get("known_as")?;
+        Ok(Some(ThirdPartyObjection {
+            id,
+            email: r.try_get("email")?,
+            known_as: serde_json::from_str(&known_as).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            created_at: from_micros(r.try_get("created_at_us")?),
+            verified_at: Some(at),
+        }))
+    }
+
+    /// Mails not yet handed to a sender, oldest first.
+    pub async fn pending_mail(&self, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at_us IS NULL ORDER BY id LIMIT ?")
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxMail {
+                    id: r.try_get("id")?,
+                    recipient: r.try_get("recipient")?,
+                    subject: r.try_get("subject")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_mail_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET sent_at_us = ? WHERE id = ?")
+            .bind(to_micros(at))
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! `veto serve`, `veto accounts add`, `veto tokens add`, `veto receipt verify`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use veto_portal::configuration::Settings;
+use veto_portal::startup::{Application, shutdown_signal};
+use veto_store::Store;
+use veto_store::accounts::{Role, TokenRole};
+
+pub async fn serve(home: &Path, listen: SocketAddr, policy: &str) -> anyhow::Result<()> {
+    let policy = super::build::load_policy(policy)?;
+    let app = Application::build(Settings::new(listen, home.to_path_buf(), policy)).await?;
+    eprintln!(
+        "veto portal on http://{listen} (state in {}); Ctrl-C or SIGTERM stops it",
+        home.display()
+    );
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the password from standard input")?;
+    let password = s.trim_end_matches(['\n', '\r']).to_string();
+    if password.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    Ok(password)
+}
+
+pub async fn add_account(
+    home: &Path,
+    person: Option<String>,
+    operator: Option<String>,
+    email: Option<String>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    if !password_stdin {
+        bail!("pass --password-stdin and the password on standard input (never as an argument)");
+    }
+    let password = read_password_stdin()?;
+    let (username, role) = match (person, operator) {
+        (Some(p), None) => (p.clone(), Role::Person { person_id: p }),
+        (None, Some(o)) => (o, Role::Operator),
+        _ => bail!("give exactly one of --person ID or --operator NAME"),
+    };
+    let hash = tokio::task::spawn_blocking(move || veto_portal::auth::hash_password(&password)).await?;
+    let store = Store::open(home).await?;
+    store.upsert_account(&username, &role, email.as_deref(), &hash).await?;
+    store.close().await;
+    println!("Account {username} is ready.");
+    Ok(())
+}
+
+pub async fn add_token(home: &Path, name: &str, operator: bool) -> anyhow::Result<()> {
+    let store = Store::open(home).await?;
+    let token = store
+        .create_api_token(
+            name,
+            if operator {
+                TokenRole::Operator
+            } else {
+                TokenRole::Service
+            },
+        )
+        .await?;
+    store.close().await;
+    println!("{token}");
+    eprintln!("Keep this token secret: only its hash is stored, it cannot be shown again.");
+    Ok(())
+}
+
+pub async fn verify_receipt(home: &Path, file: &Path, public_key: Option<String>) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let receipt: veto_core::receipt::Receipt =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a receipt", file.display()))?;
+    let key = match public_key {
+        Some(k) => k,
+        None => {
+            let store = Store::open(home).await?;
+            let k = store.public_key().await?;
+            store.close().await;
+            k
+        }
+    };
+    receipt
+        .verify(Some(&key))
+        .map_err(|m| anyhow::anyhow!("{}: {m}", file.display()))?;
+    println!(
+        "ok: receipt {} ({}) is signed by {key}",
+        receipt.objection_id, receipt.event
+    );
+    Ok(())
+}

@@ -14,7 +14,9 @@ pub async fn serve(home: &Path, listen: SocketAddr, policy: &str) -> anyhow::Res
     let policy = super::build::load_policy(policy)?;
     let app = Application::build(Settings::new(listen, home.to_path_buf(), policy)).await?;
     eprintln!(
-        "veto portal on http://{listen} (state in {}); Ctrl-C or SIGTERM stops it",
+        "veto portal on http://{}:{} (state in {}); Ctrl-C or SIGTERM stops it",
+        listen.ip(),
+        app.port(),
         home.display()
     );
     app.run_until_stopped(shutdown_signal()).await?;

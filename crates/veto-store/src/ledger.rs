@@ -107,11 +107,15 @@ impl Store {
     }
 
     async fn signing_key(&self) -> Result<SigningKey, StoreError> {
+        if let Some(bytes) = self.keys.lock().expect("keys lock").signing {
+            return Ok(SigningKey::from_bytes(&bytes));
+        }
         let bytes: [u8; 32] = self
             .installation_value("signing_key")
             .await?
             .try_into()
             .map_err(|_| StoreError::Corrupt("signing key is not 32 bytes".into()))?;
+        self.keys.lock().expect("keys lock").signing = Some(bytes);
         Ok(SigningKey::from_bytes(&bytes))
     }
 
@@ -191,6 +195,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.keys.lock().expect("keys lock").signing = Some(seed);
         Ok(new_public)
     }
 }

@@ -70,6 +70,16 @@ pub struct SnapshotRecord {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The installation secret and signing key, read once per process: they
+    /// are on every hot path (doc ids, person refs, receipts). A key rotation
+    /// by another process takes effect here at the next start.
+    keys: std::sync::Arc<std::sync::Mutex<Keys>>,
+}
+
+#[derive(Default, Debug)]
+struct Keys {
+    secret: Option<Vec<u8>>,
+    signing: Option<[u8; 32]>,
 }
 
 const DB_FILE: &str = "veto.db";
@@ -95,7 +105,7 @@ impl Store {
             .await
             .map_err(|source| StoreError::Open { path, source })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let store = Store { pool };
+        let store = Store { pool, keys: Default::default() };
         store.ensure_secret().await?;
         store.ensure_ledger().await?;
         Ok(store)
@@ -126,11 +136,12 @@ impl Store {
     /// The installation secret that keys doc ids and shard assignment. It
     /// never leaves the store except into the build that uses it.
     pub async fn secret(&self) -> Result<Vec<u8>, StoreError> {
-        let row = sqlx::query("SELECT value FROM installation WHERE key = 'secret'")
-            .fetch_one(&self.pool)
-            .await?;
-        let value: String = row.try_get("value")?;
-        hex::decode(value).map_err(|e| StoreError::Corrupt(format!("installation secret: {e}")))
+        if let Some(s) = self.keys.lock().expect("keys lock").secret.clone() {
+            return Ok(s);
+        }
+        let secret = self.installation_value("secret").await?;
+        self.keys.lock().expect("keys lock").secret = Some(secret.clone());
+        Ok(secret)
     }
 
     /// Adds objections in one transaction: all or none. An objection already

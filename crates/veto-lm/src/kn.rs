@@ -43,7 +43,7 @@ impl KneserNey {
     }
 
     /// Counts the highest-order n-grams of `texts`.
-    pub fn count<'a>(&self, texts: &mut dyn Iterator<Item = &'a str>) -> KnModel {
+    pub fn count(&self, texts: &mut dyn Iterator<Item = &str>) -> KnModel {
         let n = self.order;
         let mut counts: HashMap<u64, u32> = HashMap::new();
         let mut window: Vec<u32> = Vec::with_capacity(n);

@@ -79,6 +79,9 @@ pub fn ensemble_perplexity(vectors: &[Vec<f64>], tokens: u64) -> f64 {
     (nll / tokens as f64).exp()
 }
 
+/// One trained shard: its record and its held-out probabilities.
+type TrainedShard = Result<(ShardModel, Vec<f64>), ModelsError>;
+
 /// Trains the given shards into `out/<version_dir>/`, `threads` at a time.
 /// Returns the shard records (in shard order) and their eval vectors.
 #[allow(clippy::too_many_arguments)]
@@ -94,7 +97,7 @@ pub fn train_shards(
     threads: usize,
 ) -> Result<Vec<(ShardModel, Vec<f64>)>, ModelsError> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Result<(ShardModel, Vec<f64>), ModelsError>>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<TrainedShard>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1).min(shards.len().max(1)) {
             scope.spawn(|| {

@@ -105,7 +105,10 @@ impl Store {
             .await
             .map_err(|source| StoreError::Open { path, source })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let store = Store { pool, keys: Default::default() };
+        let store = Store {
+            pool,
+            keys: Default::default(),
+        };
         store.ensure_secret().await?;
         store.ensure_ledger().await?;
         Ok(store)

@@ -80,7 +80,7 @@ fn items_schema() -> SchemaRef {
 }
 
 enum Sink {
-    Parquet(ArrowWriter<File>, Vec<Item>),
+    Parquet(Box<ArrowWriter<File>>, Vec<Item>),
     Json(BufWriter<File>),
 }
 
@@ -100,7 +100,10 @@ impl ItemWriter {
         };
         let (atomic, file) = AtomicFile::create(dir.join(name))?;
         let sink = match format {
-            Format::Parquet => Sink::Parquet(ArrowWriter::try_new(file, items_schema(), Some(props()))?, Vec::new()),
+            Format::Parquet => Sink::Parquet(
+                Box::new(ArrowWriter::try_new(file, items_schema(), Some(props()))?),
+                Vec::new(),
+            ),
             Format::JsonLines => Sink::Json(BufWriter::new(file)),
         };
         Ok(ItemWriter { file: atomic, sink })

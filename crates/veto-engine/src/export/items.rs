@@ -308,7 +308,7 @@ pub fn stage_items(
                     lang: item.lang.as_deref(),
                 };
                 handle(row, raw, &mut stager, rejections)?;
-                if read % 65_536 == 0 {
+                if read.is_multiple_of(65_536) {
                     progress.set_position(read);
                 }
             }

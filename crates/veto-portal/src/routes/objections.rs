@@ -85,11 +85,11 @@ pub async fn withdraw_objection(state: &AppState, person_id: &str, id: &str) -> 
     Ok(o)
 }
 
-fn require_person(visit: &Visit) -> Result<String, Response> {
+fn require_person(visit: &Visit) -> Result<String, Redirect> {
     visit
         .person_id()
         .map(str::to_string)
-        .ok_or_else(|| Redirect::to("/login").into_response())
+        .ok_or_else(|| Redirect::to("/login"))
 }
 
 #[derive(Template)]
@@ -106,7 +106,7 @@ pub async fn form(
 ) -> Result<Response, PageError> {
     let mut visit = Visit::new(&state, jar, &uri).await?;
     if let Err(to_login) = require_person(&visit) {
-        return Ok(to_login);
+        return Ok(to_login.into_response());
     }
     let email = visit
         .session
@@ -136,7 +136,7 @@ pub async fn submit(
     let visit = Visit::new(&state, jar, &uri).await?;
     let person_id = match require_person(&visit) {
         Ok(p) => p,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     visit.check_csrf(&state, form.csrf.as_deref())?;
     let scope = ObjectionScope::from_str(form.scope.as_deref().unwrap_or("all"))
@@ -164,7 +164,7 @@ pub async fn receipt_page(
     let mut visit = Visit::new(&state, jar, &uri).await?;
     let person_id = match require_person(&visit) {
         Ok(p) => p,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let o = own_objection(&state, &person_id, &id).await?;
     let r = receipt_for(&state.store, &state.policy, &o).await?;
@@ -205,7 +205,7 @@ pub async fn receipt_json(
     let visit = Visit::new(&state, jar, &uri).await?;
     let person_id = match require_person(&visit) {
         Ok(p) => p,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let o = own_objection(&state, &person_id, &id).await?;
     let r = receipt_for(&state.store, &state.policy, &o).await?;
@@ -228,7 +228,7 @@ pub async fn withdraw(
     let visit = Visit::new(&state, jar, &uri).await?;
     let person_id = match require_person(&visit) {
         Ok(p) => p,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     visit.check_csrf(&state, form.csrf.as_deref())?;
     withdraw_objection(&state, &person_id, &id).await?;

@@ -40,7 +40,9 @@ fn path_str(p: &Path) -> Result<String, AuditError> {
 impl PersonSummaries {
     pub async fn open(snapshot: &Path) -> Result<PersonSummaries, AuditError> {
         let mut config = SessionConfig::new();
+        // Plain Utf8 throughout: from the files and from CAST(... AS VARCHAR).
         config.options_mut().execution.parquet.schema_force_view_types = false;
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config(config);
         ctx.register_parquet(
             "idx",
@@ -84,11 +86,15 @@ impl PersonSummaries {
                 out.extend(self.pending.take());
                 break;
             };
+            // Normalise the column types so a change of engine defaults is an
+            // error here, never a panic.
             let batch = batch?;
-            let persons = batch.column(0).as_string::<i32>();
+            let utf8 = |i: usize| -> Result<datafusion::arrow::array::ArrayRef, AuditError> {
+                Ok(datafusion::arrow::compute::cast(batch.column(i), &datafusion::arrow::datatypes::DataType::Utf8)?)
+            };
+            let (persons, keys, platforms) = (utf8(0)?, utf8(2)?, utf8(3)?);
+            let (persons, keys, platforms) = (persons.as_string::<i32>(), keys.as_string::<i32>(), platforms.as_string::<i32>());
             let shards = batch.column(1).as_primitive::<UInt32Type>();
-            let keys = batch.column(2).as_string::<i32>();
-            let platforms = batch.column(3).as_string::<i32>();
             let included = batch.column(4).as_boolean();
             let counts = batch.column(5).as_primitive::<Int64Type>();
             for i in 0..batch.num_rows() {

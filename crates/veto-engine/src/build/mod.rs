@@ -309,6 +309,7 @@ fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError
     // Read strings as Utf8, the type the shards are written in: no view/plain
     // conversions on the way through.
     config.options_mut().execution.parquet.schema_force_view_types = false;
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     // Each sorting partition reserves this much for its final merge; keep the
     // reservations within the budget however small the budget is.
     let reservation = (req.memory_limit / (4 * threads)).min(10 << 20);

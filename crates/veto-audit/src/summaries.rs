@@ -90,10 +90,17 @@ impl PersonSummaries {
             // error here, never a panic.
             let batch = batch?;
             let utf8 = |i: usize| -> Result<datafusion::arrow::array::ArrayRef, AuditError> {
-                Ok(datafusion::arrow::compute::cast(batch.column(i), &datafusion::arrow::datatypes::DataType::Utf8)?)
+                Ok(datafusion::arrow::compute::cast(
+                    batch.column(i),
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )?)
             };
             let (persons, keys, platforms) = (utf8(0)?, utf8(2)?, utf8(3)?);
-            let (persons, keys, platforms) = (persons.as_string::<i32>(), keys.as_string::<i32>(), platforms.as_string::<i32>());
+            let (persons, keys, platforms) = (
+                persons.as_string::<i32>(),
+                keys.as_string::<i32>(),
+                platforms.as_string::<i32>(),
+            );
             let shards = batch.column(1).as_primitive::<UInt32Type>();
             let included = batch.column(4).as_boolean();
             let counts = batch.column(5).as_primitive::<Int64Type>();

@@ -19,6 +19,8 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     /// The public base URL used in emailed links.
     pub public_url: String,
+    /// SMTP relay (host, port) and sender; None: mail goes to `mail_dir`.
+    pub smtp: Option<(String, u16, String)>,
 }
 
 impl Settings {
@@ -32,6 +34,7 @@ impl Settings {
             login_per_minute: 10,
             objections_per_minute: 30,
             mail_dir,
+            smtp: None,
         }
     }
 }

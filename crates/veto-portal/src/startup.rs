@@ -11,7 +11,7 @@ use veto_store::Store;
 
 use crate::auth::LocalAccounts;
 use crate::configuration::Settings;
-use crate::state::{FileMailer, Inner, limiter};
+use crate::state::{FileMailer, Inner, SmtpMailer, limiter};
 use crate::telemetry::{Metrics, request_span};
 use crate::writer::ObjectionWriter;
 
@@ -28,6 +28,8 @@ pub enum StartupError {
     Store(#[from] veto_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("mail: {0}")]
+    Mail(String),
 }
 
 impl Application {
@@ -46,9 +48,12 @@ impl Application {
             login_limiter: limiter(settings.login_per_minute),
             objection_limiter: limiter(settings.objections_per_minute),
             metrics: Metrics::default(),
-            mailer: Box::new(FileMailer {
-                dir: settings.mail_dir.clone(),
-            }),
+            mailer: match &settings.smtp {
+                Some((host, port, from)) => Box::new(SmtpMailer::new(host, *port, from).map_err(StartupError::Mail)?),
+                None => Box::new(FileMailer {
+                    dir: settings.mail_dir.clone(),
+                }),
+            },
             policy: settings.policy.clone(),
             store: store.clone(),
             writer,

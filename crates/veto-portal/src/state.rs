@@ -53,6 +53,37 @@ impl Mailer for FileMailer {
     }
 }
 
+/// Delivery through an SMTP relay (for example the local MTA on port 25).
+pub struct SmtpMailer {
+    pub transport: lettre::SmtpTransport,
+    pub from: lettre::message::Mailbox,
+}
+
+impl SmtpMailer {
+    pub fn new(relay: &str, port: u16, from: &str) -> Result<SmtpMailer, String> {
+        let from = from.parse().map_err(|e| format!("--mail-from {from:?}: {e}"))?;
+        let transport = lettre::SmtpTransport::builder_dangerous(relay).port(port).build();
+        Ok(SmtpMailer { transport, from })
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, mail: &OutboxMail) -> std::io::Result<()> {
+        use lettre::Transport;
+        let to = mail
+            .recipient
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("recipient: {e}")))?;
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&mail.subject)
+            .body(mail.body.clone())
+            .map_err(std::io::Error::other)?;
+        self.transport.send(&message).map(|_| ()).map_err(std::io::Error::other)
+    }
+}
+
 pub struct Inner {
     pub store: Store,
     pub policy: Policy,

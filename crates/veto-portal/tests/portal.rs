@@ -536,3 +536,90 @@ async fn the_openapi_document_describes_the_api_and_health_answers() {
     assert_eq!(health.status(), StatusCode::OK);
     app.stop().await;
 }
+
+/// A minimal SMTP server for one message: enough of RFC 5321 for a client.
+fn fake_smtp() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream);
+        out.write_all(b"220 test ESMTP\r\n").unwrap();
+        let mut data = String::new();
+        let mut line = String::new();
+        let mut in_data = false;
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            if in_data {
+                if line == ".\r\n" {
+                    in_data = false;
+                    out.write_all(b"250 queued\r\n").unwrap();
+                } else {
+                    data.push_str(&line);
+                }
+            } else if line.starts_with("EHLO") || line.starts_with("HELO") {
+                out.write_all(b"250 test\r\n").unwrap();
+            } else if line.starts_with("DATA") {
+                in_data = true;
+                out.write_all(b"354 go on\r\n").unwrap();
+            } else if line.starts_with("QUIT") {
+                out.write_all(b"221 bye\r\n").unwrap();
+                break;
+            } else {
+                out.write_all(b"250 ok\r\n").unwrap();
+            }
+            line.clear();
+        }
+        let _ = tx.send(data);
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn with_an_smtp_relay_configured_the_link_is_mailed_through_it() {
+    let (port, received) = fake_smtp();
+    let home = tempfile::tempdir().unwrap();
+    let mut settings = Settings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        home.path().to_path_buf(),
+        veto_core::Policy::preset("strict").unwrap(),
+    );
+    settings.smtp = Some(("127.0.0.1".into(), port, "veto <noreply@example.invalid>".into()));
+    let app = Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let mut b = Browser {
+        base,
+        client: client(),
+        cookies: HashMap::new(),
+    };
+    let (_, page, _) = b.get("/non-user").await;
+    let (status, _, _) = b
+        .post(
+            "/non-user",
+            &[
+                ("email", "max@example.invalid"),
+                ("known_as", "Max"),
+                ("csrf", &csrf_in(&page)),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mail = tokio::task::spawn_blocking(move || received.recv_timeout(std::time::Duration::from_secs(20)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(mail.contains("To: max@example.invalid"), "{mail}");
+    assert!(mail.contains("/non-user/verify?token="), "{mail}");
+    assert!(
+        !home.path().join("outbox").exists(),
+        "no file sink when SMTP is configured"
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

@@ -126,6 +126,12 @@ enum Command {
         /// The policy the pages explain (preset or TOML file).
         #[arg(long, default_value = "meta-2025")]
         policy: String,
+        /// Deliver mail through this SMTP relay (HOST:PORT) instead of files in <home>/outbox.
+        #[arg(long, requires = "mail_from")]
+        smtp: Option<String>,
+        /// Sender address for mail through --smtp.
+        #[arg(long)]
+        mail_from: Option<String>,
     },
     /// Login accounts for the portal.
     Accounts {
@@ -372,7 +378,12 @@ fn main() -> ExitCode {
                         seed,
                     },
             } => commands::models::audit_canary(&home, &model, references, repeats, seed).await,
-            Command::Serve { listen, policy } => commands::portal::serve(&home, listen, &policy).await,
+            Command::Serve {
+                listen,
+                policy,
+                smtp,
+                mail_from,
+            } => commands::portal::serve(&home, listen, &policy, smtp.zip(mail_from)).await,
             Command::Accounts {
                 command:
                     AccountsCommand::Add {

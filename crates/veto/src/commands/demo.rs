@@ -87,7 +87,7 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
     for (what, user) in logins {
         println!("  {what:<44} {user}");
     }
-    super::portal::serve(home, listen, "meta-2025").await
+    super::portal::serve(home, listen, "meta-2025", None).await
 }
 
 /// The password of every demo account. Demo only.

@@ -10,9 +10,19 @@ use veto_portal::startup::{Application, shutdown_signal};
 use veto_store::Store;
 use veto_store::accounts::{Role, TokenRole};
 
-pub async fn serve(home: &Path, listen: SocketAddr, policy: &str) -> anyhow::Result<()> {
+pub async fn serve(
+    home: &Path,
+    listen: SocketAddr,
+    policy: &str,
+    smtp: Option<(String, String)>,
+) -> anyhow::Result<()> {
     let policy = super::build::load_policy(policy)?;
-    let app = Application::build(Settings::new(listen, home.to_path_buf(), policy)).await?;
+    let mut settings = Settings::new(listen, home.to_path_buf(), policy);
+    if let Some((relay, from)) = smtp {
+        let (host, port) = relay.rsplit_once(':').context("--smtp takes HOST:PORT")?;
+        settings.smtp = Some((host.to_string(), port.parse().context("--smtp port")?, from));
+    }
+    let app = Application::build(settings).await?;
     eprintln!(
         "veto portal on http://{}:{} (state in {}); Ctrl-C or SIGTERM stops it",
         listen.ip(),

@@ -146,6 +146,8 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
         .click()
         .await
         .unwrap();
+    // A click returns before the navigation it starts has finished: wait for the next page.
+    browser.wait().for_element(Locator::Id("object-button")).await.unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/object");
     shot("3-object.png").await;
 
@@ -156,6 +158,7 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
         .click()
         .await
         .unwrap();
+    browser.wait().for_element(Locator::Id("receipt-title")).await.unwrap();
     let url = browser.current_url().await.unwrap();
     let id = url
         .path()
@@ -187,6 +190,11 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
         .await
         .unwrap()
         .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::XPath("//html[@lang='en']"))
         .await
         .unwrap();
     let title = browser

@@ -1,12 +1,15 @@
-//! Per-person summaries of a snapshot, streamed in person order: the feed
-//! for the store's lookup table.
+//! Per-person summaries of a snapshot, streamed in `person_ref` order: the
+//! feed for the store's lookup table, whose key starts with `person_ref`, so
+//! the rows arrive in index order and the insert appends instead of seeking.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::{Int64Type, UInt32Type};
+use datafusion::arrow::array::{AsArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type, UInt32Type};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
@@ -16,13 +19,15 @@ use crate::AuditError;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PersonSummary {
     pub person_id: String,
+    /// The keyed pseudonym the lookup table stores instead of the person id.
+    pub person_ref: String,
     pub shard: Option<u32>,
     pub included_by_kind: BTreeMap<String, u64>,
     pub included_by_platform: BTreeMap<String, u64>,
     pub excluded_by_reason: BTreeMap<String, u64>,
 }
 
-/// A stream of [`PersonSummary`], ordered by person id.
+/// A stream of [`PersonSummary`], ordered by `person_ref`.
 pub struct PersonSummaries {
     _ctx: SessionContext,
     stream: SendableRecordBatchStream,
@@ -38,12 +43,15 @@ fn path_str(p: &Path) -> Result<String, AuditError> {
 }
 
 impl PersonSummaries {
-    pub async fn open(snapshot: &Path) -> Result<PersonSummaries, AuditError> {
+    /// Opens the summaries of the snapshot in `snapshot`; `secret` is the
+    /// installation secret that keys `person_ref`.
+    pub async fn open(snapshot: &Path, secret: &[u8]) -> Result<PersonSummaries, AuditError> {
         let mut config = SessionConfig::new();
         // Plain Utf8 throughout: from the files and from CAST(... AS VARCHAR).
         config.options_mut().execution.parquet.schema_force_view_types = false;
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config(config);
+        ctx.register_udf(PersonRefUdf::udf(secret));
         ctx.register_parquet(
             "idx",
             path_str(&snapshot.join("index.parquet"))?,
@@ -58,13 +66,14 @@ impl PersonSummaries {
         .await?;
         let stream = ctx
             .sql(
-                "SELECT person_id, shard, kind AS key, platform, TRUE AS included, count(*) AS n
-                   FROM idx GROUP BY person_id, shard, kind, platform
-                 UNION ALL
-                 SELECT person_id, CAST(NULL AS INT UNSIGNED) AS shard, reason AS key, CAST(NULL AS VARCHAR) AS platform,
-                        FALSE AS included, count(*) AS n
-                   FROM exc GROUP BY person_id, reason
-                 ORDER BY person_id",
+                "SELECT veto_person_ref(person_id) AS person_ref, * FROM (
+                   SELECT person_id, shard, kind AS key, platform, TRUE AS included, count(*) AS n
+                     FROM idx GROUP BY person_id, shard, kind, platform
+                   UNION ALL
+                   SELECT person_id, CAST(NULL AS INT UNSIGNED) AS shard, reason AS key,
+                          CAST(NULL AS VARCHAR) AS platform, FALSE AS included, count(*) AS n
+                     FROM exc GROUP BY person_id, reason)
+                 ORDER BY person_ref, person_id",
             )
             .await?
             .execute_stream()
@@ -95,21 +104,23 @@ impl PersonSummaries {
                     &datafusion::arrow::datatypes::DataType::Utf8,
                 )?)
             };
-            let (persons, keys, platforms) = (utf8(0)?, utf8(2)?, utf8(3)?);
-            let (persons, keys, platforms) = (
+            let (refs, persons, keys, platforms) = (utf8(0)?, utf8(1)?, utf8(3)?, utf8(4)?);
+            let (refs, persons, keys, platforms) = (
+                refs.as_string::<i32>(),
                 persons.as_string::<i32>(),
                 keys.as_string::<i32>(),
                 platforms.as_string::<i32>(),
             );
-            let shards = batch.column(1).as_primitive::<UInt32Type>();
-            let included = batch.column(4).as_boolean();
-            let counts = batch.column(5).as_primitive::<Int64Type>();
+            let shards = batch.column(2).as_primitive::<UInt32Type>();
+            let included = batch.column(5).as_boolean();
+            let counts = batch.column(6).as_primitive::<Int64Type>();
             for i in 0..batch.num_rows() {
                 let person = persons.value(i);
                 if self.pending.as_ref().is_none_or(|p| p.person_id != person) {
                     out.extend(self.pending.take());
                     self.pending = Some(PersonSummary {
                         person_id: person.to_string(),
+                        person_ref: refs.value(i).to_string(),
                         ..Default::default()
                     });
                 }
@@ -127,5 +138,58 @@ impl PersonSummaries {
             }
         }
         Ok(out)
+    }
+}
+
+/// `veto_person_ref(person_id)`: the keyed pseudonym of a person
+/// (`veto_core::hashing::person_ref`), computed in the query so it can sort.
+struct PersonRefUdf {
+    signature: Signature,
+    hasher: veto_core::hashing::KeyedHasher,
+}
+
+impl PersonRefUdf {
+    fn udf(secret: &[u8]) -> ScalarUDF {
+        ScalarUDF::new_from_impl(PersonRefUdf {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+            hasher: veto_core::hashing::KeyedHasher::person_refs(secret),
+        })
+    }
+}
+
+// Identity is the name; Debug prints only the name so the secret never
+// reaches a log.
+impl PartialEq for PersonRefUdf {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for PersonRefUdf {}
+impl std::hash::Hash for PersonRefUdf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        "veto_person_ref".hash(state)
+    }
+}
+impl std::fmt::Debug for PersonRefUdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("veto_person_ref")
+    }
+}
+
+impl ScalarUDFImpl for PersonRefUdf {
+    fn name(&self) -> &str {
+        "veto_person_ref"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue> {
+        let ids = args.args[0].clone().into_array(args.number_rows)?;
+        let ids = ids.as_string::<i32>();
+        let refs: StringArray = ids.iter().map(|id| id.map(|id| self.hasher.doc_id(id))).collect();
+        Ok(ColumnarValue::Array(Arc::new(refs)))
     }
 }

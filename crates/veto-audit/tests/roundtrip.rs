@@ -87,7 +87,7 @@ fn ledger_for(dir: &Path, manifest: &Manifest) -> Vec<Entry> {
 fn summaries_cover_every_item_once_and_match_the_manifest() {
     let b = build();
     let all = rt().block_on(async {
-        let mut s = PersonSummaries::open(&b.dir).await.unwrap();
+        let mut s = PersonSummaries::open(&b.dir, SECRET).await.unwrap();
         let mut all = Vec::new();
         loop {
             let chunk = s.next_chunk(50).await.unwrap();
@@ -106,7 +106,10 @@ fn summaries_cover_every_item_once_and_match_the_manifest() {
     assert_eq!(excluded, b.manifest.items.excluded);
     for p in &all {
         assert_eq!(p.shard.is_some(), !p.included_by_kind.is_empty(), "{}", p.person_id);
+        assert_eq!(p.person_ref, veto_core::hashing::person_ref(SECRET, &p.person_id));
     }
+    // In key order of the lookup table, so the store appends.
+    assert!(all.windows(2).all(|w| w[0].person_ref < w[1].person_ref));
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! A corpus build: export + objections + policy → snapshot directory.
 //!
 //! ```text
-//! persons ─load/validate─┐
-//! items ──stream/validate─┴─► items.staged.parquet ─► DataFusion:
-//!     JOIN persons · veto_reason (the core's rules) ·
-//!     included: veto_shard, veto_doc_id, veto_redact, ORDER BY shard, doc_id ─► shards/, index.parquet
-//!     excluded: ORDER BY item_id ─► exclusions.parquet
+//! persons ─load/validate─► persons table (+ shard, objection slot per person)
+//! items ──validate─► checked in place (Parquet, fail-fast) or items.staged.parquet
+//!   ─► DataFusion, one query: persons JOIN items (persons broadcast) ·
+//!      veto_reason (the core's rules) · for included rows only: veto_doc_id,
+//!      veto_redact, veto_leaf · one sort: included by (shard, doc_id), then
+//!      excluded by item_id
+//!   ─► split: shards/ + index.parquet (Merkle roots), exclusions.parquet
 //! ```
 //! Everything is written into a staging directory that is fsynced and renamed
 //! into place only when complete.
@@ -25,15 +27,18 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
+use veto_core::hashing::KeyedHasher;
 use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::{Objection, Policy, Reason};
 
 use crate::error::BuildError;
 pub use crate::export::OnError;
-use crate::export::{Rejections, TableFile, load_persons, stage_items};
+use crate::export::{
+    InPlace, Rejections, StagedItems, TableFile, TableFormat, check_in_place, load_persons, stage_items,
+};
 use crate::fsutil::{Staging, sha256_file, write_atomic};
 use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
-use udf::{KeyedUdf, ReasonUdf, RedactUdf};
+use udf::{DocIdUdf, LeafUdf, ObjectionSlots, ReasonUdf, RedactUdf};
 use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
 
 /// Where the snapshot goes.
@@ -123,98 +128,125 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
     let mut rejections = Rejections::new(req.on_error, root.join("rejected.jsonl"));
     progress.set_message("reading persons");
+    let clock = std::time::Instant::now();
+    let phase = |name: &str| {
+        tracing::info!(
+            phase = name,
+            elapsed_ms = clock.elapsed().as_millis() as u64,
+            "build phase done"
+        )
+    };
     let persons = load_persons(&persons_table, &mut rejections)?;
+    phase("persons");
     let persons_rejected = rejections.persons;
     progress.set_message("validating items");
-    let staged = stage_items(
-        &items_table,
-        &persons,
-        &mut rejections,
-        &root.join("items.staged.parquet"),
-        &progress,
-    )?;
+    let threads = req.threads.max(1);
+    let in_place = match (items_table.format, req.on_error) {
+        (TableFormat::Parquet, OnError::Abort) => check_in_place(&items_table, &persons, threads, &progress)?,
+        _ => InPlace::NeedsStaging,
+    };
+    let staged = match in_place {
+        InPlace::Checked { read } => StagedItems {
+            path: items_table.path.clone(),
+            read,
+            staged: read,
+        },
+        InPlace::NeedsStaging => stage_items(
+            &items_table,
+            &persons,
+            &mut rejections,
+            &root.join("items.staged.parquet"),
+            &progress,
+        )?,
+    };
+    let staged_copy = staged.path != items_table.path;
+    phase("items checked");
     inputs[0].rows = Some(persons.len() as u64 + persons_rejected);
     inputs[1].rows = Some(staged.read);
 
     let ctx = session(&req, &root)?;
-    ctx.register_parquet("staged", path_str(&staged.path)?, ParquetReadOptions::default())
-        .await?;
-    drop_duplicates(&ctx, &items_table, &mut rejections).await?;
-    ctx.register_batch("persons", persons.to_batch()?)?;
+    if staged_copy {
+        ctx.register_parquet("staged", path_str(&staged.path)?, ParquetReadOptions::default())
+            .await?;
+        drop_duplicates(&ctx, &items_table, &mut rejections).await?;
+        phase("duplicates");
+    } else {
+        // Checked in place: the query engine reads the export itself.
+        ctx.register_parquet("items", path_str(&staged.path)?, ParquetReadOptions::default())
+            .await?;
+    }
+    let objections = Arc::new(ObjectionSlots::new(&req.objections));
+    let shards_of = KeyedHasher::shards(&req.secret);
+    let persons_batch = persons.to_batch(|id| shards_of.shard_of(id, req.shards), |id| objections.slot(id))?;
+    ctx.register_batch("persons", persons_batch)?;
     let persons_read = persons.len() as u64 + persons_rejected;
     drop(persons);
+    phase("persons table");
 
     let policy = Arc::new(req.policy.clone());
     let redaction_counts = Arc::new(Mutex::new(RedactionCounts::default()));
-    let secret = Arc::new(req.secret.clone());
-    ctx.register_udf(ReasonUdf::udf(policy.clone(), req.as_of, &req.objections));
+    ctx.register_udf(ReasonUdf::udf(policy.clone(), req.as_of, objections));
     ctx.register_udf(RedactUdf::udf(
         Redactor::new(policy.redaction),
         redaction_counts.clone(),
     ));
-    ctx.register_udf(KeyedUdf::doc_id(secret.clone()));
-    ctx.register_udf(KeyedUdf::shard(secret, req.shards));
-    ctx.sql(
-        "CREATE VIEW judged AS
-         SELECT i.item_id, i.person_id, i.platform, i.kind, i.audience, i.created_at, i.text, i.lang, i.media_sha256,
-                veto_reason(i.person_id, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
-                            p.birth_date, p.country) AS reason
-         FROM items i JOIN persons p ON i.person_id = p.person_id",
-    )
-    .await?;
+    ctx.register_udf(DocIdUdf::udf(&req.secret));
+    ctx.register_udf(LeafUdf::udf());
 
     progress.set_position(0);
     progress.set_length(staged.staged);
-    progress.set_message("writing shards");
+    progress.set_message("judging and writing");
     let mut shards = ShardSink::create(&root, req.shards)?;
-    let mut stream = ctx
-        .sql(
-            "SELECT veto_shard(person_id) AS shard, veto_doc_id(item_id) AS doc_id, veto_redact(text) AS text,
-                    platform, kind, lang, media_sha256, item_id, person_id, audience, created_at
-             FROM judged WHERE reason = 0 ORDER BY shard, doc_id, item_id",
-        )
-        .await?
-        .execute_stream()
-        .await?;
-    let mut included = 0u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        included += batch.num_rows() as u64;
-        progress.inc(batch.num_rows() as u64);
-        shards.write(&batch)?;
-    }
-    let (shard_infos, index, stats) = shards.finish()?;
-
-    progress.set_message("writing exclusions");
     let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
     let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
-    let mut stream = ctx
-        .sql("SELECT item_id, person_id, reason FROM judged WHERE reason <> 0 ORDER BY item_id")
-        .await?
-        .execute_stream()
-        .await?;
-    let mut excluded = 0u64;
+    // One pass: the join, the rules, and for included rows only (CASE
+    // evaluates its branch on the matching rows) doc id, redaction and leaf
+    // hash; then one sort that puts included rows first in (shard, doc_id)
+    // order and excluded rows after them in item_id order.
+    let mut stream = ctx.sql(JUDGE_AND_SORT).await?.execute_stream().await?;
+    let (mut included, mut excluded) = (0u64, 0u64);
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let codes = batch.column(2).as_primitive::<UInt8Type>();
-        let mut names = Vec::with_capacity(batch.num_rows());
+        progress.inc(batch.num_rows() as u64);
+        let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();
+        let first_excluded = reasons
+            .values()
+            .iter()
+            .position(|r| *r != 0)
+            .unwrap_or(batch.num_rows());
+        if first_excluded > 0 {
+            included += first_excluded as u64;
+            shards.write(&batch.slice(0, first_excluded))?;
+        }
+        let rest = batch.num_rows() - first_excluded;
+        if rest == 0 {
+            continue;
+        }
+        let rest = batch.slice(first_excluded, rest);
+        let codes = rest.column(REASON_COLUMN).as_primitive::<UInt8Type>();
+        let mut names = Vec::with_capacity(rest.num_rows());
         for code in codes.values() {
-            let reason = Reason::from_code(code - 1).expect("veto_reason returns codes of Reason");
+            let reason = code.checked_sub(1).and_then(Reason::from_code).ok_or_else(|| {
+                BuildError::Refused("internal: an included row sorted after the excluded ones".into())
+            })?;
             *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
             names.push(reason.as_str());
         }
-        excluded += batch.num_rows() as u64;
-        progress.inc(batch.num_rows() as u64);
+        excluded += rest.num_rows() as u64;
         let columns = vec![
-            batch.column(0).clone(),
-            batch.column(1).clone(),
+            rest.column(ITEM_ID_COLUMN).clone(),
+            rest.column(PERSON_ID_COLUMN).clone(),
             Arc::new(StringArray::from(names)) as _,
         ];
         exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
     }
+    let (shard_infos, index, stats) = shards.finish()?;
     let exclusions = exclusions.finish(&root)?;
+    phase("judged, sorted and written");
     drop(ctx);
-    std::fs::remove_file(&staged.path).map_err(BuildError::io(&staged.path))?;
+    if staged_copy {
+        std::fs::remove_file(&staged.path).map_err(BuildError::io(&staged.path))?;
+    }
     let _ = std::fs::remove_dir_all(root.join("spill"));
 
     let items_rejected = rejections.items;
@@ -285,6 +317,31 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     })
 }
 
+/// The build's one query. Column order is what `ShardSink` reads (see
+/// writer.rs), followed by the reason code.
+const JUDGE_AND_SORT: &str = "
+    SELECT CASE WHEN reason = 0 THEN shard ELSE CAST(4294967295 AS INT UNSIGNED) END AS shard,
+           CASE WHEN reason = 0 THEN doc_id ELSE item_id END AS doc_id,
+           text, platform, kind, lang, media_sha256, item_id, person_id, audience, created_at,
+           CASE WHEN reason = 0 THEN veto_leaf(doc_id, text, platform, kind, lang, media_sha256) END AS leaf_hash,
+           reason
+    FROM (
+      SELECT reason, shard, item_id, person_id, platform, kind, lang, media_sha256, audience, created_at,
+             CASE WHEN reason = 0 THEN veto_doc_id(item_id) END AS doc_id,
+             CASE WHEN reason = 0 THEN veto_redact(text) END AS text
+      FROM (
+        SELECT i.item_id, i.person_id, i.platform, i.kind, i.audience, i.created_at, i.text, i.lang,
+               i.media_sha256, p.shard,
+               veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
+                           p.birth_date, p.country) AS reason
+        FROM persons p JOIN items i ON i.person_id = p.person_id
+      )
+    )
+    ORDER BY shard, doc_id, item_id";
+const ITEM_ID_COLUMN: usize = 7;
+const PERSON_ID_COLUMN: usize = 8;
+const REASON_COLUMN: usize = 12;
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
@@ -310,6 +367,10 @@ fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError
     // conversions on the way through.
     config.options_mut().execution.parquet.schema_force_view_types = false;
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+    // Persons are already in memory: broadcast them as the hash join's build
+    // side instead of repartitioning every item row by person id.
+    config.options_mut().optimizer.hash_join_single_partition_threshold = usize::MAX;
+    config.options_mut().optimizer.hash_join_single_partition_threshold_rows = usize::MAX;
     // Each sorting partition reserves this much for its final merge; keep the
     // reservations within the budget however small the budget is.
     let reservation = (req.memory_limit / (4 * threads)).min(10 << 20);

@@ -1,10 +1,16 @@
 //! The build's scalar functions, registered with DataFusion. Each wraps one
 //! function of veto-core, so the engine applies exactly the core's rules.
 //!
-//! * `veto_reason(person_id, platform, kind, audience, created_at, deleted_at, birth_date, country)`
+//! * `veto_reason(objections, platform, kind, audience, created_at, deleted_at, birth_date, country)`
 //!   → UInt8: 0 if the item is included, else `Reason::code() + 1`.
+//!   `objections` is the author's slot in the objection table (null: none).
 //! * `veto_redact(text)` → Utf8, counting what it replaced.
-//! * `veto_doc_id(item_id)` → Utf8, `veto_shard(person_id)` → UInt32.
+//! * `veto_doc_id(item_id)` → Utf8.
+//! * `veto_leaf(doc_id, text, platform, kind, lang, media_sha256)` → Utf8, the
+//!   hex RFC 6962 leaf hash of a shard row.
+//!
+//! The shard of an item is its author's, computed once per person when the
+//! persons table is built (see `Persons::to_batch`).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -14,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray, UInt8Array,
-    UInt32Array,
 };
-use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType, UInt32Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use veto_core::hashing::{KeyedHasher, LeafData, leaf_hash};
 use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
@@ -72,21 +78,46 @@ pub struct ReasonUdf {
     signature: Signature,
     policy: Arc<Policy>,
     as_of: DateTime<Utc>,
-    objections: Arc<HashMap<String, Vec<Objection>>>,
+    objections: Arc<ObjectionSlots>,
 }
 udf_identity!(ReasonUdf);
 
-impl ReasonUdf {
-    pub fn udf(policy: Arc<Policy>, as_of: DateTime<Utc>, objections: &[Objection]) -> ScalarUDF {
-        let mut by_person: HashMap<String, Vec<Objection>> = HashMap::new();
+/// The objections on file grouped by person: each person with objections
+/// gets a slot number, which the persons table carries, so the per-item rule
+/// check indexes a vector instead of hashing a person id.
+#[derive(Default)]
+pub struct ObjectionSlots {
+    slots: Vec<Vec<Objection>>,
+    by_person: HashMap<String, u32>,
+}
+
+impl ObjectionSlots {
+    pub fn new(objections: &[Objection]) -> ObjectionSlots {
+        let mut table = ObjectionSlots::default();
         for o in objections {
-            by_person.entry(o.person_id.clone()).or_default().push(o.clone());
+            let next = table.slots.len() as u32;
+            let slot = *table.by_person.entry(o.person_id.clone()).or_insert(next);
+            if slot == next {
+                table.slots.push(Vec::new());
+            }
+            table.slots[slot as usize].push(o.clone());
         }
+        table
+    }
+
+    /// The slot of `person_id`, if they have objections on file.
+    pub fn slot(&self, person_id: &str) -> Option<u32> {
+        self.by_person.get(person_id).copied()
+    }
+}
+
+impl ReasonUdf {
+    pub fn udf(policy: Arc<Policy>, as_of: DateTime<Utc>, objections: Arc<ObjectionSlots>) -> ScalarUDF {
         ScalarUDF::new_from_impl(ReasonUdf {
             signature: Signature::any(8, Volatility::Immutable),
             policy,
             as_of,
-            objections: Arc::new(by_person),
+            objections,
         })
     }
 }
@@ -103,7 +134,8 @@ impl ScalarUDFImpl for ReasonUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
-        let (person, platform, kind, audience) = (strings(&a[0])?, strings(&a[1])?, strings(&a[2])?, strings(&a[3])?);
+        let slot = a[0].as_primitive::<UInt32Type>();
+        let (platform, kind, audience) = (strings(&a[1])?, strings(&a[2])?, strings(&a[3])?);
         let created: &TimestampMicrosecondArray = a[4].as_primitive::<TimestampMicrosecondType>();
         let deleted: &TimestampMicrosecondArray = a[5].as_primitive::<TimestampMicrosecondType>();
         let birth: &Date32Array = a[6].as_primitive();
@@ -127,10 +159,10 @@ impl ScalarUDFImpl for ReasonUdf {
                 birth_date: birth.is_valid(i).then(|| veto_core::time::from_days(birth.value(i))),
                 country: country.is_valid(i).then(|| country.value(i)),
             };
-            let objections = self
-                .objections
-                .get(person.value(i))
-                .map_or(no_objections, Vec::as_slice);
+            let objections = match slot.is_valid(i) {
+                true => self.objections.slots[slot.value(i) as usize].as_slice(),
+                false => no_objections,
+            };
             out.push(match evaluate(&self.policy, self.as_of, &item, &facts, objections) {
                 Ok(()) => INCLUDED,
                 Err(reason) => reason.code() + 1,
@@ -185,60 +217,91 @@ impl ScalarUDFImpl for RedactUdf {
     }
 }
 
-/// A keyed hash of one string column as a UDF (doc ids and shards).
-pub struct KeyedUdf {
+/// Doc ids as a UDF: the keyed hash of the item id.
+pub struct DocIdUdf {
     signature: Signature,
-    secret: Arc<Vec<u8>>,
-    shards: Option<u32>,
+    hasher: KeyedHasher,
 }
-udf_identity!(KeyedUdf);
+udf_identity!(DocIdUdf);
 
-impl KeyedUdf {
-    pub fn doc_id(secret: Arc<Vec<u8>>) -> ScalarUDF {
-        ScalarUDF::new_from_impl(KeyedUdf {
+impl DocIdUdf {
+    pub fn udf(secret: &[u8]) -> ScalarUDF {
+        ScalarUDF::new_from_impl(DocIdUdf {
             signature: Signature::any(1, Volatility::Immutable),
-            secret,
-            shards: None,
-        })
-    }
-    pub fn shard(secret: Arc<Vec<u8>>, shards: u32) -> ScalarUDF {
-        ScalarUDF::new_from_impl(KeyedUdf {
-            signature: Signature::any(1, Volatility::Immutable),
-            secret,
-            shards: Some(shards),
+            hasher: KeyedHasher::doc_ids(secret),
         })
     }
 }
 
-impl ScalarUDFImpl for KeyedUdf {
+impl ScalarUDFImpl for DocIdUdf {
     fn name(&self) -> &str {
-        if self.shards.is_some() {
-            "veto_shard"
-        } else {
-            "veto_doc_id"
-        }
+        "veto_doc_id"
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(if self.shards.is_some() {
-            DataType::UInt32
-        } else {
-            DataType::Utf8
-        })
+        Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
         let input = strings(&a[0])?;
-        let array: ArrayRef = match self.shards {
-            Some(s) => Arc::new(UInt32Array::from_iter_values(
-                (0..n).map(|i| veto_core::hashing::shard_of(&self.secret, input.value(i), s)),
-            )),
-            None => Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| veto_core::hashing::doc_id(&self.secret, input.value(i))),
-            )),
-        };
-        Ok(ColumnarValue::Array(array))
+        let mut out = StringBuilder::with_capacity(n, 32 * n);
+        let mut id = String::with_capacity(32);
+        for i in 0..n {
+            id.clear();
+            self.hasher.doc_id_into(input.value(i), &mut id);
+            out.append_value(&id);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// Merkle leaf hashes of shard rows as a UDF, so they are computed on every
+/// core before the sort rather than in the single writer after it.
+pub struct LeafUdf {
+    signature: Signature,
+}
+udf_identity!(LeafUdf);
+
+impl LeafUdf {
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(LeafUdf {
+            signature: Signature::any(6, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for LeafUdf {
+    fn name(&self) -> &str {
+        "veto_leaf"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (a, n) = arrays(args)?;
+        let cols = a.iter().map(strings).collect::<Result<Vec<_>>>()?;
+        fn opt(c: &StringArray, i: usize) -> Option<&str> {
+            c.is_valid(i).then(|| c.value(i))
+        }
+        let mut canonical = Vec::new();
+        let mut out = StringBuilder::with_capacity(n, 64 * n);
+        for i in 0..n {
+            let leaf = LeafData {
+                doc_id: cols[0].value(i),
+                text: opt(cols[1], i),
+                platform: cols[2].value(i),
+                kind: cols[3].value(i),
+                lang: opt(cols[4], i),
+                media_sha256: opt(cols[5], i),
+            };
+            leaf.canonical_bytes(&mut canonical);
+            out.append_value(hex::encode(leaf_hash(&canonical)));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }

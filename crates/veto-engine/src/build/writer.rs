@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, Timestamp
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
-use veto_core::hashing::{LeafData, leaf_hash, merkle_root};
+use veto_core::hashing::merkle_root;
 
 use crate::error::BuildError;
 use crate::fsutil::sha256_file;
@@ -169,7 +169,7 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 /// file in turn, its Merkle leaves, and the index.
 ///
 /// Input columns: shard, doc_id, text, platform, kind, lang, media_sha256,
-/// item_id, person_id, audience, created_at.
+/// item_id, person_id, audience, created_at, leaf_hash (hex).
 pub struct ShardSink {
     root: PathBuf,
     shard_count: u32,
@@ -178,7 +178,6 @@ pub struct ShardSink {
     index: ParquetSink,
     pub shards: Vec<ShardInfo>,
     pub stats: IncludedStats,
-    canonical: Vec<u8>,
 }
 
 impl ShardSink {
@@ -193,7 +192,6 @@ impl ShardSink {
             index: ParquetSink::create(root.join("index.parquet"), INDEX_SCHEMA.clone())?,
             shards: Vec::new(),
             stats: IncludedStats::default(),
-            canonical: Vec::new(),
         })
     }
 
@@ -267,11 +265,11 @@ impl ShardSink {
 
     fn write_run(&mut self, run: &RecordBatch, shard: u32) -> Result<(), BuildError> {
         let col = |i: usize| -> &StringArray { run.column(i).as_string::<i32>() };
-        let (doc_id, text, platform, kind, lang, media) = (col(1), col(2), col(3), col(4), col(5), col(6));
+        let (text, platform, kind, lang) = (col(2), col(3), col(4), col(5));
         let audience = col(9);
         let created = run.column(10).as_primitive::<TimestampMicrosecondType>();
+        let leaf_hashes = col(11);
         let open = self.open.as_mut().expect("shard opened above");
-        let mut hashes = Vec::with_capacity(run.num_rows());
         let stats = &mut self.stats;
         for i in 0..run.num_rows() {
             bump(&mut stats.by_kind, kind.value(i));
@@ -280,18 +278,10 @@ impl ShardSink {
             bump(&mut stats.by_lang, opt(lang, i).unwrap_or("unknown"));
             stats.latest_created_us = stats.latest_created_us.max(Some(created.value(i)));
             stats.text_bytes += opt(text, i).map_or(0, |t| t.len() as u64);
-            let leaf = LeafData {
-                doc_id: doc_id.value(i),
-                text: opt(text, i),
-                platform: platform.value(i),
-                kind: kind.value(i),
-                lang: opt(lang, i),
-                media_sha256: opt(media, i),
-            };
-            leaf.canonical_bytes(&mut self.canonical);
-            let h = leaf_hash(&self.canonical);
-            open.leaves.push(h);
-            hashes.push(hex::encode(h));
+            let mut leaf = [0u8; 32];
+            hex::decode_to_slice(leaf_hashes.value(i), &mut leaf)
+                .map_err(|e| BuildError::Refused(format!("internal: leaf hash column: {e}")))?;
+            open.leaves.push(leaf);
         }
         let shard_columns: Vec<ArrayRef> = (1..=6).map(|i| run.column(i).clone()).collect();
         open.sink
@@ -301,7 +291,7 @@ impl ShardSink {
             run.column(8).clone(),
             run.column(1).clone(),
             Arc::new(UInt32Array::from(vec![shard; run.num_rows()])),
-            Arc::new(StringArray::from(hashes)),
+            run.column(11).clone(),
             run.column(3).clone(),
             run.column(4).clone(),
         ];

@@ -23,7 +23,7 @@ use super::persons::OptionalValue;
 use super::{Persons, Rejections, TableFile, TableFormat};
 use crate::error::BuildError;
 
-const COLUMNS: &[(&str, Expect)] = &[
+pub(super) const COLUMNS: &[(&str, Expect)] = &[
     ("item_id", Expect::Text),
     ("person_id", Expect::Text),
     ("platform", Expect::Text),
@@ -36,7 +36,7 @@ const COLUMNS: &[(&str, Expect)] = &[
     ("media_sha256", Expect::Text),
     ("lang", Expect::Text),
 ];
-const REQUIRED: &[&str] = &["item_id", "person_id", "platform", "kind", "audience", "created_at"];
+pub(super) const REQUIRED: &[&str] = &["item_id", "person_id", "platform", "kind", "audience", "created_at"];
 
 /// The schema of staged items, as the build queries them.
 pub static STAGED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -67,17 +67,17 @@ pub struct StagedItems {
 }
 
 /// One item as read, before validation.
-struct RawItem<'a> {
-    item_id: Option<&'a str>,
-    person_id: Option<&'a str>,
-    platform: Option<&'a str>,
-    kind: Option<&'a str>,
-    audience: Option<&'a str>,
-    created_at: RawInstant<'a>,
-    deleted_at: RawInstant<'a>,
-    text: Option<&'a str>,
-    media_sha256: Option<&'a str>,
-    lang: Option<&'a str>,
+pub(super) struct RawItem<'a> {
+    pub(super) item_id: Option<&'a str>,
+    pub(super) person_id: Option<&'a str>,
+    pub(super) platform: Option<&'a str>,
+    pub(super) kind: Option<&'a str>,
+    pub(super) audience: Option<&'a str>,
+    pub(super) created_at: RawInstant<'a>,
+    pub(super) deleted_at: RawInstant<'a>,
+    pub(super) text: Option<&'a str>,
+    pub(super) media_sha256: Option<&'a str>,
+    pub(super) lang: Option<&'a str>,
 }
 
 impl RawItem<'_> {
@@ -97,7 +97,7 @@ impl RawItem<'_> {
 }
 
 /// Checks one item; on failure returns the field and message.
-fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Option<i64>), (&'static str, String)> {
+pub(super) fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Option<i64>), (&'static str, String)> {
     fn required<'a>(field: &'static str, v: Option<&'a str>) -> Result<&'a str, (&'static str, String)> {
         match v {
             Some(s) if !s.trim().is_empty() => Ok(s),

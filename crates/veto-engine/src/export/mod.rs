@@ -2,18 +2,23 @@
 //! objection files, with every bad row reported by file, row and field.
 //!
 //! Persons are loaded into memory (they are the small side of every join);
-//! items are streamed, validated and staged as Parquet for the query engine.
+//! items are streamed and validated, and either checked in place (Parquet
+//! with native types, failing on the first bad row) or staged as Parquet for
+//! the query engine.
 
+mod check;
 mod columns;
 mod items;
 mod json;
 mod objections;
 mod persons;
+mod seen;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+pub use check::{InPlace, check_in_place};
 pub use items::{StagedItems, stage_items};
 pub use objections::read_objections;
 pub use persons::{Persons, load_persons};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Date32Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Date32Array, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::json;
@@ -56,13 +56,22 @@ impl Persons {
         self.index.contains_key(person_id)
     }
 
-    /// The persons as one Arrow batch (`person_id`, `birth_date`, `country`),
-    /// the build side of the join.
-    pub fn to_batch(&self) -> Result<RecordBatch, BuildError> {
+    /// The persons as one Arrow batch, the build side of the join:
+    /// `person_id`, `birth_date`, `country`, plus what the build derives once
+    /// per person rather than once per item: `shard` (from `shards`) and
+    /// `objections`, the slot of the person's objections in `slots` (null if
+    /// they have none).
+    pub fn to_batch(
+        &self,
+        shards: impl Fn(&str) -> u32,
+        slots: impl Fn(&str) -> Option<u32>,
+    ) -> Result<RecordBatch, BuildError> {
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             Field::new("person_id", DataType::Utf8, false),
             Field::new("birth_date", DataType::Date32, true),
             Field::new("country", DataType::Utf8, true),
+            Field::new("shard", DataType::UInt32, false),
+            Field::new("objections", DataType::UInt32, true),
         ]));
         Ok(RecordBatch::try_new(
             schema,
@@ -70,6 +79,8 @@ impl Persons {
                 Arc::new(StringArray::from_iter_values(&self.ids)),
                 Arc::new(Date32Array::from(self.birth_days.clone())),
                 Arc::new(StringArray::from(self.countries.clone())),
+                Arc::new(UInt32Array::from_iter_values(self.ids.iter().map(|id| shards(id)))),
+                Arc::new(UInt32Array::from_iter(self.ids.iter().map(|id| slots(id)))),
             ],
         )?)
     }

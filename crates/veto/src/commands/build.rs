@@ -126,7 +126,7 @@ pub async fn build_and_record(store: &Store, request: BuildRequest) -> anyhow::R
 
 /// Streams the snapshot's per-person summaries into the store's lookup table.
 pub async fn record_lookup(store: &Store, dir: &Path, snapshot_id: &str, secret: &[u8]) -> anyhow::Result<()> {
-    let mut summaries = veto_audit::summaries::PersonSummaries::open(dir).await?;
+    let mut summaries = veto_audit::summaries::PersonSummaries::open(dir, secret).await?;
     loop {
         let chunk = summaries.next_chunk(20_000).await?;
         if chunk.is_empty() {
@@ -141,7 +141,7 @@ pub async fn record_lookup(store: &Store, dir: &Path, snapshot_id: &str, secret:
                     included_by_platform: p.included_by_platform,
                     excluded_by_reason: p.excluded_by_reason,
                 };
-                (veto_core::hashing::person_ref(secret, &p.person_id), summary)
+                (p.person_ref, summary)
             })
             .collect();
         store.record_person_summaries(snapshot_id, &rows).await?;

@@ -1,0 +1,205 @@
+//! Checking a Parquet items file in place, on every core, so the build can
+//! let the query engine read the export itself instead of a staged copy.
+//!
+//! This is the path of the default (fail on the first bad row) mode when the
+//! file already has the column types the build queries. Only the columns the
+//! checks need are decoded; the text, the bulk of the bytes, is left for the
+//! query engine. Row groups are spread over threads; the reported error is
+//! the one at the lowest row whatever the thread count, and repeated item ids
+//! are found with [`SeenIds`] and confirmed exactly in a second, id-only read.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::columns::{InstantColumn, check_schema, text};
+use super::items::{COLUMNS, REQUIRED, RawItem, STAGED_SCHEMA, validate};
+use super::persons::OptionalValue;
+use super::seen::SeenIds;
+use super::{Persons, TableFile};
+use crate::error::{BuildError, InputError};
+
+/// What the in-place check found.
+pub enum InPlace {
+    /// Every row is valid and every item id unique; `read` rows.
+    Checked { read: u64 },
+    /// The file's column types differ from what the build queries (for
+    /// example large strings or millisecond timestamps): stage a copy.
+    NeedsStaging,
+}
+
+/// The columns the checks read (not text or lang).
+const CHECKED: &[&str] = &[
+    "item_id",
+    "person_id",
+    "platform",
+    "kind",
+    "audience",
+    "created_at",
+    "deleted_at",
+    "media_sha256",
+];
+
+fn open(table: &TableFile) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, BuildError> {
+    let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(file)?)
+}
+
+/// Checks `table` (Parquet) without copying it; see the module docs.
+pub fn check_in_place(
+    table: &TableFile,
+    persons: &Persons,
+    threads: usize,
+    progress: &indicatif::ProgressBar,
+) -> Result<InPlace, BuildError> {
+    let builder = open(table)?;
+    check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
+    let schema = builder.schema().clone();
+    let queryable = STAGED_SCHEMA.fields().iter().filter(|f| f.name() != "row").all(|f| {
+        schema
+            .field_with_name(f.name())
+            .is_ok_and(|g| g.data_type() == f.data_type())
+    });
+    if !queryable {
+        return Ok(InPlace::NeedsStaging);
+    }
+    let roots: Vec<usize> = CHECKED
+        .iter()
+        .map(|name| schema.index_of(name).expect("checked above"))
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let group_rows: Vec<u64> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows() as u64)
+        .collect();
+    let starts: Vec<u64> = group_rows
+        .iter()
+        .scan(0u64, |next, n| {
+            let start = *next;
+            *next += n;
+            Some(start)
+        })
+        .collect();
+    let total: u64 = group_rows.iter().sum();
+    drop(builder);
+
+    let seen = SeenIds::with_expected(total);
+    let lowest_error = AtomicU64::new(u64::MAX);
+    let threads = threads.clamp(1, group_rows.len().max(1));
+    let outcomes: Vec<Result<Vec<(u64, String)>, BuildError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (mask, seen, lowest_error, starts) = (mask.clone(), &seen, &lowest_error, &starts);
+                scope.spawn(move || -> Result<Vec<(u64, String)>, BuildError> {
+                    let mut candidates = Vec::new();
+                    for group in (t..starts.len()).step_by(threads) {
+                        if starts[group] >= lowest_error.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let reader = open(table)?
+                            .with_row_groups(vec![group])
+                            .with_projection(mask.clone())
+                            .with_batch_size(8192)
+                            .build()?;
+                        let mut row = starts[group];
+                        for batch in reader {
+                            let batch = batch?;
+                            let names = ["item_id", "person_id", "platform", "kind", "audience", "media_sha256"];
+                            let [item_id, person_id, platform, kind, audience, media] =
+                                names.map(|name| text(&batch, name));
+                            let (item_id, person_id, platform, kind, audience, media) =
+                                (item_id?, person_id?, platform?, kind?, audience?, media?);
+                            let created = InstantColumn::read(&batch, "created_at")?;
+                            let deleted = InstantColumn::read(&batch, "deleted_at")?;
+                            for i in 0..batch.num_rows() {
+                                row += 1;
+                                let raw = RawItem {
+                                    item_id: item_id.is_valid_at(i),
+                                    person_id: person_id.is_valid_at(i),
+                                    platform: platform.is_valid_at(i),
+                                    kind: kind.is_valid_at(i),
+                                    audience: audience.is_valid_at(i),
+                                    created_at: created.get(i),
+                                    deleted_at: deleted.get(i),
+                                    text: None,
+                                    media_sha256: media.is_valid_at(i),
+                                    lang: None,
+                                };
+                                if let Err((field, message)) = validate(&raw, persons) {
+                                    lowest_error.fetch_min(row, Ordering::Relaxed);
+                                    return Err(BuildError::Input(table.error_at(Some(row), Some(field), message)));
+                                }
+                                let id = item_id.value(i);
+                                if seen.insert(id) {
+                                    candidates.push((row, id.to_string()));
+                                }
+                            }
+                            progress.inc(batch.num_rows() as u64);
+                        }
+                    }
+                    Ok(candidates)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("check thread panicked"))
+            .collect()
+    });
+
+    let mut first_error: Option<InputError> = None;
+    let mut candidates = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(c) => candidates.extend(c),
+            Err(BuildError::Input(e)) => {
+                if first_error.as_ref().is_none_or(|f| e.row < f.row) {
+                    first_error = Some(e);
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(BuildError::Input(e));
+    }
+    if !candidates.is_empty() {
+        confirm_repeats(table, &schema, candidates)?;
+    }
+    Ok(InPlace::Checked { read: total })
+}
+
+/// Reads the item ids once more, in file order, and fails at the first row
+/// that repeats an earlier id among the candidates.
+fn confirm_repeats(
+    table: &TableFile,
+    schema: &datafusion::arrow::datatypes::Schema,
+    candidates: Vec<(u64, String)>,
+) -> Result<(), BuildError> {
+    let mut first_at: HashMap<String, Option<u64>> = candidates.into_iter().map(|(_, id)| (id, None)).collect();
+    let builder = open(table)?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [schema.index_of("item_id").expect("checked")]);
+    let mut row = 0u64;
+    for batch in builder.with_projection(mask).with_batch_size(8192).build()? {
+        let batch = batch?;
+        let ids = text(&batch, "item_id")?;
+        for i in 0..batch.num_rows() {
+            row += 1;
+            let id = ids.value(i);
+            if let Some(first) = first_at.get_mut(id) {
+                match first {
+                    None => *first = Some(row),
+                    Some(first) => {
+                        let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
+                        return Err(BuildError::Input(table.error_at(Some(row), Some("item_id"), message)));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

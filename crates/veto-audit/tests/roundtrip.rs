@@ -18,6 +18,8 @@ struct Built {
     manifest: Manifest,
     objections: Vec<veto_core::Objection>,
     as_of: chrono::DateTime<chrono::Utc>,
+    /// The engine's own per-person counts, taken while writing.
+    tally: veto_engine::PersonTally,
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -48,11 +50,12 @@ fn build() -> Built {
         memory_limit: DEFAULT_MEMORY_LIMIT,
         progress: false,
     };
-    let manifest = rt().block_on(veto_engine::build(req)).unwrap().manifest;
+    let outcome = rt().block_on(veto_engine::build(req)).unwrap();
     Built {
         _tmp: tmp,
         dir,
-        manifest,
+        manifest: outcome.manifest,
+        tally: outcome.persons,
         objections,
         as_of,
     }
@@ -110,6 +113,21 @@ fn summaries_cover_every_item_once_and_match_the_manifest() {
     }
     // In key order of the lookup table, so the store appends.
     assert!(all.windows(2).all(|w| w[0].person_ref < w[1].person_ref));
+    // The counts the build took while writing (what the lookup stores) are
+    // exactly what its files say.
+    let from_files: std::collections::HashMap<&str, &veto_audit::summaries::PersonSummary> =
+        all.iter().map(|p| (p.person_id.as_str(), p)).collect();
+    let mut tallied = 0;
+    for (i, id) in b.tally.persons() {
+        let counted = b.tally.counts(i);
+        let read = from_files[id];
+        assert_eq!(counted.shard, read.shard, "{id}");
+        assert_eq!(counted.included_by_kind, read.included_by_kind, "{id}");
+        assert_eq!(counted.included_by_platform, read.included_by_platform, "{id}");
+        assert_eq!(counted.excluded_by_reason, read.excluded_by_reason, "{id}");
+        tallied += 1;
+    }
+    assert_eq!(tallied, all.len(), "the same persons");
 }
 
 #[test]

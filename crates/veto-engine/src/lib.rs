@@ -19,7 +19,7 @@ pub mod export;
 mod fsutil;
 pub mod manifest;
 
-pub use build::{BuildOutcome, BuildRequest, Destination, OnError, build};
+pub use build::{BuildOutcome, BuildRequest, Destination, OnError, PersonCounts, PersonTally, build};
 pub use error::{BuildError, InputError};
 pub use fsutil::sha256_file;
 pub use manifest::Manifest;

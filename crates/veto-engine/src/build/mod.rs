@@ -12,8 +12,11 @@
 //! Everything is written into a staging directory that is fsynced and renamed
 //! into place only when complete.
 
+mod tally;
 mod udf;
 mod writer;
+
+pub use tally::{PersonCounts, PersonTally};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{UInt8Type, UInt64Type};
+use datafusion::arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
@@ -77,6 +80,8 @@ pub struct BuildOutcome {
     pub path: PathBuf,
     /// The identical snapshot already existed; nothing new was written.
     pub already_built: bool,
+    /// What each person has in the snapshot, for the per-person lookup.
+    pub persons: PersonTally,
 }
 
 pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
@@ -178,6 +183,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let objections = Arc::new(ObjectionSlots::new(&req.objections));
     let shards_of = KeyedHasher::shards(&req.secret);
     let persons_batch = persons.to_batch(|id| shards_of.shard_of(id, req.shards), |id| objections.slot(id))?;
+    let mut tally = PersonTally::new(persons_batch.column(0).as_string::<i32>().clone());
     ctx.register_batch("persons", persons_batch)?;
     let persons_read = persons.len() as u64 + persons_rejected;
     drop(persons);
@@ -214,8 +220,14 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             .iter()
             .position(|r| *r != 0)
             .unwrap_or(batch.num_rows());
+        let person = batch.column(PERSON_COLUMN).as_primitive::<UInt32Type>();
         if first_excluded > 0 {
             included += first_excluded as u64;
+            let shard = batch.column(0).as_primitive::<UInt32Type>();
+            let (platform, kind) = (batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
+            for i in 0..first_excluded {
+                tally.included(person.value(i), shard.value(i), kind.value(i), platform.value(i));
+            }
             shards.write(&batch.slice(0, first_excluded))?;
         }
         let rest = batch.num_rows() - first_excluded;
@@ -225,10 +237,11 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         let rest = batch.slice(first_excluded, rest);
         let codes = rest.column(REASON_COLUMN).as_primitive::<UInt8Type>();
         let mut names = Vec::with_capacity(rest.num_rows());
-        for code in codes.values() {
+        for (i, code) in codes.values().iter().enumerate() {
             let reason = code.checked_sub(1).and_then(Reason::from_code).ok_or_else(|| {
                 BuildError::Refused("internal: an included row sorted after the excluded ones".into())
             })?;
+            tally.excluded(person.value(first_excluded + i), reason);
             *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
             names.push(reason.as_str());
         }
@@ -307,6 +320,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             manifest,
             path,
             already_built: true,
+            persons: tally,
         });
     }
     staging.commit(&path)?;
@@ -314,6 +328,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         manifest,
         path,
         already_built: false,
+        persons: tally,
     })
 }
 
@@ -324,14 +339,21 @@ const JUDGE_AND_SORT: &str = "
            CASE WHEN reason = 0 THEN doc_id ELSE item_id END AS doc_id,
            text, platform, kind, lang, media_sha256, item_id, person_id, audience, created_at,
            CASE WHEN reason = 0 THEN veto_leaf(doc_id, text, platform, kind, lang, media_sha256) END AS leaf_hash,
-           reason
+           reason, person_idx
     FROM (
-      SELECT reason, shard, item_id, person_id, platform, kind, lang, media_sha256, audience, created_at,
+      -- Excluded rows carry only what exclusions.parquet needs through the sort.
+      SELECT reason, shard, item_id, person_id, person_idx,
+             CASE WHEN reason = 0 THEN platform END AS platform,
+             CASE WHEN reason = 0 THEN kind END AS kind,
+             CASE WHEN reason = 0 THEN lang END AS lang,
+             CASE WHEN reason = 0 THEN media_sha256 END AS media_sha256,
+             CASE WHEN reason = 0 THEN audience END AS audience,
+             CASE WHEN reason = 0 THEN created_at END AS created_at,
              CASE WHEN reason = 0 THEN veto_doc_id(item_id) END AS doc_id,
              CASE WHEN reason = 0 THEN veto_redact(text) END AS text
       FROM (
         SELECT i.item_id, i.person_id, i.platform, i.kind, i.audience, i.created_at, i.text, i.lang,
-               i.media_sha256, p.shard,
+               i.media_sha256, p.shard, p.person_idx,
                veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
                            p.birth_date, p.country) AS reason
         FROM persons p JOIN items i ON i.person_id = p.person_id
@@ -341,6 +363,7 @@ const JUDGE_AND_SORT: &str = "
 const ITEM_ID_COLUMN: usize = 7;
 const PERSON_ID_COLUMN: usize = 8;
 const REASON_COLUMN: usize = 12;
+const PERSON_COLUMN: usize = 13;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, LazyLock};
+use std::thread::JoinHandle;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::compute::concat_batches;
@@ -63,15 +65,43 @@ pub static EXCLUSIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-/// One Parquet file written in fixed-size chunks.
+/// One Parquet file written in fixed-size chunks. Encoding and compression
+/// run on a thread of their own, so the single consumer of the sorted stream
+/// only re-chunks and hands batches over.
 pub struct ParquetSink {
     path: PathBuf,
     schema: SchemaRef,
-    writer: ArrowWriter<std::fs::File>,
+    sender: Option<SyncSender<RecordBatch>>,
+    encoder: Option<JoinHandle<Result<(), BuildError>>>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     rows: u64,
 }
+
+/// A sink whose last rows are handed over and whose file is being finished
+/// in the background.
+pub struct ClosingFile {
+    path: PathBuf,
+    rows: u64,
+    encoder: JoinHandle<Result<(), BuildError>>,
+}
+
+impl ClosingFile {
+    /// Waits for the file to be complete and describes it relative to `root`.
+    pub fn wait(self, root: &Path) -> Result<FileInfo, BuildError> {
+        join_encoder(self.encoder, &self.path)?;
+        describe(&self.path, root, Some(self.rows))
+    }
+}
+
+fn join_encoder(encoder: JoinHandle<Result<(), BuildError>>, path: &Path) -> Result<(), BuildError> {
+    encoder
+        .join()
+        .map_err(|_| BuildError::Refused(format!("internal: the writer of {} panicked", path.display())))?
+}
+
+/// Batches in flight to one encoder thread.
+const QUEUED_CHUNKS: usize = 4;
 
 impl ParquetSink {
     pub fn create(path: PathBuf, schema: SchemaRef) -> Result<ParquetSink, BuildError> {
@@ -80,18 +110,51 @@ impl ParquetSink {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        let (sender, receiver) = sync_channel::<RecordBatch>(QUEUED_CHUNKS);
+        let encoder = std::thread::Builder::new()
+            .name("veto-parquet".into())
+            .spawn(move || {
+                for batch in receiver {
+                    writer.write(&batch)?;
+                }
+                writer.close()?;
+                Ok(())
+            })
+            .map_err(BuildError::io(&path))?;
         Ok(ParquetSink {
             path,
             schema,
-            writer,
+            sender: Some(sender),
+            encoder: Some(encoder),
             pending: Vec::new(),
             pending_rows: 0,
             rows: 0,
         })
     }
 
+    fn send(&mut self, batch: RecordBatch) -> Result<(), BuildError> {
+        let sender = self.sender.as_ref().expect("open until closed");
+        if sender.send(batch).is_ok() {
+            return Ok(());
+        }
+        // The encoder stopped early: its error is the one to report.
+        self.sender = None;
+        if let Some(encoder) = self.encoder.take() {
+            join_encoder(encoder, &self.path)?;
+        }
+        Err(BuildError::Refused(format!(
+            "internal: the writer of {} stopped",
+            self.path.display()
+        )))
+    }
+
     pub fn write(&mut self, batch: RecordBatch) -> Result<(), BuildError> {
+        if self.pending_rows == 0 && batch.num_rows() == CHUNK_ROWS {
+            // Already one chunk: no copy.
+            self.rows += CHUNK_ROWS as u64;
+            return self.send(batch);
+        }
         self.pending_rows += batch.num_rows();
         self.rows += batch.num_rows() as u64;
         self.pending.push(batch);
@@ -100,7 +163,7 @@ impl ParquetSink {
             self.pending.clear();
             let full = all.num_rows() / CHUNK_ROWS * CHUNK_ROWS;
             for start in (0..full).step_by(CHUNK_ROWS) {
-                self.writer.write(&all.slice(start, CHUNK_ROWS))?;
+                self.send(all.slice(start, CHUNK_ROWS))?;
             }
             self.pending_rows = all.num_rows() - full;
             if self.pending_rows > 0 {
@@ -110,14 +173,24 @@ impl ParquetSink {
         Ok(())
     }
 
-    /// Writes what is left, closes the file and describes it relative to `root`.
-    pub fn finish(mut self, root: &Path) -> Result<FileInfo, BuildError> {
+    /// Hands over what is left and lets the file finish in the background.
+    pub fn close(mut self) -> Result<ClosingFile, BuildError> {
         if self.pending_rows > 0 {
             let rest = concat_batches(&self.schema, &self.pending)?;
-            self.writer.write(&rest)?;
+            self.send(rest)?;
         }
-        self.writer.close()?;
-        describe(&self.path, root, Some(self.rows))
+        drop(self.sender.take());
+        let encoder = self.encoder.take().expect("encoder runs until closed");
+        Ok(ClosingFile {
+            path: self.path,
+            rows: self.rows,
+            encoder,
+        })
+    }
+
+    /// Writes what is left, closes the file and describes it relative to `root`.
+    pub fn finish(self, root: &Path) -> Result<FileInfo, BuildError> {
+        self.close()?.wait(root)
     }
 }
 
@@ -174,6 +247,8 @@ pub struct ShardSink {
     root: PathBuf,
     shard_count: u32,
     open: Option<OpenShard>,
+    /// Shards being finished in the background (file, then Merkle root).
+    closing: Vec<JoinHandle<Result<ShardInfo, BuildError>>>,
     next: u32,
     index: ParquetSink,
     pub shards: Vec<ShardInfo>,
@@ -188,6 +263,7 @@ impl ShardSink {
             root: root.to_path_buf(),
             shard_count,
             open: None,
+            closing: Vec::new(),
             next: 0,
             index: ParquetSink::create(root.join("index.parquet"), INDEX_SCHEMA.clone())?,
             shards: Vec::new(),
@@ -223,15 +299,25 @@ impl ShardSink {
     }
 
     fn close(&mut self, open: OpenShard) -> Result<(), BuildError> {
-        let info = open.sink.finish(&self.root)?;
-        self.shards.push(ShardInfo {
-            shard: open.shard,
-            file: info.file,
-            rows: info.rows.unwrap_or(0),
-            bytes: info.bytes,
-            sha256: info.sha256,
-            merkle_root: hex::encode(merkle_root(&open.leaves)),
-        });
+        let file = open.sink.close()?;
+        let root = self.root.clone();
+        let OpenShard { shard, leaves, .. } = open;
+        let finishing = std::thread::Builder::new()
+            .name("veto-shard".into())
+            .spawn(move || {
+                let merkle_root = hex::encode(merkle_root(&leaves));
+                let info = file.wait(&root)?;
+                Ok(ShardInfo {
+                    shard,
+                    file: info.file,
+                    rows: info.rows.unwrap_or(0),
+                    bytes: info.bytes,
+                    sha256: info.sha256,
+                    merkle_root,
+                })
+            })
+            .map_err(BuildError::io(&self.root))?;
+        self.closing.push(finishing);
         Ok(())
     }
 
@@ -306,6 +392,12 @@ impl ShardSink {
             self.open_shard(self.shard_count - 1)?;
         }
         self.close_open()?;
+        for finishing in self.closing {
+            let info = finishing
+                .join()
+                .map_err(|_| BuildError::Refused("internal: a shard writer panicked".into()))??;
+            self.shards.push(info);
+        }
         let index = self.index.finish(&self.root)?;
         Ok((self.shards, index, self.stats))
     }

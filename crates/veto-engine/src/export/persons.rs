@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Date32Array, RecordBatch, StringArray, UInt32Array};
+use std::hash::BuildHasher;
+
+use datafusion::arrow::array::{Date32Array, RecordBatch, StringArray, StringBuilder, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::json;
@@ -24,16 +26,27 @@ const COLUMNS: &[(&str, Expect)] = &[
 ];
 const FIELDS: &[&str] = &["person_id", "birth_date", "country", "display_name", "handles"];
 
-/// The valid persons of an export, in file order.
-#[derive(Debug, Default)]
+/// The valid persons of an export, in file order. Kept compact, since a
+/// large platform has millions: ids in one Arrow string buffer, countries as
+/// two bytes, and an index from a 64-bit hash of the id to its position
+/// (the rare ids whose hash collides with an earlier one go to `collisions`).
+#[derive(Default)]
 pub struct Persons {
-    pub ids: Vec<String>,
+    ids: StringBuilder,
     /// Birth date as days since 1970-01-01, if known.
-    pub birth_days: Vec<Option<i32>>,
-    pub countries: Vec<Option<String>>,
+    birth_days: Vec<Option<i32>>,
+    countries: Vec<Option<[u8; 2]>>,
     /// Row of each person in the file, for duplicate reports.
     rows: Vec<u64>,
-    index: HashMap<String, u32>,
+    index: HashMap<u64, u32>,
+    collisions: HashMap<String, u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl std::fmt::Debug for Persons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Persons({})", self.len())
+    }
 }
 
 /// One person as read, before validation.
@@ -45,15 +58,36 @@ struct RawPerson<'a> {
 
 impl Persons {
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.rows.is_empty()
+    }
+
+    fn id(&self, position: u32) -> &str {
+        let offsets = self.ids.offsets_slice();
+        let (start, end) = (
+            offsets[position as usize] as usize,
+            offsets[position as usize + 1] as usize,
+        );
+        std::str::from_utf8(&self.ids.values_slice()[start..end]).expect("ids are pushed as str")
+    }
+
+    fn find(&self, person_id: &str) -> Option<u32> {
+        match self.index.get(&self.hasher.hash_one(person_id)) {
+            None => None,
+            Some(&position) if self.id(position) == person_id => Some(position),
+            Some(_) => self.collisions.get(person_id).copied(),
+        }
     }
 
     pub fn contains(&self, person_id: &str) -> bool {
-        self.index.contains_key(person_id)
+        self.find(person_id).is_some()
+    }
+
+    fn ids(&self) -> impl Iterator<Item = &str> {
+        (0..self.len() as u32).map(|p| self.id(p))
     }
 
     /// The persons as one Arrow batch, the build side of the join:
@@ -72,15 +106,20 @@ impl Persons {
             Field::new("country", DataType::Utf8, true),
             Field::new("shard", DataType::UInt32, false),
             Field::new("objections", DataType::UInt32, true),
+            Field::new("person_idx", DataType::UInt32, false),
         ]));
         Ok(RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from_iter_values(&self.ids)),
+                Arc::new(self.ids.finish_cloned()),
                 Arc::new(Date32Array::from(self.birth_days.clone())),
-                Arc::new(StringArray::from(self.countries.clone())),
-                Arc::new(UInt32Array::from_iter_values(self.ids.iter().map(|id| shards(id)))),
-                Arc::new(UInt32Array::from_iter(self.ids.iter().map(|id| slots(id)))),
+                Arc::new(StringArray::from_iter(self.countries.iter().map(|c| {
+                    c.as_ref()
+                        .map(|c| std::str::from_utf8(c).expect("validated as two capital letters"))
+                }))),
+                Arc::new(UInt32Array::from_iter_values(self.ids().map(&shards))),
+                Arc::new(UInt32Array::from_iter(self.ids().map(&slots))),
+                Arc::new(UInt32Array::from_iter_values(0..self.len() as u32)),
             ],
         )?)
     }
@@ -104,7 +143,7 @@ impl Persons {
                 );
             }
         };
-        if let Some(&first) = self.index.get(person_id) {
+        if let Some(first) = self.find(person_id) {
             let message = format!(
                 "duplicate person_id {person_id:?} (first at {} {})",
                 table.row_label(),
@@ -122,10 +161,17 @@ impl Persons {
             let message = format!("{c:?} is not an ISO 3166-1 alpha-2 code (two capital letters)");
             return rejections.reject(fail("country", message), record(), true);
         }
-        self.index.insert(person_id.to_string(), self.ids.len() as u32);
-        self.ids.push(person_id.to_string());
+        let position = self.len() as u32;
+        let hash = self.hasher.hash_one(person_id);
+        if self.index.contains_key(&hash) {
+            self.collisions.insert(person_id.to_string(), position);
+        } else {
+            self.index.insert(hash, position);
+        }
+        self.ids.append_value(person_id);
         self.birth_days.push(birth);
-        self.countries.push(raw.country.map(str::to_string));
+        self.countries
+            .push(raw.country.map(|c| [c.as_bytes()[0], c.as_bytes()[1]]));
         self.rows.push(row);
         Ok(())
     }

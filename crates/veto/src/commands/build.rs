@@ -104,7 +104,9 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
 pub async fn build_and_record(store: &Store, request: BuildRequest) -> anyhow::Result<BuildOutcome> {
     let as_of = request.as_of;
     let secret = request.secret.clone();
+    let clock = std::time::Instant::now();
     let outcome = veto_engine::build(request).await?;
+    tracing::info!(elapsed_ms = clock.elapsed().as_millis() as u64, "snapshot written");
     let m = &outcome.manifest;
     let manifest_path = outcome.path.join("manifest.json");
     let manifest =
@@ -120,31 +122,47 @@ pub async fn build_and_record(store: &Store, request: BuildRequest) -> anyhow::R
             manifest,
         })
         .await?;
-    record_lookup(store, &outcome.path, &m.snapshot_id, &secret).await?;
+    tracing::info!(elapsed_ms = clock.elapsed().as_millis() as u64, "snapshot recorded");
+    record_lookup(store, &outcome.persons, &m.snapshot_id, &secret).await?;
+    tracing::info!(elapsed_ms = clock.elapsed().as_millis() as u64, "lookup recorded");
     Ok(outcome)
 }
 
-/// Streams the snapshot's per-person summaries into the store's lookup table.
-pub async fn record_lookup(store: &Store, dir: &Path, snapshot_id: &str, secret: &[u8]) -> anyhow::Result<()> {
-    let mut summaries = veto_audit::summaries::PersonSummaries::open(dir, secret).await?;
-    loop {
-        let chunk = summaries.next_chunk(20_000).await?;
-        if chunk.is_empty() {
-            break;
-        }
-        let rows: Vec<_> = chunk
-            .into_iter()
-            .map(|p| {
+/// Fills the store's lookup table from the build's per-person counts, in
+/// `person_ref` order (the table's key), so the inserts append.
+pub async fn record_lookup(
+    store: &Store,
+    persons: &veto_engine::PersonTally,
+    snapshot_id: &str,
+    secret: &[u8],
+) -> anyhow::Result<()> {
+    let hasher = veto_core::hashing::KeyedHasher::person_refs(secret);
+    let mut refs: Vec<(String, usize)> = persons.persons().map(|(i, id)| (hasher.doc_id(id), i)).collect();
+    refs.sort_unstable();
+    let rows_of = |chunk: &[(String, usize)]| -> Vec<(String, veto_store::lookup::PersonSnapshot)> {
+        chunk
+            .iter()
+            .map(|(person_ref, i)| {
+                let p = persons.counts(*i);
                 let summary = veto_store::lookup::PersonSnapshot {
                     shard: p.shard,
                     included_by_kind: p.included_by_kind,
                     included_by_platform: p.included_by_platform,
                     excluded_by_reason: p.excluded_by_reason,
                 };
-                (p.person_ref, summary)
+                (person_ref.clone(), summary)
             })
-            .collect();
-        store.record_person_summaries(snapshot_id, &rows).await?;
+            .collect()
+    };
+    // One chunk is inserted on its own task while the next is prepared here.
+    let mut chunks = refs.chunks(20_000);
+    let mut rows = chunks.next().map(rows_of).unwrap_or_default();
+    while !rows.is_empty() {
+        let (store, id) = (store.clone(), snapshot_id.to_string());
+        let insert = tokio::spawn(async move { store.record_person_summaries(&id, &rows).await });
+        let next = chunks.next().map(rows_of).unwrap_or_default();
+        insert.await??;
+        rows = next;
     }
     store.finish_person_summaries(snapshot_id).await?;
     Ok(())

@@ -208,7 +208,8 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     // One pass: the join, the rules, and for included rows only (CASE
     // evaluates its branch on the matching rows) doc id, redaction and leaf
     // hash; then one sort that puts included rows first in (shard, doc_id)
-    // order and excluded rows after them in item_id order.
+    // order and excluded rows after them in item_id order. Both keys are
+    // unique: item ids were checked, and doc ids are keyed hashes of them.
     let mut stream = ctx.sql(JUDGE_AND_SORT).await?.execute_stream().await?;
     let (mut included, mut excluded) = (0u64, 0u64);
     while let Some(batch) = stream.next().await {
@@ -359,7 +360,7 @@ const JUDGE_AND_SORT: &str = "
         FROM persons p JOIN items i ON i.person_id = p.person_id
       )
     )
-    ORDER BY shard, doc_id, item_id";
+    ORDER BY shard, doc_id";
 const ITEM_ID_COLUMN: usize = 7;
 const PERSON_ID_COLUMN: usize = 8;
 const REASON_COLUMN: usize = 12;

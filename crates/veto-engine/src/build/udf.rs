@@ -6,8 +6,9 @@
 //!   `objections` is the author's slot in the objection table (null: none).
 //! * `veto_redact(text)` → Utf8, counting what it replaced.
 //! * `veto_doc_id(item_id)` → Utf8.
-//! * `veto_leaf(doc_id, text, platform, kind, lang, media_sha256)` → Utf8, the
-//!   hex RFC 6962 leaf hash of a shard row.
+//! * `veto_leaf(doc_id, text, platform, kind, lang, media_sha256)` →
+//!   FixedSizeBinary(32), the RFC 6962 leaf hash of a shard row (raw bytes:
+//!   half the size of hex through the sort).
 //!
 //! The shard of an item is its author's, computed once per person when the
 //! persons table is built (see `Persons::to_batch`).
@@ -19,7 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, StringArray, StringBuilder, TimestampMicrosecondArray, UInt8Array,
+    Array, ArrayRef, AsArray, Date32Array, FixedSizeBinaryBuilder, StringArray, StringBuilder,
+    TimestampMicrosecondArray, UInt8Array,
 };
 use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType, UInt32Type};
 use datafusion::common::{Result, exec_err};
@@ -280,7 +282,7 @@ impl ScalarUDFImpl for LeafUdf {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(DataType::FixedSizeBinary(32))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
@@ -289,7 +291,7 @@ impl ScalarUDFImpl for LeafUdf {
             c.is_valid(i).then(|| c.value(i))
         }
         let mut canonical = Vec::new();
-        let mut out = StringBuilder::with_capacity(n, 64 * n);
+        let mut out = FixedSizeBinaryBuilder::with_capacity(n, 32);
         for i in 0..n {
             let leaf = LeafData {
                 doc_id: cols[0].value(i),
@@ -300,7 +302,7 @@ impl ScalarUDFImpl for LeafUdf {
                 media_sha256: opt(cols[5], i),
             };
             leaf.canonical_bytes(&mut canonical);
-            out.append_value(hex::encode(leaf_hash(&canonical)));
+            out.append_value(leaf_hash(&canonical))?;
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }

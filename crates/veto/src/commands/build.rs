@@ -137,7 +137,19 @@ pub async fn record_lookup(
     secret: &[u8],
 ) -> anyhow::Result<()> {
     let hasher = veto_core::hashing::KeyedHasher::person_refs(secret);
-    let mut refs: Vec<(String, usize)> = persons.persons().map(|(i, id)| (hasher.doc_id(id), i)).collect();
+    let ids: Vec<(usize, &str)> = persons.persons().collect();
+    // The keyed hashes on every core; then sorted into the table's key order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut refs: Vec<(String, usize)> = std::thread::scope(|scope| {
+        let parts: Vec<_> = ids
+            .chunks(ids.len().div_ceil(threads).max(1))
+            .map(|part| scope.spawn(|| part.iter().map(|(i, id)| (hasher.doc_id(id), *i)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("hashing thread"))
+            .collect()
+    });
     refs.sort_unstable();
     let rows_of = |chunk: &[(String, usize)]| -> Vec<(String, veto_store::lookup::PersonSnapshot)> {
         chunk
@@ -155,7 +167,7 @@ pub async fn record_lookup(
             .collect()
     };
     // One chunk is inserted on its own task while the next is prepared here.
-    let mut chunks = refs.chunks(20_000);
+    let mut chunks = refs.chunks(100_000);
     let mut rows = chunks.next().map(rows_of).unwrap_or_default();
     while !rows.is_empty() {
         let (store, id) = (store.clone(), snapshot_id.to_string());

@@ -20,7 +20,9 @@ fn rewrite_items(data: &Path, edit: impl FnOnce(RecordBatch) -> RecordBatch) -> 
     let path = data.join("items.parquet");
     let batches = read_parquet(&path);
     let all = edit(concat_batches(&batches[0].schema(), &batches).unwrap());
-    let props = WriterProperties::builder().set_max_row_group_row_count(Some(100)).build();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(100))
+        .build();
     let mut w = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), all.schema(), Some(props)).unwrap();
     w.write(&all).unwrap();
     w.close().unwrap();
@@ -99,7 +101,10 @@ fn a_clean_parquet_export_checked_in_place_builds_like_its_jsonl_twin() {
     generate(&js, 150, 8, veto_synth::Format::JsonLines);
     let a = run(request(&pq, tmp.path().join("a"), objections.clone())).unwrap();
     let b = run(request(&js, tmp.path().join("b"), objections)).unwrap();
-    assert_eq!(entries(&pq), vec!["items.parquet", "objections.jsonl", "persons.parquet"]);
+    assert_eq!(
+        entries(&pq),
+        vec!["items.parquet", "objections.jsonl", "persons.parquet"]
+    );
     assert_eq!(a.manifest.shards, b.manifest.shards, "same shards, same Merkle roots");
     assert_eq!(a.manifest.excluded_by_reason, b.manifest.excluded_by_reason);
     assert!(a.manifest.items.included > 0);

@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::columns::{InstantColumn, check_schema, text};
-use super::items::{COLUMNS, REQUIRED, RawItem, STAGED_SCHEMA, validate};
-use super::persons::OptionalValue;
+use super::columns::{check_schema, text};
+use super::items::{COLUMNS, ItemColumns, REQUIRED, STAGED_SCHEMA, validate};
 use super::seen::SeenIds;
 use super::{Persons, TableFile};
 use crate::error::{BuildError, InputError};
@@ -108,32 +107,15 @@ pub fn check_in_place(
                         let mut row = starts[group];
                         for batch in reader {
                             let batch = batch?;
-                            let names = ["item_id", "person_id", "platform", "kind", "audience", "media_sha256"];
-                            let [item_id, person_id, platform, kind, audience, media] =
-                                names.map(|name| text(&batch, name));
-                            let (item_id, person_id, platform, kind, audience, media) =
-                                (item_id?, person_id?, platform?, kind?, audience?, media?);
-                            let created = InstantColumn::read(&batch, "created_at")?;
-                            let deleted = InstantColumn::read(&batch, "deleted_at")?;
+                            let columns = ItemColumns::read(&batch)?;
                             for i in 0..batch.num_rows() {
                                 row += 1;
-                                let raw = RawItem {
-                                    item_id: item_id.is_valid_at(i),
-                                    person_id: person_id.is_valid_at(i),
-                                    platform: platform.is_valid_at(i),
-                                    kind: kind.is_valid_at(i),
-                                    audience: audience.is_valid_at(i),
-                                    created_at: created.get(i),
-                                    deleted_at: deleted.get(i),
-                                    text: None,
-                                    media_sha256: media.is_valid_at(i),
-                                    lang: None,
-                                };
+                                let raw = columns.row(i);
                                 if let Err((field, message)) = validate(&raw, persons) {
                                     lowest_error.fetch_min(row, Ordering::Relaxed);
                                     return Err(BuildError::Input(table.error_at(Some(row), Some(field), message)));
                                 }
-                                let id = item_id.value(i);
+                                let id = raw.item_id.expect("validated as present");
                                 if seen.insert(id) {
                                     candidates.push((row, id.to_string()));
                                 }

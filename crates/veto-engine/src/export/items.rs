@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder};
+use datafusion::arrow::array::{
+    ArrayRef, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -93,6 +95,51 @@ impl RawItem<'_> {
             "deleted_at": instant(&self.deleted_at), "text": self.text,
             "media_sha256": self.media_sha256, "lang": self.lang,
         })
+    }
+}
+
+/// The columns of one Parquet batch of items, normalised; a column the
+/// batch lacks (not in the file, or not read) reads as null.
+pub(super) struct ItemColumns {
+    text: [StringArray; 8],
+    created_at: InstantColumn,
+    deleted_at: InstantColumn,
+}
+
+impl ItemColumns {
+    pub(super) fn read(batch: &RecordBatch) -> Result<ItemColumns, BuildError> {
+        let names = [
+            "item_id",
+            "person_id",
+            "platform",
+            "kind",
+            "audience",
+            "text",
+            "media_sha256",
+            "lang",
+        ];
+        let [a, b, c, d, e, f, g, h] = names.map(|name| text(batch, name));
+        Ok(ItemColumns {
+            text: [a?, b?, c?, d?, e?, f?, g?, h?],
+            created_at: InstantColumn::read(batch, "created_at")?,
+            deleted_at: InstantColumn::read(batch, "deleted_at")?,
+        })
+    }
+
+    pub(super) fn row(&self, i: usize) -> RawItem<'_> {
+        let [item_id, person_id, platform, kind, audience, text, media, lang] = &self.text;
+        RawItem {
+            item_id: item_id.is_valid_at(i),
+            person_id: person_id.is_valid_at(i),
+            platform: platform.is_valid_at(i),
+            kind: kind.is_valid_at(i),
+            audience: audience.is_valid_at(i),
+            created_at: self.created_at.get(i),
+            deleted_at: self.deleted_at.get(i),
+            text: text.is_valid_at(i),
+            media_sha256: media.is_valid_at(i),
+            lang: lang.is_valid_at(i),
+        }
     }
 }
 
@@ -318,36 +365,10 @@ pub fn stage_items(
             check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
             for batch in builder.with_batch_size(8192).build()? {
                 let batch = batch?;
-                let [item_id, person_id, platform, kind, audience, text_col, media, lang] = [
-                    "item_id",
-                    "person_id",
-                    "platform",
-                    "kind",
-                    "audience",
-                    "text",
-                    "media_sha256",
-                    "lang",
-                ]
-                .map(|name| text(&batch, name));
-                let (item_id, person_id, platform, kind, audience) =
-                    (item_id?, person_id?, platform?, kind?, audience?);
-                let (text_col, media, lang) = (text_col?, media?, lang?);
-                let created = InstantColumn::read(&batch, "created_at")?;
-                let deleted = InstantColumn::read(&batch, "deleted_at")?;
+                let columns = ItemColumns::read(&batch)?;
                 for i in 0..batch.num_rows() {
                     read += 1;
-                    let raw = RawItem {
-                        item_id: item_id.is_valid_at(i),
-                        person_id: person_id.is_valid_at(i),
-                        platform: platform.is_valid_at(i),
-                        kind: kind.is_valid_at(i),
-                        audience: audience.is_valid_at(i),
-                        created_at: created.get(i),
-                        deleted_at: deleted.get(i),
-                        text: text_col.is_valid_at(i),
-                        media_sha256: media.is_valid_at(i),
-                        lang: lang.is_valid_at(i),
-                    };
+                    let raw = columns.row(i);
                     handle(read, raw, &mut stager, rejections)?;
                 }
                 progress.set_position(read);

@@ -163,10 +163,13 @@ impl Persons {
         }
         let position = self.len() as u32;
         let hash = self.hasher.hash_one(person_id);
-        if self.index.contains_key(&hash) {
-            self.collisions.insert(person_id.to_string(), position);
-        } else {
-            self.index.insert(hash, position);
+        match self.index.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.insert(person_id.to_string(), position);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(position);
+            }
         }
         self.ids.append_value(person_id);
         self.birth_days.push(birth);

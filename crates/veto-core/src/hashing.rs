@@ -74,10 +74,15 @@ impl KeyedHasher {
         out
     }
 
+    /// The 16 bytes that [`KeyedHasher::doc_id`] writes as hex.
+    pub fn truncated(&self, value: &str) -> [u8; 16] {
+        self.mac(value)[..16].try_into().expect("16 of 32 bytes")
+    }
+
     /// Appends the doc id of `item_id` to `out` without allocating.
     pub fn doc_id_into(&self, item_id: &str, out: &mut String) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        for b in &self.mac(item_id)[..16] {
+        for b in &self.truncated(item_id) {
             out.push(HEX[(b >> 4) as usize] as char);
             out.push(HEX[(b & 15) as usize] as char);
         }

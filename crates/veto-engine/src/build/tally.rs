@@ -78,6 +78,11 @@ impl PersonTally {
             .map(|p| (p, self.person_ids.value(p)))
     }
 
+    /// The id of the person at `index`.
+    pub fn person_id(&self, index: usize) -> &str {
+        self.person_ids.value(index)
+    }
+
     /// The counts of the person at `index` (from [`PersonTally::persons`]).
     pub fn counts(&self, index: usize) -> PersonCounts<'_> {
         let named = |names: &mut dyn Iterator<Item = &'static str>, counts: &[u32]| {

@@ -137,13 +137,21 @@ pub async fn record_lookup(
     secret: &[u8],
 ) -> anyhow::Result<()> {
     let hasher = veto_core::hashing::KeyedHasher::person_refs(secret);
-    let ids: Vec<(usize, &str)> = persons.persons().collect();
-    // The keyed hashes on every core; then sorted into the table's key order.
+    let indices: Vec<u32> = persons.persons().map(|(i, _)| i as u32).collect();
+    // The keyed hashes on every core, kept as bytes (hex only per chunk, to
+    // keep a 16-byte key per person in memory); then sorted into the
+    // table's key order, which is the same for bytes and their hex.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut refs: Vec<(String, usize)> = std::thread::scope(|scope| {
-        let parts: Vec<_> = ids
-            .chunks(ids.len().div_ceil(threads).max(1))
-            .map(|part| scope.spawn(|| part.iter().map(|(i, id)| (hasher.doc_id(id), *i)).collect::<Vec<_>>()))
+    let mut refs: Vec<([u8; 16], u32)> = std::thread::scope(|scope| {
+        let parts: Vec<_> = indices
+            .chunks(indices.len().div_ceil(threads).max(1))
+            .map(|part| {
+                scope.spawn(|| {
+                    part.iter()
+                        .map(|&i| (hasher.truncated(persons.person_id(i as usize)), i))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         parts
             .into_iter()
@@ -151,18 +159,18 @@ pub async fn record_lookup(
             .collect()
     });
     refs.sort_unstable();
-    let rows_of = |chunk: &[(String, usize)]| -> Vec<(String, veto_store::lookup::PersonSnapshot)> {
+    let rows_of = |chunk: &[([u8; 16], u32)]| -> Vec<(String, veto_store::lookup::PersonSnapshot)> {
         chunk
             .iter()
             .map(|(person_ref, i)| {
-                let p = persons.counts(*i);
+                let p = persons.counts(*i as usize);
                 let summary = veto_store::lookup::PersonSnapshot {
                     shard: p.shard,
                     included_by_kind: p.included_by_kind,
                     included_by_platform: p.included_by_platform,
                     excluded_by_reason: p.excluded_by_reason,
                 };
-                (person_ref.clone(), summary)
+                (hex::encode(person_ref), summary)
             })
             .collect()
     };

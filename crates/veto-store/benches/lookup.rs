@@ -4,16 +4,16 @@
 //!
 //!     cargo bench -p veto-store --bench lookup [-- PERSONS_PER_SNAPSHOT SNAPSHOTS LOOKUPS]
 //!
-//! The database is built once under bench/work/lookup-<persons>x<snapshots>
+//! The database is built once under bench/work/lookup-pages-<persons>x<snapshots>
 //! and reused.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
+use veto_core::{Kind, Platform, Reason};
 use veto_store::Store;
-use veto_store::lookup::PersonSnapshot;
+use veto_store::lookup::PersonCounts;
 
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()
@@ -29,12 +29,13 @@ async fn main() {
     let persons = arg(0, 1_163_000);
     let snapshots = arg(1, 10);
     let lookups = arg(2, 20_000);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../bench/work/lookup-{persons}x{snapshots}"));
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../bench/work/lookup-pages-{persons}x{snapshots}"));
     let fresh = !dir.join("veto.db").exists();
     let store = Store::open(&dir).await.unwrap();
     let secret = store.secret().await.unwrap();
+    let hasher = veto_core::hashing::KeyedHasher::person_refs(&secret);
     if fresh {
-        let started = Instant::now();
         for s in 0..snapshots {
             let id = format!("snap-bench-{s:02}");
             let manifest = serde_json::json!({ "snapshot_id": id, "shards": [] }).to_string();
@@ -50,33 +51,28 @@ async fn main() {
                 })
                 .await
                 .unwrap();
-            let mut batch = Vec::with_capacity(50_000);
-            for p in 0..persons {
-                let mut by_kind = BTreeMap::new();
-                by_kind.insert("post".to_string(), (p % 7) as u64 + 1);
-                by_kind.insert("photo".to_string(), (p % 3) as u64);
-                let mut by_reason = BTreeMap::new();
-                by_reason.insert("not_public".to_string(), (p % 4) as u64);
-                let person_ref = veto_core::hashing::person_ref(&secret, &format!("p{p:08}"));
-                batch.push((
-                    person_ref,
-                    PersonSnapshot {
+            // What a build hands the store: every person's counts, sorted by
+            // person_ref.
+            let mut entries: Vec<([u8; 16], PersonCounts)> = (0..persons)
+                .map(|p| {
+                    let mut counts = PersonCounts {
                         shard: Some((p % 16) as u32),
-                        included_by_kind: by_kind,
-                        included_by_platform: BTreeMap::from([("facebook".to_string(), (p % 7) as u64 + 1)]),
-                        excluded_by_reason: by_reason,
-                    },
-                ));
-                if batch.len() == 50_000 {
-                    store.record_person_summaries(&id, &batch).await.unwrap();
-                    batch.clear();
-                }
-            }
-            store.record_person_summaries(&id, &batch).await.unwrap();
-            store.finish_person_summaries(&id).await.unwrap();
+                        ..PersonCounts::default()
+                    };
+                    counts.kinds[Kind::Post.code() as usize] = (p % 7) as u32 + 1;
+                    counts.kinds[Kind::Photo.code() as usize] = (p % 3) as u32;
+                    counts.platforms[Platform::Facebook.code() as usize] = (p % 7) as u32 + 1;
+                    counts.reasons[Reason::NotPublic.code() as usize] = (p % 4) as u32;
+                    (hasher.truncated(&format!("p{p:08}")), counts)
+                })
+                .collect();
+            entries.sort_unstable_by_key(|e| e.0);
+            let recording = Instant::now();
+            let pages = veto_store::lookup::page::pack(entries).unwrap();
+            store.record_lookup(&id, &pages).await.unwrap();
             eprintln!(
-                "snapshot {s}: {persons} persons ({:.0} s so far)",
-                started.elapsed().as_secs_f64()
+                "snapshot {s}: {persons} persons packed and recorded in {:.2} s",
+                recording.elapsed().as_secs_f64()
             );
         }
     }

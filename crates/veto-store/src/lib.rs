@@ -111,6 +111,7 @@ impl Store {
         };
         store.ensure_secret().await?;
         store.ensure_ledger().await?;
+        store.repack_legacy_lookup().await?;
         Ok(store)
     }
 

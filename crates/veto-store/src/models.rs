@@ -109,27 +109,34 @@ impl Store {
     /// Every model trained on a snapshot that included the person, with
     /// whether their data was unlearned.
     pub async fn models_for_person(&self, person_ref: &str) -> Result<Vec<PersonModel>, StoreError> {
+        let with_content: std::collections::HashSet<String> = self
+            .lookup(person_ref)
+            .await?
+            .into_iter()
+            .filter(|r| r.person.as_ref().is_some_and(|p| p.included() > 0))
+            .map(|r| r.snapshot_id)
+            .collect();
         let rows = sqlx::query(
             "SELECT m.*, u.version AS unlearned_version, u.done_at_us
              FROM models m
-             JOIN snapshot_persons p ON p.snapshot_id = m.snapshot_id AND p.person_ref = ? AND p.included > 0
-             LEFT JOIN model_unlearning u ON u.model_id = m.model_id AND u.person_ref = p.person_ref
+             LEFT JOIN model_unlearning u ON u.model_id = m.model_id AND u.person_ref = ?
              ORDER BY m.trained_at_us, m.model_id",
         )
         .bind(person_ref)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let unlearned = match r.try_get::<Option<i64>, _>("unlearned_version")? {
-                    Some(v) => Some((v as u32, from_micros(r.try_get("done_at_us")?))),
-                    None => None,
-                };
-                Ok(PersonModel {
-                    model: record(r)?,
-                    unlearned,
-                })
-            })
-            .collect()
+        let mut models = Vec::new();
+        for r in &rows {
+            let model = record(r)?;
+            if !with_content.contains(&model.snapshot_id) {
+                continue;
+            }
+            let unlearned = match r.try_get::<Option<i64>, _>("unlearned_version")? {
+                Some(v) => Some((v as u32, from_micros(r.try_get("done_at_us")?))),
+                None => None,
+            };
+            models.push(PersonModel { model, unlearned });
+        }
+        Ok(models)
     }
 }

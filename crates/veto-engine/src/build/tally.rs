@@ -17,6 +17,9 @@ const PLATFORMS: usize = Platform::ALL.len();
 const REASONS: usize = Reason::ALL.len();
 const NO_SHARD: u32 = u32::MAX;
 
+/// A person's shard and counters, as [`PersonTally::counts_by_code`] gives them.
+pub type CountsByCode<'a> = (Option<u32>, &'a [u32; KINDS], &'a [u32; PLATFORMS], &'a [u32; REASONS]);
+
 /// Per-person counts of one snapshot.
 pub struct PersonTally {
     person_ids: StringArray,
@@ -81,6 +84,18 @@ impl PersonTally {
     /// The id of the person at `index`.
     pub fn person_id(&self, index: usize) -> &str {
         self.person_ids.value(index)
+    }
+
+    /// The raw counters of the person at `index`: their shard, then included
+    /// items by [`Kind::code`] and [`Platform::code`], and excluded items by
+    /// [`Reason::code`].
+    pub fn counts_by_code(&self, index: usize) -> CountsByCode<'_> {
+        (
+            (self.shard[index] != NO_SHARD).then_some(self.shard[index]),
+            &self.kinds[index],
+            &self.platforms[index],
+            &self.reasons[index],
+        )
     }
 
     /// The counts of the person at `index` (from [`PersonTally::persons`]).

@@ -128,8 +128,9 @@ pub async fn build_and_record(store: &Store, request: BuildRequest) -> anyhow::R
     Ok(outcome)
 }
 
-/// Fills the store's lookup table from the build's per-person counts, in
-/// `person_ref` order (the table's key), so the inserts append.
+/// Records the store's lookup from the build's per-person counts: keyed
+/// hashes on every core, sorted into the lookup's key order, packed into
+/// pages, and written in one transaction.
 pub async fn record_lookup(
     store: &Store,
     persons: &veto_engine::PersonTally,
@@ -138,9 +139,6 @@ pub async fn record_lookup(
 ) -> anyhow::Result<()> {
     let hasher = veto_core::hashing::KeyedHasher::person_refs(secret);
     let indices: Vec<u32> = persons.persons().map(|(i, _)| i as u32).collect();
-    // The keyed hashes on every core, kept as bytes (hex only per chunk, to
-    // keep a 16-byte key per person in memory); then sorted into the
-    // table's key order, which is the same for bytes and their hex.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut refs: Vec<([u8; 16], u32)> = std::thread::scope(|scope| {
         let parts: Vec<_> = indices
@@ -159,32 +157,19 @@ pub async fn record_lookup(
             .collect()
     });
     refs.sort_unstable();
-    let rows_of = |chunk: &[([u8; 16], u32)]| -> Vec<(String, veto_store::lookup::PersonSnapshot)> {
-        chunk
-            .iter()
-            .map(|(person_ref, i)| {
-                let p = persons.counts(*i as usize);
-                let summary = veto_store::lookup::PersonSnapshot {
-                    shard: p.shard,
-                    included_by_kind: p.included_by_kind,
-                    included_by_platform: p.included_by_platform,
-                    excluded_by_reason: p.excluded_by_reason,
-                };
-                (hex::encode(person_ref), summary)
-            })
-            .collect()
-    };
-    // One chunk is inserted on its own task while the next is prepared here.
-    let mut chunks = refs.chunks(100_000);
-    let mut rows = chunks.next().map(rows_of).unwrap_or_default();
-    while !rows.is_empty() {
-        let (store, id) = (store.clone(), snapshot_id.to_string());
-        let insert = tokio::spawn(async move { store.record_person_summaries(&id, &rows).await });
-        let next = chunks.next().map(rows_of).unwrap_or_default();
-        insert.await??;
-        rows = next;
-    }
-    store.finish_person_summaries(snapshot_id).await?;
+    let entries = refs.iter().map(|&(person_ref, i)| {
+        let (shard, kinds, platforms, reasons) = persons.counts_by_code(i as usize);
+        let counts = veto_store::lookup::PersonCounts {
+            shard,
+            kinds: *kinds,
+            platforms: *platforms,
+            reasons: *reasons,
+        };
+        (person_ref, counts)
+    });
+    let pages = veto_store::lookup::page::pack(entries)
+        .map_err(|k| anyhow::anyhow!("two persons share the person_ref {}", hex::encode(k)))?;
+    store.record_lookup(snapshot_id, &pages).await?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
-//! A Parquet export with native column types is checked where it lies, on
-//! several threads, without a staged copy. Its errors must be the same as the
-//! staged path's: the first bad row in file order, whatever the thread
-//! count, and every repeated item id, however far apart the two rows are.
+//! A Parquet export with native column types is read where it lies, without
+//! a staged copy, and its rows are checked inside the build's query. Its
+//! errors must be the same as the staged path's: the first bad row in file
+//! order, whatever the thread count, every repeated item id, however far
+//! apart the two rows are, and every author missing from persons.
 
 mod common;
 
@@ -14,8 +15,7 @@ use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
-use veto_engine::OnError;
-use veto_engine::export::{InPlace, Rejections, TableFile, check_in_place, load_persons};
+use veto_engine::export::{TableFile, queryable_rows};
 
 /// Rewrites items.parquet in row groups of 100 rows after `edit` changed
 /// the whole table; returns the number of rows.
@@ -96,13 +96,25 @@ fn a_repeated_item_id_is_found_across_row_groups_and_threads() {
     }
 }
 
-/// What the in-place check says of the export in `data`.
-fn in_place(data: &Path) -> InPlace {
-    let persons_table = TableFile::locate(data, "persons").unwrap();
-    let items_table = TableFile::locate(data, "items").unwrap();
-    let mut rejections = Rejections::new(OnError::Abort, data.join("unused-rejected.jsonl"));
-    let persons = load_persons(&persons_table, &mut rejections).unwrap();
-    check_in_place(&items_table, &persons, 2, &indicatif::ProgressBar::hidden()).unwrap()
+/// Whether the build reads the items of `data` in place, and how many rows.
+fn in_place(data: &Path) -> Option<u64> {
+    queryable_rows(&TableFile::locate(data, "items").unwrap()).unwrap()
+}
+
+#[test]
+fn an_author_missing_from_persons_is_named_with_the_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("export");
+    generate(&data, 120, 7, veto_synth::Format::Parquet);
+    // The join drops such a row; the build must notice and name it.
+    let rows = rewrite_items(&data, |b| with_value(b, "person_id", &[480], "nobody-like-this"));
+    assert!(rows > 480);
+    assert_eq!(in_place(&data), Some(rows as u64), "read in place");
+    let e = build_error(&data, &tmp.path().join("snap"), 2);
+    assert_eq!(
+        e,
+        "items.parquet row 481, field `person_id`: author \"nobody-like-this\" is not in persons"
+    );
 }
 
 #[test]
@@ -115,10 +127,7 @@ fn a_clean_parquet_export_checked_in_place_builds_like_its_jsonl_twin() {
         .iter()
         .map(|b| b.num_rows() as u64)
         .sum();
-    assert!(
-        matches!(in_place(&pq), InPlace::Checked { read } if read == rows),
-        "read where it lies"
-    );
+    assert_eq!(in_place(&pq), Some(rows), "read where it lies");
     let a = run(request(&pq, tmp.path().join("a"), objections.clone())).unwrap();
     let b = run(request(&js, tmp.path().join("b"), objections)).unwrap();
     assert_eq!(
@@ -155,7 +164,7 @@ fn other_column_types_are_staged_and_build_the_same_snapshot() {
             .collect();
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
     });
-    assert!(matches!(in_place(&data), InPlace::NeedsStaging));
+    assert_eq!(in_place(&data), None, "staged");
     let staged = run(request(&data, tmp.path().join("b"), objections)).unwrap();
     assert_eq!(
         staged.manifest.shards, plain.manifest.shards,

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! persons ─load/validate─► persons table (+ shard, objection slot per person)
-//! items ──validate─► checked in place (Parquet, fail-fast) or items.staged.parquet
+//! items ── read in place (Parquet, fail-fast) or validated into items.staged.parquet
 //!   ─► DataFusion, one query: persons JOIN items (persons broadcast) ·
+//!      veto_check_item (rows read in place: the export's row checks) ·
 //!      veto_reason (the core's rules) · for included rows only: veto_doc_id,
 //!      veto_redact, veto_leaf · one sort: included by (shard, doc_id), then
 //!      excluded by item_id
@@ -37,11 +38,12 @@ use veto_core::{Objection, Policy, Reason};
 use crate::error::BuildError;
 pub use crate::export::OnError;
 use crate::export::{
-    InPlace, Rejections, StagedItems, TableFile, TableFormat, check_in_place, load_persons, stage_items,
+    Rejections, StagedItems, TableFile, TableFormat, check_in_place, confirm_repeats, load_persons, queryable_rows,
+    stage_items,
 };
 use crate::fsutil::{Staging, sha256_file, write_atomic};
 use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
-use udf::{DocIdUdf, LeafUdf, ObjectionSlots, ReasonUdf, RedactUdf};
+use udf::{CheckItemUdf, DocIdUdf, LeafUdf, ObjectionSlots, ReasonUdf, RedactUdf};
 use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
 
 /// Where the snapshot goes.
@@ -120,16 +122,12 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
     let persons_table = TableFile::locate(&req.data_dir, "persons")?;
     let items_table = TableFile::locate(&req.data_dir, "items")?;
-    let mut inputs = Vec::new();
-    for table in [&persons_table, &items_table] {
-        let (sha256, bytes) = sha256_file(&table.path)?;
-        inputs.push(FileInfo {
-            file: table.name(),
-            rows: None,
-            bytes,
-            sha256,
-        });
-    }
+    // The inputs' hashes for the manifest, on a thread of their own: the
+    // first phases leave a core free.
+    let input_hashes = {
+        let paths = [persons_table.path.clone(), items_table.path.clone()];
+        std::thread::spawn(move || paths.map(|path| sha256_file(&path)))
+    };
 
     let mut rejections = Rejections::new(req.on_error, root.join("rejected.jsonl"));
     progress.set_message("reading persons");
@@ -144,30 +142,33 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let persons = load_persons(&persons_table, &mut rejections)?;
     phase("persons");
     let persons_rejected = rejections.persons;
-    progress.set_message("validating items");
     let threads = req.threads.max(1);
-    let in_place = match (items_table.format, req.on_error) {
-        (TableFormat::Parquet, OnError::Abort) => check_in_place(&items_table, &persons, threads, &progress)?,
-        _ => InPlace::NeedsStaging,
+    // A Parquet export with the queried column types is read in place, and
+    // its rows are checked inside the query (`veto_check_item`); anything
+    // else is validated into a staged copy first.
+    let in_place_rows = match (items_table.format, req.on_error) {
+        (TableFormat::Parquet, OnError::Abort) => queryable_rows(&items_table)?,
+        _ => None,
     };
-    let staged = match in_place {
-        InPlace::Checked { read } => StagedItems {
+    let staged = match in_place_rows {
+        Some(rows) => StagedItems {
             path: items_table.path.clone(),
-            read,
-            staged: read,
+            read: rows,
+            staged: rows,
         },
-        InPlace::NeedsStaging => stage_items(
-            &items_table,
-            &persons,
-            &mut rejections,
-            &root.join("items.staged.parquet"),
-            &progress,
-        )?,
+        None => {
+            progress.set_message("validating items");
+            stage_items(
+                &items_table,
+                &persons,
+                &mut rejections,
+                &root.join("items.staged.parquet"),
+                &progress,
+            )?
+        }
     };
-    let staged_copy = staged.path != items_table.path;
-    phase("items checked");
-    inputs[0].rows = Some(persons.len() as u64 + persons_rejected);
-    inputs[1].rows = Some(staged.read);
+    let staged_copy = in_place_rows.is_none();
+    phase("items staged");
 
     let ctx = session(&req, &root)?;
     if staged_copy {
@@ -182,7 +183,11 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     }
     let objections = Arc::new(ObjectionSlots::new(&req.objections));
     let shards_of = KeyedHasher::shards(&req.secret);
-    let persons_batch = persons.to_batch(|id| shards_of.shard_of(id, req.shards), |id| objections.slot(id))?;
+    let persons_batch = persons.to_batch(
+        |id| shards_of.shard_of(id, req.shards),
+        |id| objections.slot(id),
+        threads,
+    )?;
     let mut tally = PersonTally::new(persons_batch.column(0).as_string::<i32>().clone());
     ctx.register_batch("persons", persons_batch)?;
     let persons_read = persons.len() as u64 + persons_rejected;
@@ -198,61 +203,44 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     ));
     ctx.register_udf(DocIdUdf::udf(&req.secret));
     ctx.register_udf(LeafUdf::udf());
+    let repeat_candidates = Arc::new(Mutex::new(Vec::new()));
+    ctx.register_udf(CheckItemUdf::udf(staged.staged, repeat_candidates.clone()));
 
     progress.set_position(0);
     progress.set_length(staged.staged);
     progress.set_message("judging and writing");
     let mut shards = ShardSink::create(&root, req.shards)?;
-    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
     let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
-    // One pass: the join, the rules, and for included rows only (CASE
-    // evaluates its branch on the matching rows) doc id, redaction and leaf
-    // hash; then one sort that puts included rows first in (shard, doc_id)
-    // order and excluded rows after them in item_id order. Both keys are
-    // unique: item ids were checked, and doc ids are keyed hashes of them.
-    let mut stream = ctx.sql(JUDGE_AND_SORT).await?.execute_stream().await?;
-    let (mut included, mut excluded) = (0u64, 0u64);
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        progress.inc(batch.num_rows() as u64);
-        let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();
-        let first_excluded = reasons
-            .values()
-            .iter()
-            .position(|r| *r != 0)
-            .unwrap_or(batch.num_rows());
-        let person = batch.column(PERSON_COLUMN).as_primitive::<UInt32Type>();
-        if first_excluded > 0 {
-            included += first_excluded as u64;
-            let shard = batch.column(0).as_primitive::<UInt32Type>();
-            let (platform, kind) = (batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
-            for i in 0..first_excluded {
-                tally.included(person.value(i), shard.value(i), kind.value(i), platform.value(i));
-            }
-            shards.write(&batch.slice(0, first_excluded))?;
+    let query = judge_and_sort(in_place_rows.is_some());
+    let judged = judge_and_write(&ctx, &query, &mut shards, &mut exclusions, &mut tally, &progress).await;
+    let Judged {
+        included,
+        excluded,
+        by_reason,
+    } = match (judged, in_place_rows) {
+        (Ok(judged), Some(rows)) if judged.included + judged.excluded == rows => judged,
+        (Err(e), None) => return Err(e),
+        (Ok(judged), None) => judged,
+        (outcome, Some(_)) => {
+            // A row failed its checks in the query, or rows went missing in
+            // the join (an author not in persons): name the first bad row.
+            let persons = load_persons(&persons_table, &mut rejections)?;
+            progress.set_message("finding the bad row");
+            check_in_place(&items_table, &persons, threads, &progress)?;
+            return Err(outcome.err().unwrap_or_else(|| {
+                BuildError::Refused("internal: the query lost rows that all passed their checks".into())
+            }));
         }
-        let rest = batch.num_rows() - first_excluded;
-        if rest == 0 {
-            continue;
-        }
-        let rest = batch.slice(first_excluded, rest);
-        let codes = rest.column(REASON_COLUMN).as_primitive::<UInt8Type>();
-        let mut names = Vec::with_capacity(rest.num_rows());
-        for (i, code) in codes.values().iter().enumerate() {
-            let reason = code.checked_sub(1).and_then(Reason::from_code).ok_or_else(|| {
-                BuildError::Refused("internal: an included row sorted after the excluded ones".into())
-            })?;
-            tally.excluded(person.value(first_excluded + i), reason);
-            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
-            names.push(reason.as_str());
-        }
-        excluded += rest.num_rows() as u64;
-        let columns = vec![
-            rest.column(ITEM_ID_COLUMN).clone(),
-            rest.column(PERSON_ID_COLUMN).clone(),
-            Arc::new(StringArray::from(names)) as _,
-        ];
-        exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
+    };
+    let candidates = std::mem::take(&mut *repeat_candidates.lock().expect("candidates lock"));
+    if in_place_rows.is_some() && !candidates.is_empty() {
+        let (n, started) = (candidates.len(), std::time::Instant::now());
+        confirm_repeats(&items_table, candidates)?;
+        tracing::info!(
+            candidates = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "no repeated item id"
+        );
     }
     let (shard_infos, index, stats) = shards.finish()?;
     let exclusions = exclusions.finish(&root)?;
@@ -269,6 +257,20 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         None => None,
     };
     let redactions = *redaction_counts.lock().expect("counts lock");
+    let [persons_hash, items_hash] = input_hashes.join().expect("input hashing thread");
+    let mut inputs = Vec::new();
+    for (table, hash, rows) in [
+        (&persons_table, persons_hash, persons_read),
+        (&items_table, items_hash, staged.read),
+    ] {
+        let (sha256, bytes) = hash?;
+        inputs.push(FileInfo {
+            file: table.name(),
+            rows: Some(rows),
+            bytes,
+            sha256,
+        });
+    }
     let mut manifest = Manifest {
         format: SNAPSHOT_FORMAT.into(),
         snapshot_id: String::new(),
@@ -335,6 +337,99 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
 /// The build's one query. Column order is what `ShardSink` reads (see
 /// writer.rs), followed by the reason code.
+/// What [`judge_and_write`] counted.
+struct Judged {
+    included: u64,
+    excluded: u64,
+    by_reason: BTreeMap<String, u64>,
+}
+
+/// Runs the build's query and splits its sorted stream: included rows into
+/// the shards (and the index), excluded rows into the exclusions, each
+/// person's part into `tally`.
+async fn judge_and_write(
+    ctx: &SessionContext,
+    query: &str,
+    shards: &mut ShardSink,
+    exclusions: &mut ParquetSink,
+    tally: &mut PersonTally,
+    progress: &indicatif::ProgressBar,
+) -> Result<Judged, BuildError> {
+    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
+    // One pass: the join, the rules, and for included rows only (CASE
+    // evaluates its branch on the matching rows) doc id, redaction and leaf
+    // hash; then one sort that puts included rows first in (shard, doc_id)
+    // order and excluded rows after them in item_id order. Both keys are
+    // unique: item ids are checked, and doc ids are keyed hashes of them.
+    let plan = ctx.sql(query).await?.create_physical_plan().await?;
+    tracing::debug!(
+        plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(true),
+        "the build's query"
+    );
+    let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
+    let (mut included, mut excluded) = (0u64, 0u64);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        progress.inc(batch.num_rows() as u64);
+        let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();
+        let first_excluded = reasons
+            .values()
+            .iter()
+            .position(|r| *r != 0)
+            .unwrap_or(batch.num_rows());
+        let person = batch.column(PERSON_COLUMN).as_primitive::<UInt32Type>();
+        if first_excluded > 0 {
+            included += first_excluded as u64;
+            let shard = batch.column(0).as_primitive::<UInt32Type>();
+            let (platform, kind) = (batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
+            for i in 0..first_excluded {
+                tally.included(person.value(i), shard.value(i), kind.value(i), platform.value(i));
+            }
+            shards.write(&batch.slice(0, first_excluded))?;
+        }
+        let rest = batch.num_rows() - first_excluded;
+        if rest == 0 {
+            continue;
+        }
+        let rest = batch.slice(first_excluded, rest);
+        let codes = rest.column(REASON_COLUMN).as_primitive::<UInt8Type>();
+        let mut names = Vec::with_capacity(rest.num_rows());
+        for (i, code) in codes.values().iter().enumerate() {
+            let reason = code.checked_sub(1).and_then(Reason::from_code).ok_or_else(|| {
+                BuildError::Refused("internal: an included row sorted after the excluded ones".into())
+            })?;
+            tally.excluded(person.value(first_excluded + i), reason);
+            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
+            names.push(reason.as_str());
+        }
+        excluded += rest.num_rows() as u64;
+        let columns = vec![
+            rest.column(ITEM_ID_COLUMN).clone(),
+            rest.column(PERSON_ID_COLUMN).clone(),
+            Arc::new(StringArray::from(names)) as _,
+        ];
+        exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
+    }
+    Ok(Judged {
+        included,
+        excluded,
+        by_reason,
+    })
+}
+
+/// The build's query. `check_rows`: the items are read in place from the
+/// export, so every row also goes through `veto_check_item` (a staged copy
+/// holds only rows already checked).
+fn judge_and_sort(check_rows: bool) -> String {
+    let items = if check_rows {
+        "(SELECT * FROM items WHERE veto_check_item(item_id, person_id, platform, kind, audience, created_at,
+                                                   deleted_at, media_sha256))"
+    } else {
+        "items"
+    };
+    JUDGE_AND_SORT.replace("{items}", items)
+}
+
 const JUDGE_AND_SORT: &str = "
     SELECT CASE WHEN reason = 0 THEN shard ELSE CAST(4294967295 AS INT UNSIGNED) END AS shard,
            CASE WHEN reason = 0 THEN doc_id ELSE item_id END AS doc_id,
@@ -357,7 +452,7 @@ const JUDGE_AND_SORT: &str = "
                i.media_sha256, p.shard, p.person_idx,
                veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
                            p.birth_date, p.country) AS reason
-        FROM persons p JOIN items i ON i.person_id = p.person_id
+        FROM persons p JOIN {items} i ON i.person_id = p.person_id
       )
     )
     ORDER BY shard, doc_id";

@@ -10,6 +10,11 @@
 //!   FixedSizeBinary(32), the RFC 6962 leaf hash of a shard row (raw bytes:
 //!   half the size of hex through the sort).
 //!
+//! * `veto_check_item(item_id, person_id, platform, kind, audience, created_at,
+//!   deleted_at, media_sha256)` → Boolean, always true: it fails the query at
+//!   the first invalid row, and records item ids that may repeat. This is how
+//!   an export read in place is checked in the same pass as it is judged.
+//!
 //! The shard of an item is its author's, computed once per person when the
 //! persons table is built (see `Persons::to_batch`).
 
@@ -20,16 +25,18 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, FixedSizeBinaryBuilder, StringArray, StringBuilder,
-    TimestampMicrosecondArray, UInt8Array,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, FixedSizeBinaryBuilder, RecordBatch, StringArray,
+    StringBuilder, TimestampMicrosecondArray, UInt8Array,
 };
-use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType, UInt32Type};
-use datafusion::common::{Result, exec_err};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType, UInt32Type};
+use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use veto_core::hashing::{KeyedHasher, LeafData, leaf_hash};
 use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
+
+use crate::export::{ItemColumns, SeenIds, validate_fields};
 
 /// Code of an included item in the `veto_reason` column.
 pub const INCLUDED: u8 = 0;
@@ -72,6 +79,77 @@ fn strings(a: &ArrayRef) -> Result<&StringArray> {
     match a.as_any().downcast_ref::<StringArray>() {
         Some(s) => Ok(s),
         None => exec_err!("expected Utf8, got {}", a.data_type()),
+    }
+}
+
+/// The export's row checks as a UDF, for an export the query reads in place
+/// (see the module docs). A failure only says that some row is bad: the
+/// build then runs `export::check_in_place`, which names the first one.
+pub struct CheckItemUdf {
+    signature: Signature,
+    seen: SeenIds,
+    /// Item ids the filter flagged as possibly seen before; the build
+    /// confirms them exactly after the query.
+    candidates: Arc<Mutex<Vec<String>>>,
+}
+udf_identity!(CheckItemUdf);
+
+/// The column names `veto_check_item` takes, in order.
+const CHECKED_COLUMNS: [&str; 8] = [
+    "item_id",
+    "person_id",
+    "platform",
+    "kind",
+    "audience",
+    "created_at",
+    "deleted_at",
+    "media_sha256",
+];
+
+impl CheckItemUdf {
+    pub fn udf(expected_rows: u64, candidates: Arc<Mutex<Vec<String>>>) -> ScalarUDF {
+        ScalarUDF::new_from_impl(CheckItemUdf {
+            // Volatile: it has effects (the repeat filter), so the optimizer
+            // must neither drop nor move it.
+            signature: Signature::any(CHECKED_COLUMNS.len(), Volatility::Volatile),
+            seen: SeenIds::with_expected(expected_rows),
+            candidates,
+        })
+    }
+}
+
+impl ScalarUDFImpl for CheckItemUdf {
+    fn name(&self) -> &str {
+        "veto_check_item"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (arrays, n) = arrays(args)?;
+        let fields: Vec<Field> = CHECKED_COLUMNS
+            .iter()
+            .zip(&arrays)
+            .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
+            .collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+        let columns = ItemColumns::read(&batch).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for i in 0..n {
+            if validate_fields(&columns.row(i)).is_err() {
+                return exec_err!("an item row failed its checks");
+            }
+        }
+        let mut repeats = Vec::new();
+        let ids = batch.column(0).as_string::<i32>();
+        self.seen
+            .insert_all(ids.iter().flatten(), |id| repeats.push(id.to_string()));
+        if !repeats.is_empty() {
+            self.candidates.lock().expect("candidates lock").extend(repeats);
+        }
+        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(vec![true; n]))))
     }
 }
 

@@ -119,6 +119,10 @@ impl ParquetSink {
             // cost a comparison per value and help no one.
             .set_statistics_enabled(EnabledStatistics::Chunk);
         for field in schema.fields() {
+            if field.name() == "leaf_hash" {
+                // SHA-256 output does not compress; zstd would only spend time on it.
+                props = props.set_column_compression(ColumnPath::from("leaf_hash"), Compression::UNCOMPRESSED);
+            }
             if UNIQUE_COLUMNS.contains(&field.name().as_str()) {
                 // A dictionary of unique values only grows until the writer
                 // gives up on it: skip the attempt.

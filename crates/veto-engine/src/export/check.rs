@@ -1,12 +1,15 @@
-//! Checking a Parquet items file in place, on every core, so the build can
-//! let the query engine read the export itself instead of a staged copy.
+//! A Parquet items file read in place, so the query engine reads the export
+//! itself instead of a staged copy.
 //!
 //! This is the path of the default (fail on the first bad row) mode when the
-//! file already has the column types the build queries. Only the columns the
-//! checks need are decoded; the text, the bulk of the bytes, is left for the
-//! query engine. Row groups are spread over threads; the reported error is
-//! the one at the lowest row whatever the thread count, and repeated item ids
-//! are found with [`SeenIds`] and confirmed exactly in a second, id-only read.
+//! file already has the column types the build queries
+//! ([`queryable_rows`], from the footer). The rows are then checked inside
+//! the build's query, in the same pass that judges them (`veto_check_item`
+//! runs [`super::validate_fields`] and feeds a [`SeenIds`]); that only says
+//! *whether* some row is bad. [`check_in_place`] says *which*: it reads only
+//! the checked columns, spreads row groups over threads, and reports the
+//! error at the lowest row whatever the thread count. Repeated item ids are
+//! confirmed exactly in a second, id-only read ([`confirm_repeats`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,24 +49,36 @@ fn open(table: &TableFile) -> Result<ParquetRecordBatchReaderBuilder<std::fs::Fi
     Ok(ParquetRecordBatchReaderBuilder::try_new(file)?)
 }
 
-/// Checks `table` (Parquet) without copying it; see the module docs.
+/// The rows of `table` if the query engine can read it in place: Parquet
+/// with the column types the build queries. `None`: stage a copy (for
+/// example large strings or millisecond timestamps). Reads the footer only;
+/// a missing required column or a wrong column type is an error here.
+pub fn queryable_rows(table: &TableFile) -> Result<Option<u64>, BuildError> {
+    let builder = open(table)?;
+    check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
+    let schema = builder.schema();
+    let queryable = STAGED_SCHEMA.fields().iter().filter(|f| f.name() != "row").all(|f| {
+        schema
+            .field_with_name(f.name())
+            .is_ok_and(|g| g.data_type() == f.data_type())
+    });
+    Ok(queryable.then(|| builder.metadata().file_metadata().num_rows() as u64))
+}
+
+/// Checks every row of `table` (Parquet) without copying it; see the module
+/// docs. The build runs this only when the checks inside its query failed,
+/// to name the first bad row.
 pub fn check_in_place(
     table: &TableFile,
     persons: &Persons,
     threads: usize,
     progress: &indicatif::ProgressBar,
 ) -> Result<InPlace, BuildError> {
-    let builder = open(table)?;
-    check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
-    let schema = builder.schema().clone();
-    let queryable = STAGED_SCHEMA.fields().iter().filter(|f| f.name() != "row").all(|f| {
-        schema
-            .field_with_name(f.name())
-            .is_ok_and(|g| g.data_type() == f.data_type())
-    });
-    if !queryable {
+    if queryable_rows(table)?.is_none() {
         return Ok(InPlace::NeedsStaging);
     }
+    let builder = open(table)?;
+    let schema = builder.schema().clone();
     let roots: Vec<usize> = CHECKED
         .iter()
         .map(|name| schema.index_of(name).expect("checked above"))
@@ -150,21 +165,19 @@ pub fn check_in_place(
         return Err(BuildError::Input(e));
     }
     if !candidates.is_empty() {
-        confirm_repeats(table, &schema, candidates)?;
+        confirm_repeats(table, candidates.into_iter().map(|(_, id)| id))?;
     }
     Ok(InPlace::Checked { read: total })
 }
 
 /// Reads the item ids once more, in file order, and fails at the first row
-/// that repeats an earlier id among the candidates.
-fn confirm_repeats(
-    table: &TableFile,
-    schema: &datafusion::arrow::datatypes::Schema,
-    candidates: Vec<(u64, String)>,
-) -> Result<(), BuildError> {
-    let mut first_at: HashMap<String, Option<u64>> = candidates.into_iter().map(|(_, id)| (id, None)).collect();
+/// that repeats an earlier id among the candidates (ids a [`SeenIds`]
+/// flagged; most are false positives).
+pub fn confirm_repeats(table: &TableFile, candidates: impl IntoIterator<Item = String>) -> Result<(), BuildError> {
+    let mut first_at: HashMap<String, Option<u64>> = candidates.into_iter().map(|id| (id, None)).collect();
     let builder = open(table)?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [schema.index_of("item_id").expect("checked")]);
+    let id_column = builder.schema().index_of("item_id")?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [id_column]);
     let mut row = 0u64;
     for batch in builder.with_projection(mask).with_batch_size(8192).build()? {
         let batch = batch?;

@@ -69,8 +69,8 @@ pub struct StagedItems {
 }
 
 /// One item as read, before validation.
-pub(super) struct RawItem<'a> {
-    pub(super) item_id: Option<&'a str>,
+pub struct RawItem<'a> {
+    pub(crate) item_id: Option<&'a str>,
     pub(super) person_id: Option<&'a str>,
     pub(super) platform: Option<&'a str>,
     pub(super) kind: Option<&'a str>,
@@ -100,14 +100,14 @@ impl RawItem<'_> {
 
 /// The columns of one Parquet batch of items, normalised; a column the
 /// batch lacks (not in the file, or not read) reads as null.
-pub(super) struct ItemColumns {
+pub struct ItemColumns {
     text: [StringArray; 8],
     created_at: InstantColumn,
     deleted_at: InstantColumn,
 }
 
 impl ItemColumns {
-    pub(super) fn read(batch: &RecordBatch) -> Result<ItemColumns, BuildError> {
+    pub fn read(batch: &RecordBatch) -> Result<ItemColumns, BuildError> {
         let names = [
             "item_id",
             "person_id",
@@ -126,7 +126,7 @@ impl ItemColumns {
         })
     }
 
-    pub(super) fn row(&self, i: usize) -> RawItem<'_> {
+    pub fn row(&self, i: usize) -> RawItem<'_> {
         let [item_id, person_id, platform, kind, audience, text, media, lang] = &self.text;
         RawItem {
             item_id: item_id.is_valid_at(i),
@@ -145,6 +145,18 @@ impl ItemColumns {
 
 /// Checks one item; on failure returns the field and message.
 pub(super) fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Option<i64>), (&'static str, String)> {
+    let instants = validate_fields(raw)?;
+    let person_id = raw.person_id.expect("validated as present");
+    if !persons.contains(person_id) {
+        return Err(("person_id", format!("author {person_id:?} is not in persons")));
+    }
+    Ok(instants)
+}
+
+/// Checks one item on its own, without the persons table (the author's
+/// presence is [`validate`]'s job, or the join's); returns its created and
+/// deleted instants, or the field and message of the first problem.
+pub fn validate_fields(raw: &RawItem<'_>) -> Result<(i64, Option<i64>), (&'static str, String)> {
     fn required<'a>(field: &'static str, v: Option<&'a str>) -> Result<&'a str, (&'static str, String)> {
         match v {
             Some(s) if !s.trim().is_empty() => Ok(s),
@@ -161,7 +173,7 @@ pub(super) fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Opt
         }
     }
     required("item_id", raw.item_id)?;
-    let person_id = required("person_id", raw.person_id)?;
+    required("person_id", raw.person_id)?;
     Platform::from_str(required("platform", raw.platform)?).map_err(|m| ("platform", m))?;
     let kind = Kind::from_str(required("kind", raw.kind)?).map_err(|m| ("kind", m))?;
     let audience = Audience::from_str(required("audience", raw.audience)?).map_err(|m| ("audience", m))?;
@@ -172,9 +184,6 @@ pub(super) fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Opt
         && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
     {
         return Err(("media_sha256", format!("{sha:?} is not 64 lowercase hex digits")));
-    }
-    if !persons.contains(person_id) {
-        return Err(("person_id", format!("author {person_id:?} is not in persons")));
     }
     Ok((created, deleted))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use std::hash::BuildHasher;
 
-use datafusion::arrow::array::{Date32Array, RecordBatch, StringArray, StringBuilder, UInt32Array};
+use datafusion::arrow::array::{Array, Date32Array, RecordBatch, StringArray, StringBuilder, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::json;
@@ -97,9 +97,30 @@ impl Persons {
     /// they have none).
     pub fn to_batch(
         &self,
-        shards: impl Fn(&str) -> u32,
+        shards: impl Fn(&str) -> u32 + Sync,
         slots: impl Fn(&str) -> Option<u32>,
+        threads: usize,
     ) -> Result<RecordBatch, BuildError> {
+        // The shard is a keyed hash per person: spread over the threads.
+        let ids = self.ids.finish_cloned();
+        let part = ids.len().div_ceil(threads.max(1)).max(1);
+        let shard_values: Vec<u32> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..ids.len())
+                .step_by(part)
+                .map(|start| {
+                    let (ids, shards) = (&ids, &shards);
+                    scope.spawn(move || {
+                        (start..(start + part).min(ids.len()))
+                            .map(|i| shards(ids.value(i)))
+                            .collect::<Vec<u32>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("shard thread"))
+                .collect()
+        });
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             Field::new("person_id", DataType::Utf8, false),
             Field::new("birth_date", DataType::Date32, true),
@@ -111,13 +132,13 @@ impl Persons {
         Ok(RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(self.ids.finish_cloned()),
+                Arc::new(ids),
                 Arc::new(Date32Array::from(self.birth_days.clone())),
                 Arc::new(StringArray::from_iter(self.countries.iter().map(|c| {
                     c.as_ref()
                         .map(|c| std::str::from_utf8(c).expect("validated as two capital letters"))
                 }))),
-                Arc::new(UInt32Array::from_iter_values(self.ids().map(&shards))),
+                Arc::new(UInt32Array::from(shard_values)),
                 Arc::new(UInt32Array::from_iter(self.ids().map(&slots))),
                 Arc::new(UInt32Array::from_iter_values(0..self.len() as u32)),
             ],

@@ -16,9 +16,12 @@ const BITS_PER_ID: u32 = 8;
 /// Words per expected id: about 52 bits per id, under one in a million false
 /// positives.
 const BITS_PER_EXPECTED_ID: u64 = 52;
-/// The cap on the filter's memory (64 MiB); past ~10 million ids the false
-/// positive rate grows instead of the memory.
-const MAX_WORDS: u64 = 8 << 20;
+/// The cap on the filter's memory (16 MiB, so it stays in a server's last
+/// level cache next to the query's own data; at 64 MiB every insert was a
+/// cache and TLB miss). Past ~2.5 million ids the false positive rate grows
+/// instead of the memory: about 0.2% at 10 million ids, each a candidate
+/// that the exact second read of the ids clears.
+const MAX_WORDS: u64 = 2 << 20;
 
 pub struct SeenIds {
     words: Vec<AtomicU64>,
@@ -34,8 +37,8 @@ impl SeenIds {
         }
     }
 
-    /// Records `id`; true if it may have been recorded before.
-    pub fn insert(&self, id: &str) -> bool {
+    /// The word and the bits of `id`.
+    fn slot(&self, id: &str) -> (usize, u64) {
         let mut h = self.hasher.build_hasher();
         h.write(id.as_bytes());
         let hash = h.finish();
@@ -46,8 +49,40 @@ impl SeenIds {
         for i in 0..BITS_PER_ID {
             mask |= 1 << ((hash >> (6 * i)) & 63);
         }
-        let before = self.words[word as usize].fetch_or(mask, Ordering::Relaxed);
+        (word as usize, mask)
+    }
+
+    /// Records `id`; true if it may have been recorded before.
+    pub fn insert(&self, id: &str) -> bool {
+        let (word, mask) = self.slot(id);
+        let before = self.words[word].fetch_or(mask, Ordering::Relaxed);
         before & mask == mask
+    }
+
+    /// Records every id of `ids` and calls `repeat` with each one that may
+    /// have been recorded before. Same result as [`SeenIds::insert`] one by
+    /// one, faster: a group of plain loads goes first, so their cache misses
+    /// overlap, instead of each atomic update waiting for its own miss. A
+    /// word that already has all the id's bits needs no update; any other
+    /// takes the same `fetch_or` as `insert`, so racing threads still cannot
+    /// both miss a repeat.
+    pub fn insert_all<'a>(&self, ids: impl IntoIterator<Item = &'a str>, mut repeat: impl FnMut(&'a str)) {
+        const GROUP: usize = 32;
+        let mut ids = ids.into_iter().peekable();
+        let mut group: [(&str, usize, u64, u64); GROUP] = [("", 0, 0, 0); GROUP];
+        while ids.peek().is_some() {
+            let mut n = 0;
+            for id in ids.by_ref().take(GROUP) {
+                let (word, mask) = self.slot(id);
+                group[n] = (id, word, mask, self.words[word].load(Ordering::Relaxed));
+                n += 1;
+            }
+            for &(id, word, mask, seen) in &group[..n] {
+                if seen & mask == mask || self.words[word].fetch_or(mask, Ordering::Relaxed) & mask == mask {
+                    repeat(id);
+                }
+            }
+        }
     }
 }
 
@@ -68,6 +103,25 @@ mod tests {
             assert!(seen.insert(&format!("i{i:08}")), "repeat of i{i:08} not flagged");
         }
         assert!(false_positives < 10, "{false_positives} false positives in 100,000 ids");
+    }
+
+    #[test]
+    fn inserting_a_group_flags_what_inserting_one_by_one_flags() {
+        let ids: Vec<String> = (0..5_000).map(|i| format!("id-{}", i % 3_700)).collect();
+        let one_by_one = SeenIds::with_expected(5_000);
+        let grouped = SeenIds {
+            words: (0..one_by_one.words.len()).map(|_| AtomicU64::new(0)).collect(),
+            hasher: one_by_one.hasher.clone(),
+        };
+        let expected: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| one_by_one.insert(id))
+            .collect();
+        let mut flagged = Vec::new();
+        grouped.insert_all(ids.iter().map(String::as_str), |id| flagged.push(id));
+        assert_eq!(flagged, expected);
+        assert!(flagged.len() >= 1_300, "every one of the 1,300 repeats is flagged");
     }
 
     #[test]

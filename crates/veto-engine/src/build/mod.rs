@@ -13,6 +13,7 @@
 //! Everything is written into a staging directory that is fsynced and renamed
 //! into place only when complete.
 
+mod repeats;
 mod tally;
 mod udf;
 mod writer;
@@ -43,6 +44,7 @@ use crate::export::{
 };
 use crate::fsutil::{Staging, sha256_file, write_atomic};
 use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
+use repeats::RepeatWatch;
 use udf::{CheckItemUdf, DocIdUdf, LeafUdf, ObjectionSlots, ReasonUdf, RedactUdf};
 use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
 
@@ -212,7 +214,19 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let mut shards = ShardSink::create(&root, req.shards)?;
     let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
     let query = judge_and_sort(in_place_rows.is_some());
-    let judged = judge_and_write(&ctx, &query, &mut shards, &mut exclusions, &mut tally, &progress).await;
+    let mut repeats = RepeatWatch::new(repeat_candidates.clone());
+    let judged = judge_and_write(
+        &ctx,
+        &query,
+        Sinks {
+            shards: &mut shards,
+            exclusions: &mut exclusions,
+            tally: &mut tally,
+            repeats: &mut repeats,
+        },
+        &progress,
+    )
+    .await;
     let Judged {
         included,
         excluded,
@@ -232,15 +246,10 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             }));
         }
     };
-    let candidates = std::mem::take(&mut *repeat_candidates.lock().expect("candidates lock"));
-    if in_place_rows.is_some() && !candidates.is_empty() {
-        let (n, started) = (candidates.len(), std::time::Instant::now());
+    if let Some(candidates) = repeats.unsettled()
+        && in_place_rows.is_some()
+    {
         confirm_repeats(&items_table, candidates)?;
-        tracing::info!(
-            candidates = n,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "no repeated item id"
-        );
     }
     let (shard_infos, index, stats) = shards.finish()?;
     let exclusions = exclusions.finish(&root)?;
@@ -337,6 +346,14 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
 /// The build's one query. Column order is what `ShardSink` reads (see
 /// writer.rs), followed by the reason code.
+/// Where [`judge_and_write`] puts what the query returns.
+struct Sinks<'a> {
+    shards: &'a mut ShardSink,
+    exclusions: &'a mut ParquetSink,
+    tally: &'a mut PersonTally,
+    repeats: &'a mut RepeatWatch,
+}
+
 /// What [`judge_and_write`] counted.
 struct Judged {
     included: u64,
@@ -350,11 +367,15 @@ struct Judged {
 async fn judge_and_write(
     ctx: &SessionContext,
     query: &str,
-    shards: &mut ShardSink,
-    exclusions: &mut ParquetSink,
-    tally: &mut PersonTally,
+    sinks: Sinks<'_>,
     progress: &indicatif::ProgressBar,
 ) -> Result<Judged, BuildError> {
+    let Sinks {
+        shards,
+        exclusions,
+        tally,
+        repeats,
+    } = sinks;
     let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
     // One pass: the join, the rules, and for included rows only (CASE
     // evaluates its branch on the matching rows) doc id, redaction and leaf
@@ -371,6 +392,7 @@ async fn judge_and_write(
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         progress.inc(batch.num_rows() as u64);
+        repeats.observe(batch.column(ITEM_ID_COLUMN).as_string::<i32>());
         let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();
         let first_excluded = reasons
             .values()

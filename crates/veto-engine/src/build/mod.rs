@@ -391,6 +391,11 @@ async fn judge_and_write(
     let (mut included, mut excluded) = (0u64, 0u64);
     while let Some(batch) = stream.next().await {
         let batch = batch?;
+        if included + excluded == 0 {
+            // Everything before this is scan, checks, join, rules and the
+            // sort's runs; everything after is the final merge and writing.
+            tracing::info!("first sorted rows");
+        }
         progress.inc(batch.num_rows() as u64);
         repeats.observe(batch.column(ITEM_ID_COLUMN).as_string::<i32>());
         let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();

@@ -192,10 +192,20 @@ impl Store {
 
     /// Every objection on file, ordered by id.
     pub async fn objections(&self) -> Result<Vec<Objection>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM objections ORDER BY objection_id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(objection_from_row).collect()
+        // One row holding every objection as a JSON array: sqlx hands each
+        // result row over from its worker thread, about 2 µs a row, which
+        // made this read 0.4 s of every build at 175,000 objections; SQLite
+        // builds the array in about a third of that.
+        let json: String = sqlx::query_scalar(
+            "SELECT coalesce(json_group_array(json_array(objection_id, person_id, scope, filed_at_us,
+                                                         withdrawn_at_us, channel)), '[]')
+             FROM (SELECT * FROM objections ORDER BY objection_id)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let rows: Vec<ObjectionColumns> =
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("objections: {e}")))?;
+        rows.into_iter().map(objection_from_columns).collect()
     }
 
     /// Records a completed snapshot and its ledger entry. Recording the same
@@ -265,17 +275,32 @@ fn snapshot_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SnapshotRecord, Stor
     })
 }
 
-pub(crate) fn objection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Objection, StoreError> {
-    let text = |name: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(name)?) };
+/// An objection's stored columns: id, person, scope, filed and withdrawn
+/// (UTC microseconds), channel.
+type ObjectionColumns = (String, String, String, i64, Option<i64>, String);
+
+fn objection_from_columns(columns: ObjectionColumns) -> Result<Objection, StoreError> {
+    let (objection_id, person_id, scope, filed_us, withdrawn_us, channel) = columns;
     let corrupt = |field: &str, e: String| StoreError::Corrupt(format!("objections.{field}: {e}"));
     Ok(Objection {
-        objection_id: text("objection_id")?,
-        person_id: text("person_id")?,
-        scope: veto_core::ObjectionScope::from_str(&text("scope")?).map_err(|e| corrupt("scope", e))?,
-        filed_at: from_micros(row.try_get("filed_at_us")?),
-        withdrawn_at: row.try_get::<Option<i64>, _>("withdrawn_at_us")?.map(from_micros),
-        channel: veto_core::Channel::from_str(&text("channel")?).map_err(|e| corrupt("channel", e))?,
+        objection_id,
+        person_id,
+        scope: veto_core::ObjectionScope::from_str(&scope).map_err(|e| corrupt("scope", e))?,
+        filed_at: from_micros(filed_us),
+        withdrawn_at: withdrawn_us.map(from_micros),
+        channel: veto_core::Channel::from_str(&channel).map_err(|e| corrupt("channel", e))?,
     })
+}
+
+pub(crate) fn objection_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Objection, StoreError> {
+    objection_from_columns((
+        row.try_get("objection_id")?,
+        row.try_get("person_id")?,
+        row.try_get("scope")?,
+        row.try_get("filed_at_us")?,
+        row.try_get("withdrawn_at_us")?,
+        row.try_get("channel")?,
+    ))
 }
 
 #[cfg(test)]
@@ -313,6 +338,24 @@ mod tests {
             store.objections().await.unwrap(),
             vec![objection("o-1", ObjectionScope::All)]
         );
+    }
+
+    #[tokio::test]
+    async fn every_field_of_every_objection_reads_back_in_id_order() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).await.unwrap();
+        assert_eq!(store.objections().await.unwrap(), vec![], "none on file");
+        let mut withdrawn = objection("o-2", ObjectionScope::Instagram);
+        withdrawn.person_id = "p-\"quoted\" ü".into();
+        withdrawn.channel = Channel::Letter;
+        withdrawn.withdrawn_at = Some(withdrawn.filed_at + chrono::Duration::microseconds(1_234_567));
+        let plain = objection("o-10", ObjectionScope::All);
+        store
+            .import_objections(&[withdrawn.clone(), plain.clone()])
+            .await
+            .unwrap();
+        // Text order of the ids: "o-10" before "o-2".
+        assert_eq!(store.objections().await.unwrap(), vec![plain, withdrawn]);
     }
 
     #[tokio::test]

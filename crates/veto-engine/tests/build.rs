@@ -180,12 +180,15 @@ fn an_objection_in_force_at_the_build_keeps_all_of_a_persons_covered_items_out()
 fn the_same_inputs_give_byte_identical_snapshots_at_any_thread_count() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("export");
-    let objections = generate(&data, 300, 5, veto_synth::Format::Parquet);
+    // ~34,000 items: several query batches under a small budget (8k rows),
+    // about one under the default (32k rows).
+    let objections = generate(&data, 4000, 5, veto_synth::Format::Parquet);
     let mut one = request(&data, tmp.path().join("one"), objections.clone());
     one.threads = 1;
     let mut four = request(&data, tmp.path().join("four"), objections);
     four.threads = 4;
-    // Neither the thread count nor a tight memory budget may change a byte.
+    // Neither the thread count nor a tight memory budget (which also means
+    // smaller batches) may change a byte.
     four.memory_limit = 16 << 20;
     let a = run(one).unwrap();
     let b = run(four).unwrap();

@@ -21,5 +21,5 @@ pub mod manifest;
 
 pub use build::{BuildOutcome, BuildRequest, Destination, OnError, PersonCounts, PersonTally, build};
 pub use error::{BuildError, InputError};
-pub use fsutil::sha256_file;
+pub use fsutil::{sha256_file, write_atomic};
 pub use manifest::Manifest;

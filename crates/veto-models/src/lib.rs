@@ -41,14 +41,14 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelsError + '_
     }
 }
 
-/// Writes `bytes` under a temporary name, fsyncs and renames.
+/// Writes `bytes` under a temporary name, fsyncs, renames and fsyncs the
+/// directory: the engine's one atomic write, creating the directory first.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelsError> {
-    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    veto_engine::write_atomic(path, bytes).map_err(|e| match e {
+        veto_engine::BuildError::Io { path, source } => ModelsError::Io { path, source },
+        other => ModelsError::Refused(other.to_string()),
+    })
 }

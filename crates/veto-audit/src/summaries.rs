@@ -159,22 +159,7 @@ impl PersonRefUdf {
 
 // Identity is the name; Debug prints only the name so the secret never
 // reaches a log.
-impl PartialEq for PersonRefUdf {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for PersonRefUdf {}
-impl std::hash::Hash for PersonRefUdf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "veto_person_ref".hash(state)
-    }
-}
-impl std::fmt::Debug for PersonRefUdf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("veto_person_ref")
-    }
-}
+veto_engine::udf_identity!(PersonRefUdf);
 
 impl ScalarUDFImpl for PersonRefUdf {
     fn name(&self) -> &str {

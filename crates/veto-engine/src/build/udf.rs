@@ -19,7 +19,6 @@
 //! persons table is built (see `Persons::to_batch`).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -43,23 +42,26 @@ pub const INCLUDED: u8 = 0;
 
 /// Implements identity for a UDF: its name, as one session registers each
 /// name once. Debug prints only the name, so the secret and the objections
-/// it holds never reach a log.
+/// it holds never reach a log. Exported for the other crates' UDFs (the
+/// caller needs `datafusion` as a dependency).
+#[macro_export]
 macro_rules! udf_identity {
     ($t:ty) => {
         impl PartialEq for $t {
             fn eq(&self, other: &Self) -> bool {
-                self.name() == other.name()
+                ::datafusion::logical_expr::ScalarUDFImpl::name(self)
+                    == ::datafusion::logical_expr::ScalarUDFImpl::name(other)
             }
         }
         impl Eq for $t {}
-        impl Hash for $t {
-            fn hash<H: Hasher>(&self, state: &mut H) {
-                self.name().hash(state)
+        impl ::std::hash::Hash for $t {
+            fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+                ::std::hash::Hash::hash(::datafusion::logical_expr::ScalarUDFImpl::name(self), state)
             }
         }
-        impl std::fmt::Debug for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
+        impl ::std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(::datafusion::logical_expr::ScalarUDFImpl::name(self))
             }
         }
     };

@@ -13,6 +13,7 @@
 //! Everything is written into a staging directory that is fsynced and renamed
 //! into place only when complete.
 
+mod query;
 mod repeats;
 mod tally;
 mod udf;
@@ -20,21 +21,19 @@ mod writer;
 
 pub use tally::{PersonCounts, PersonTally};
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use veto_core::hashing::KeyedHasher;
 use veto_core::redact::{RedactionCounts, Redactor};
-use veto_core::{Objection, Policy, Reason};
+use veto_core::{Objection, Policy};
 
 use crate::error::BuildError;
 pub use crate::export::OnError;
@@ -44,6 +43,7 @@ use crate::export::{
 };
 use crate::fsutil::{Staging, sha256_file, write_atomic};
 use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
+use query::{Judged, Sinks, judge_and_sort, judge_and_write};
 use repeats::RepeatWatch;
 use udf::{CheckItemUdf, DocIdUdf, LeafUdf, ObjectionSlots, ReasonUdf, RedactUdf};
 use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
@@ -170,7 +170,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         }
     };
     let staged_copy = in_place_rows.is_none();
-    phase("items staged");
+    phase("items ready");
 
     let ctx = session(&req, &root)?;
     if staged_copy {
@@ -346,148 +346,6 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
 /// The build's one query. Column order is what `ShardSink` reads (see
 /// writer.rs), followed by the reason code.
-/// Where [`judge_and_write`] puts what the query returns.
-struct Sinks<'a> {
-    shards: &'a mut ShardSink,
-    exclusions: &'a mut ParquetSink,
-    tally: &'a mut PersonTally,
-    repeats: &'a mut RepeatWatch,
-}
-
-/// What [`judge_and_write`] counted.
-struct Judged {
-    included: u64,
-    excluded: u64,
-    by_reason: BTreeMap<String, u64>,
-}
-
-/// Runs the build's query and splits its sorted stream: included rows into
-/// the shards (and the index), excluded rows into the exclusions, each
-/// person's part into `tally`.
-async fn judge_and_write(
-    ctx: &SessionContext,
-    query: &str,
-    sinks: Sinks<'_>,
-    progress: &indicatif::ProgressBar,
-) -> Result<Judged, BuildError> {
-    let Sinks {
-        shards,
-        exclusions,
-        tally,
-        repeats,
-    } = sinks;
-    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
-    // One pass: the join, the rules, and for included rows only (CASE
-    // evaluates its branch on the matching rows) doc id, redaction and leaf
-    // hash; then one sort that puts included rows first in (shard, doc_id)
-    // order and excluded rows after them in item_id order. Both keys are
-    // unique: item ids are checked, and doc ids are keyed hashes of them.
-    let plan = ctx.sql(query).await?.create_physical_plan().await?;
-    tracing::debug!(
-        plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(true),
-        "the build's query"
-    );
-    let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
-    let (mut included, mut excluded) = (0u64, 0u64);
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        if included + excluded == 0 {
-            // Everything before this is scan, checks, join, rules and the
-            // sort's runs; everything after is the final merge and writing.
-            tracing::info!("first sorted rows");
-        }
-        progress.inc(batch.num_rows() as u64);
-        repeats.observe(batch.column(ITEM_ID_COLUMN).as_string::<i32>());
-        let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();
-        let first_excluded = reasons
-            .values()
-            .iter()
-            .position(|r| *r != 0)
-            .unwrap_or(batch.num_rows());
-        let person = batch.column(PERSON_COLUMN).as_primitive::<UInt32Type>();
-        if first_excluded > 0 {
-            included += first_excluded as u64;
-            let shard = batch.column(0).as_primitive::<UInt32Type>();
-            let (platform, kind) = (batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
-            for i in 0..first_excluded {
-                tally.included(person.value(i), shard.value(i), kind.value(i), platform.value(i));
-            }
-            shards.write(&batch.slice(0, first_excluded))?;
-        }
-        let rest = batch.num_rows() - first_excluded;
-        if rest == 0 {
-            continue;
-        }
-        let rest = batch.slice(first_excluded, rest);
-        let codes = rest.column(REASON_COLUMN).as_primitive::<UInt8Type>();
-        let mut names = Vec::with_capacity(rest.num_rows());
-        for (i, code) in codes.values().iter().enumerate() {
-            let reason = code.checked_sub(1).and_then(Reason::from_code).ok_or_else(|| {
-                BuildError::Refused("internal: an included row sorted after the excluded ones".into())
-            })?;
-            tally.excluded(person.value(first_excluded + i), reason);
-            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
-            names.push(reason.as_str());
-        }
-        excluded += rest.num_rows() as u64;
-        let columns = vec![
-            rest.column(ITEM_ID_COLUMN).clone(),
-            rest.column(PERSON_ID_COLUMN).clone(),
-            Arc::new(StringArray::from(names)) as _,
-        ];
-        exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
-    }
-    Ok(Judged {
-        included,
-        excluded,
-        by_reason,
-    })
-}
-
-/// The build's query. `check_rows`: the items are read in place from the
-/// export, so every row also goes through `veto_check_item` (a staged copy
-/// holds only rows already checked).
-fn judge_and_sort(check_rows: bool) -> String {
-    let items = if check_rows {
-        "(SELECT * FROM items WHERE veto_check_item(item_id, person_id, platform, kind, audience, created_at,
-                                                   deleted_at, media_sha256))"
-    } else {
-        "items"
-    };
-    JUDGE_AND_SORT.replace("{items}", items)
-}
-
-const JUDGE_AND_SORT: &str = "
-    SELECT CASE WHEN reason = 0 THEN shard ELSE CAST(4294967295 AS INT UNSIGNED) END AS shard,
-           CASE WHEN reason = 0 THEN doc_id ELSE item_id END AS doc_id,
-           text, platform, kind, lang, media_sha256, item_id, person_id, audience, created_at,
-           CASE WHEN reason = 0 THEN veto_leaf(doc_id, text, platform, kind, lang, media_sha256) END AS leaf_hash,
-           reason, person_idx
-    FROM (
-      -- Excluded rows carry only what exclusions.parquet needs through the sort.
-      SELECT reason, shard, item_id, person_id, person_idx,
-             CASE WHEN reason = 0 THEN platform END AS platform,
-             CASE WHEN reason = 0 THEN kind END AS kind,
-             CASE WHEN reason = 0 THEN lang END AS lang,
-             CASE WHEN reason = 0 THEN media_sha256 END AS media_sha256,
-             CASE WHEN reason = 0 THEN audience END AS audience,
-             CASE WHEN reason = 0 THEN created_at END AS created_at,
-             CASE WHEN reason = 0 THEN veto_doc_id(item_id) END AS doc_id,
-             CASE WHEN reason = 0 THEN veto_redact(text) END AS text
-      FROM (
-        SELECT i.item_id, i.person_id, i.platform, i.kind, i.audience, i.created_at, i.text, i.lang,
-               i.media_sha256, p.shard, p.person_idx,
-               veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
-                           p.birth_date, p.country) AS reason
-        FROM persons p JOIN {items} i ON i.person_id = p.person_id
-      )
-    )
-    ORDER BY shard, doc_id";
-const ITEM_ID_COLUMN: usize = 7;
-const PERSON_ID_COLUMN: usize = 8;
-const REASON_COLUMN: usize = 12;
-const PERSON_COLUMN: usize = 13;
-
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }

@@ -1,0 +1,164 @@
+//! The build's one query and the consumer of its sorted stream.
+//!
+//! The query joins persons (broadcast) with the items, applies the core's
+//! rules (`veto_reason`), and for included rows only computes doc id,
+//! redaction and leaf hash; one sort puts included rows first in (shard,
+//! doc_id) order and excluded rows after them in item_id order. The
+//! consumer splits that stream into the shards (and the index) and the
+//! exclusions, and counts each person's part for the lookup.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{UInt8Type, UInt32Type};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use veto_core::Reason;
+
+use super::repeats::RepeatWatch;
+use super::tally::PersonTally;
+use super::writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink};
+use crate::error::BuildError;
+
+/// Where [`judge_and_write`] puts what the query returns.
+pub(super) struct Sinks<'a> {
+    pub shards: &'a mut ShardSink,
+    pub exclusions: &'a mut ParquetSink,
+    pub tally: &'a mut PersonTally,
+    pub repeats: &'a mut RepeatWatch,
+}
+
+/// What [`judge_and_write`] counted.
+pub(super) struct Judged {
+    pub included: u64,
+    pub excluded: u64,
+    pub by_reason: BTreeMap<String, u64>,
+}
+
+/// Runs the build's query and splits its sorted stream: included rows into
+/// the shards (and the index), excluded rows into the exclusions, each
+/// person's part into `tally`.
+pub(super) async fn judge_and_write(
+    ctx: &SessionContext,
+    query: &str,
+    sinks: Sinks<'_>,
+    progress: &indicatif::ProgressBar,
+) -> Result<Judged, BuildError> {
+    let Sinks {
+        shards,
+        exclusions,
+        tally,
+        repeats,
+    } = sinks;
+    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
+    // One pass: the join, the rules, and for included rows only (CASE
+    // evaluates its branch on the matching rows) doc id, redaction and leaf
+    // hash; then one sort that puts included rows first in (shard, doc_id)
+    // order and excluded rows after them in item_id order. Both keys are
+    // unique: item ids are checked, and doc ids are keyed hashes of them.
+    let plan = ctx.sql(query).await?.create_physical_plan().await?;
+    tracing::debug!(
+        plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(true),
+        "the build's query"
+    );
+    let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
+    let (mut included, mut excluded) = (0u64, 0u64);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if included + excluded == 0 {
+            // Everything before this is scan, checks, join, rules and the
+            // sort's runs; everything after is the final merge and writing.
+            tracing::info!("first sorted rows");
+        }
+        progress.inc(batch.num_rows() as u64);
+        repeats.observe(batch.column(ITEM_ID_COLUMN).as_string::<i32>());
+        let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();
+        let first_excluded = reasons
+            .values()
+            .iter()
+            .position(|r| *r != 0)
+            .unwrap_or(batch.num_rows());
+        let person = batch.column(PERSON_COLUMN).as_primitive::<UInt32Type>();
+        if first_excluded > 0 {
+            included += first_excluded as u64;
+            let shard = batch.column(0).as_primitive::<UInt32Type>();
+            let (platform, kind) = (batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
+            for i in 0..first_excluded {
+                tally.included(person.value(i), shard.value(i), kind.value(i), platform.value(i));
+            }
+            shards.write(&batch.slice(0, first_excluded))?;
+        }
+        let rest = batch.num_rows() - first_excluded;
+        if rest == 0 {
+            continue;
+        }
+        let rest = batch.slice(first_excluded, rest);
+        let codes = rest.column(REASON_COLUMN).as_primitive::<UInt8Type>();
+        let mut names = Vec::with_capacity(rest.num_rows());
+        for (i, code) in codes.values().iter().enumerate() {
+            let reason = code.checked_sub(1).and_then(Reason::from_code).ok_or_else(|| {
+                BuildError::Refused("internal: an included row sorted after the excluded ones".into())
+            })?;
+            tally.excluded(person.value(first_excluded + i), reason);
+            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
+            names.push(reason.as_str());
+        }
+        excluded += rest.num_rows() as u64;
+        let columns = vec![
+            rest.column(ITEM_ID_COLUMN).clone(),
+            rest.column(PERSON_ID_COLUMN).clone(),
+            Arc::new(StringArray::from(names)) as _,
+        ];
+        exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
+    }
+    Ok(Judged {
+        included,
+        excluded,
+        by_reason,
+    })
+}
+
+/// The build's query. `check_rows`: the items are read in place from the
+/// export, so every row also goes through `veto_check_item` (a staged copy
+/// holds only rows already checked).
+pub(super) fn judge_and_sort(check_rows: bool) -> String {
+    let items = if check_rows {
+        "(SELECT * FROM items WHERE veto_check_item(item_id, person_id, platform, kind, audience, created_at,
+                                                   deleted_at, media_sha256))"
+    } else {
+        "items"
+    };
+    JUDGE_AND_SORT.replace("{items}", items)
+}
+
+const JUDGE_AND_SORT: &str = "
+    SELECT CASE WHEN reason = 0 THEN shard ELSE CAST(4294967295 AS INT UNSIGNED) END AS shard,
+           CASE WHEN reason = 0 THEN doc_id ELSE item_id END AS doc_id,
+           text, platform, kind, lang, media_sha256, item_id, person_id, audience, created_at,
+           CASE WHEN reason = 0 THEN veto_leaf(doc_id, text, platform, kind, lang, media_sha256) END AS leaf_hash,
+           reason, person_idx
+    FROM (
+      -- Excluded rows carry only what exclusions.parquet needs through the sort.
+      SELECT reason, shard, item_id, person_id, person_idx,
+             CASE WHEN reason = 0 THEN platform END AS platform,
+             CASE WHEN reason = 0 THEN kind END AS kind,
+             CASE WHEN reason = 0 THEN lang END AS lang,
+             CASE WHEN reason = 0 THEN media_sha256 END AS media_sha256,
+             CASE WHEN reason = 0 THEN audience END AS audience,
+             CASE WHEN reason = 0 THEN created_at END AS created_at,
+             CASE WHEN reason = 0 THEN veto_doc_id(item_id) END AS doc_id,
+             CASE WHEN reason = 0 THEN veto_redact(text) END AS text
+      FROM (
+        SELECT i.item_id, i.person_id, i.platform, i.kind, i.audience, i.created_at, i.text, i.lang,
+               i.media_sha256, p.shard, p.person_idx,
+               veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
+                           p.birth_date, p.country) AS reason
+        FROM persons p JOIN {items} i ON i.person_id = p.person_id
+      )
+    )
+    ORDER BY shard, doc_id";
+const ITEM_ID_COLUMN: usize = 7;
+const PERSON_ID_COLUMN: usize = 8;
+const REASON_COLUMN: usize = 12;
+const PERSON_COLUMN: usize = 13;

@@ -91,6 +91,36 @@ pub struct Visit {
     path: String,
 }
 
+/// A page request by a signed-in person: their visit and their person id.
+/// Anyone else is sent to the login page before the handler runs.
+pub struct SignedIn {
+    pub visit: Visit,
+    pub person_id: String,
+}
+
+impl axum::extract::FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<SignedIn, Response> {
+        use axum::response::IntoResponse;
+        let jar = CookieJar::from_headers(&parts.headers);
+        let uri = match parts.extensions.get::<axum::extract::OriginalUri>() {
+            Some(original) => original.0.clone(),
+            None => parts.uri.clone(),
+        };
+        let visit = Visit::new(state, jar, &uri)
+            .await
+            .map_err(|e| PageError::from(e).into_response())?;
+        match visit.person_id().map(str::to_string) {
+            Some(person_id) => Ok(SignedIn { visit, person_id }),
+            None => Err(axum::response::Redirect::to("/login").into_response()),
+        }
+    }
+}
+
 fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
     uri.query()?
         .split('&')

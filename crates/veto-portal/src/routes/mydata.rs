@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{OriginalUri, Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 
-use super::{PageCtx, Visit, render};
+use super::{PageCtx, SignedIn, render};
 use crate::error::{ApiError, Code, PageError};
 use crate::state::AppState;
 
@@ -69,13 +68,8 @@ struct MyData {
 
 pub async fn page(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { mut visit, person_id }: SignedIn,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
-    let Some(person_id) = visit.person_id().map(str::to_string) else {
-        return Ok(Redirect::to("/login").into_response());
-    };
     let objections = state
         .store
         .objections_of(&person_id)
@@ -109,14 +103,9 @@ struct Items {
 
 pub async fn items(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { mut visit, person_id }: SignedIn,
     Path(snapshot): Path<String>,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
-    let Some(person_id) = visit.person_id().map(str::to_string) else {
-        return Ok(Redirect::to("/login").into_response());
-    };
     let record = match state.store.snapshot(&snapshot).await {
         Ok(r) if r.snapshot_id == snapshot => r,
         _ => return Err(ApiError::not_found().into()),

@@ -5,17 +5,16 @@ use std::str::FromStr;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Json, http::header};
-use axum_extra::extract::cookie::CookieJar;
 use chrono::Utc;
 use rand::RngCore;
 use serde::Deserialize;
 use veto_core::{Channel, LateObjections, Objection, ObjectionScope};
 use veto_store::portal::{Filed, NewObjection};
 
-use super::{PageCtx, Visit, render};
+use super::{PageCtx, SignedIn, render};
 use crate::error::{ApiError, Code, PageError};
 use crate::receipts::receipt_for;
 use crate::state::AppState;
@@ -85,13 +84,6 @@ pub async fn withdraw_objection(state: &AppState, person_id: &str, id: &str) -> 
     Ok(o)
 }
 
-fn require_person(visit: &Visit) -> Result<String, Redirect> {
-    visit
-        .person_id()
-        .map(str::to_string)
-        .ok_or_else(|| Redirect::to("/login"))
-}
-
 #[derive(Template)]
 #[template(path = "object.html")]
 struct ObjectForm {
@@ -99,15 +91,7 @@ struct ObjectForm {
     email: String,
 }
 
-pub async fn form(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
-    if let Err(to_login) = require_person(&visit) {
-        return Ok(to_login.into_response());
-    }
+pub async fn form(SignedIn { mut visit, .. }: SignedIn) -> Result<Response, PageError> {
     let email = visit
         .session
         .as_ref()
@@ -129,15 +113,9 @@ pub struct SubmitForm {
 
 pub async fn submit(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { visit, person_id }: SignedIn,
     Form(form): Form<SubmitForm>,
 ) -> Result<Response, PageError> {
-    let visit = Visit::new(&state, jar, &uri).await?;
-    let person_id = match require_person(&visit) {
-        Ok(p) => p,
-        Err(to_login) => return Ok(to_login.into_response()),
-    };
     visit.check_csrf(&state, form.csrf.as_deref())?;
     let scope = ObjectionScope::from_str(form.scope.as_deref().unwrap_or("all"))
         .map_err(|m| ApiError::new(Code::BadRequest, m))?;
@@ -157,15 +135,9 @@ struct ReceiptPage {
 
 pub async fn receipt_page(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { mut visit, person_id }: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
-    let person_id = match require_person(&visit) {
-        Ok(p) => p,
-        Err(to_login) => return Ok(to_login.into_response()),
-    };
     let o = own_objection(&state, &person_id, &id).await?;
     let r = receipt_for(&state.store, &state.policy, &o).await?;
     let t = visit.lang.texts();
@@ -198,15 +170,9 @@ pub async fn receipt_page(
 
 pub async fn receipt_json(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { person_id, .. }: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let visit = Visit::new(&state, jar, &uri).await?;
-    let person_id = match require_person(&visit) {
-        Ok(p) => p,
-        Err(to_login) => return Ok(to_login.into_response()),
-    };
     let o = own_objection(&state, &person_id, &id).await?;
     let r = receipt_for(&state.store, &state.policy, &o).await?;
     let disposition = format!("attachment; filename=\"receipt-{}.json\"", o.objection_id);
@@ -220,16 +186,10 @@ pub struct CsrfOnly {
 
 pub async fn withdraw(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    SignedIn { visit, person_id }: SignedIn,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    let visit = Visit::new(&state, jar, &uri).await?;
-    let person_id = match require_person(&visit) {
-        Ok(p) => p,
-        Err(to_login) => return Ok(to_login.into_response()),
-    };
     visit.check_csrf(&state, form.csrf.as_deref())?;
     withdraw_objection(&state, &person_id, &id).await?;
     Ok(Redirect::to(&format!("/receipts/{id}")).into_response())

@@ -124,12 +124,14 @@ pub(super) async fn judge_and_write(
 /// holds only rows already checked).
 pub(super) fn judge_and_sort(check_rows: bool) -> String {
     let items = if check_rows {
-        "(SELECT * FROM items WHERE veto_check_item(item_id, person_id, platform, kind, audience, created_at,
-                                                   deleted_at, media_sha256))"
+        format!(
+            "(SELECT * FROM items WHERE veto_check_item({}))",
+            crate::export::CHECKED.join(", ")
+        )
     } else {
-        "items"
+        "items".to_string()
     };
-    JUDGE_AND_SORT.replace("{items}", items)
+    JUDGE_AND_SORT.replace("{items}", &items)
 }
 
 const JUDGE_AND_SORT: &str = "

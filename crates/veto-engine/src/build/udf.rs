@@ -35,7 +35,7 @@ use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
 
-use crate::export::{ItemColumns, SeenIds, validate_fields};
+use crate::export::{CHECKED, ItemColumns, SeenIds, validate_fields};
 
 /// Code of an included item in the `veto_reason` column.
 pub const INCLUDED: u8 = 0;
@@ -96,24 +96,12 @@ pub struct CheckItemUdf {
 }
 udf_identity!(CheckItemUdf);
 
-/// The column names `veto_check_item` takes, in order.
-const CHECKED_COLUMNS: [&str; 8] = [
-    "item_id",
-    "person_id",
-    "platform",
-    "kind",
-    "audience",
-    "created_at",
-    "deleted_at",
-    "media_sha256",
-];
-
 impl CheckItemUdf {
     pub fn udf(expected_rows: u64, candidates: Arc<Mutex<Vec<String>>>) -> ScalarUDF {
         ScalarUDF::new_from_impl(CheckItemUdf {
             // Volatile: it has effects (the repeat filter), so the optimizer
             // must neither drop nor move it.
-            signature: Signature::any(CHECKED_COLUMNS.len(), Volatility::Volatile),
+            signature: Signature::any(CHECKED.len(), Volatility::Volatile),
             seen: SeenIds::with_expected(expected_rows),
             candidates,
         })
@@ -132,7 +120,7 @@ impl ScalarUDFImpl for CheckItemUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (arrays, n) = arrays(args)?;
-        let fields: Vec<Field> = CHECKED_COLUMNS
+        let fields: Vec<Field> = CHECKED
             .iter()
             .zip(&arrays)
             .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))

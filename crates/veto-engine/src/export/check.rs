@@ -23,17 +23,9 @@ use super::seen::SeenIds;
 use super::{Persons, TableFile};
 use crate::error::{BuildError, InputError};
 
-/// What the in-place check found.
-pub enum InPlace {
-    /// Every row is valid and every item id unique; `read` rows.
-    Checked { read: u64 },
-    /// The file's column types differ from what the build queries (for
-    /// example large strings or millisecond timestamps): stage a copy.
-    NeedsStaging,
-}
-
-/// The columns the checks read (not text or lang).
-const CHECKED: &[&str] = &[
+/// The columns the row checks read (not text or lang), in the order
+/// `veto_check_item` takes them.
+pub const CHECKED: [&str; 8] = [
     "item_id",
     "person_id",
     "platform",
@@ -73,10 +65,7 @@ pub fn check_in_place(
     persons: &Persons,
     threads: usize,
     progress: &indicatif::ProgressBar,
-) -> Result<InPlace, BuildError> {
-    if queryable_rows(table)?.is_none() {
-        return Ok(InPlace::NeedsStaging);
-    }
+) -> Result<(), BuildError> {
     let builder = open(table)?;
     let schema = builder.schema().clone();
     let roots: Vec<usize> = CHECKED
@@ -167,7 +156,7 @@ pub fn check_in_place(
     if !candidates.is_empty() {
         confirm_repeats(table, candidates.into_iter().map(|(_, id)| id))?;
     }
-    Ok(InPlace::Checked { read: total })
+    Ok(())
 }
 
 /// Reads the item ids once more, in file order, and fails at the first row

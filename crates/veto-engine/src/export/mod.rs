@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-pub use check::{InPlace, check_in_place, confirm_repeats, queryable_rows};
+pub use check::{CHECKED, check_in_place, confirm_repeats, queryable_rows};
 pub use items::{ItemColumns, validate_fields};
 pub use items::{StagedItems, stage_items};
 pub use objections::read_objections;

@@ -13,6 +13,7 @@
 //! Everything is written into a staging directory that is fsynced and renamed
 //! into place only when complete.
 
+mod memory;
 mod query;
 mod repeats;
 mod tally;
@@ -27,7 +28,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
-use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use sha2::{Digest, Sha256};
@@ -393,7 +393,7 @@ fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError
     let reservation = (req.memory_limit / (4 * threads)).min(10 << 20);
     config.options_mut().execution.sort_spill_reservation_bytes = reservation;
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(req.memory_limit)))
+        .with_memory_pool(Arc::new(memory::SpillBudgetPool::new(req.memory_limit)))
         .with_temp_file_path(root.join("spill"))
         .build_arc()?;
     Ok(SessionContext::new_with_config_rt(config, runtime))

@@ -71,7 +71,8 @@ pub struct BuildRequest {
     pub secret: Vec<u8>,
     /// Every objection on file; the rules decide which are in force at `as_of`.
     pub objections: Vec<Objection>,
-    /// Memory for the query engine's sort and joins before it spills to disk.
+    /// Memory for the query's sorts before they spill to disk (operators
+    /// that cannot spill are tracked but not limited; see `memory.rs`).
     pub memory_limit: usize,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,

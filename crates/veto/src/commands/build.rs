@@ -31,7 +31,8 @@ pub struct BuildArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ErrorMode::Abort)]
     pub on_error: ErrorMode,
-    /// Memory for sorting and joins before spilling to disk, in MiB.
+    /// Memory for the sorts before they spill to disk, in MiB (the persons
+    /// table and the final merge, which cannot spill, come on top).
     #[arg(long, default_value_t = DEFAULT_MEMORY_LIMIT / (1 << 20))]
     pub memory_mib: usize,
 }

@@ -72,8 +72,25 @@ const EEA: &[&str] = &[
 ];
 const ELSEWHERE: &[&str] = &["CH", "GB", "US", "TR"];
 
-/// Generates `persons` people (about 10 items each) into `out`.
+/// Posts per person are drawn from `1..=DEFAULT_MAX_POSTS` unless told
+/// otherwise: about 8.8 items per person in all.
+pub const DEFAULT_MAX_POSTS: u32 = 9;
+
+/// Generates `persons` people (about 8.8 items each) into `out`.
 pub fn generate(out: &Path, persons: usize, seed: u64, format: Format) -> Result<Summary, GenerateError> {
+    generate_with_posts(out, persons, DEFAULT_MAX_POSTS, seed, format)
+}
+
+/// Like [`generate`], with each person's posts drawn from `1..=max_posts`:
+/// more items from the same people, which is how a benchmark separates
+/// what grows with the items from what grows with the persons.
+pub fn generate_with_posts(
+    out: &Path,
+    persons: usize,
+    max_posts: u32,
+    seed: u64,
+    format: Format,
+) -> Result<Summary, GenerateError> {
     std::fs::create_dir_all(out).map_err(|source| GenerateError::Io {
         path: out.display().to_string(),
         source,
@@ -85,7 +102,7 @@ pub fn generate(out: &Path, persons: usize, seed: u64, format: Format) -> Result
     let mut item_count = 0u64;
     let mut objections = Vec::new();
     for p in &people {
-        for item in items_for(&mut rng, p, &all_handles, &mut item_count) {
+        for item in items_for(&mut rng, p, &all_handles, max_posts.max(1), &mut item_count) {
             items_out.push(item)?;
         }
         if let Some(o) = objection_for(&mut rng, p, objections.len()) {
@@ -152,7 +169,7 @@ fn instant<R: Rng + ?Sized>(rng: &mut R, from: DateTime<Utc>, to: DateTime<Utc>)
     from + Duration::seconds(rng.random_range(0..span))
 }
 
-fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], count: &mut u64) -> Vec<Item> {
+fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], max_posts: u32, count: &mut u64) -> Vec<Item> {
     let start = Utc.with_ymd_and_hms(2016, 1, 1, 0, 0, 0).unwrap();
     let end = Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap();
     let mut items = Vec::new();
@@ -208,7 +225,7 @@ fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], count: &mut u
             rng,
         );
     }
-    let posts = rng.random_range(1..=9);
+    let posts = rng.random_range(1..=max_posts);
     for _ in 0..posts {
         let platform = if rng.random_bool(0.55) {
             Platform::Facebook
@@ -298,4 +315,26 @@ fn objection_for(rng: &mut impl Rng, p: &Person, n: usize) -> Option<Objection> 
         withdrawn_at,
         channel: *Channel::ALL.choose(rng).expect("non-empty"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_posts_means_more_items_from_the_same_persons() {
+        let dir = tempfile::tempdir().unwrap();
+        let (usual, more, again) = (dir.path().join("usual"), dir.path().join("more"), dir.path().join("again"));
+        let a = generate(&usual, 200, 5, Format::Parquet).unwrap();
+        let b = generate_with_posts(&more, 200, 60, 5, Format::Parquet).unwrap();
+        let c = generate(&again, 200, 5, Format::Parquet).unwrap();
+        let bytes = |dir: &Path, file: &str| std::fs::read(dir.join(file)).unwrap();
+        // The same people, several times the items.
+        assert_eq!(bytes(&usual, "persons.parquet"), bytes(&more, "persons.parquet"));
+        assert_eq!((a.persons, b.persons), (200, 200));
+        assert!(b.items > 3 * a.items, "{} vs {} items", b.items, a.items);
+        // Deterministic per seed.
+        assert_eq!(a.items, c.items);
+        assert_eq!(bytes(&usual, "items.parquet"), bytes(&again, "items.parquet"));
+    }
 }

@@ -31,6 +31,10 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 10_000)]
         persons: usize,
+        /// Each person's posts are drawn from 1..=N (the other kinds do not
+        /// change): raise it for more items from the same persons.
+        #[arg(long, default_value_t = veto_synth::DEFAULT_MAX_POSTS, value_parser = clap::value_parser!(u32).range(1..))]
+        max_posts: u32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
         #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
@@ -303,6 +307,7 @@ fn main() -> ExitCode {
             Command::Generate {
                 out,
                 persons,
+                max_posts,
                 seed,
                 format,
             } => {
@@ -310,7 +315,7 @@ fn main() -> ExitCode {
                     ExportFormat::Parquet => veto_synth::Format::Parquet,
                     ExportFormat::Jsonl => veto_synth::Format::JsonLines,
                 };
-                commands::generate(&out, persons, seed, format)
+                commands::generate(&out, persons, max_posts, seed, format)
             }
             Command::Objections {
                 command: ObjectionsCommand::Import { file },

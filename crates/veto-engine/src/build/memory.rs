@@ -16,6 +16,12 @@ use datafusion::execution::memory_pool::{
     FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, UnboundedMemoryPool,
 };
 
+/// The consumer name of a sort's merge of its own spilled runs. It cannot
+/// spill, but it adapts: it merges as many runs at once as its reservation
+/// allows and merges the rest in further passes. Unbounded, it merged every
+/// run at once, and the runs grow with the item count.
+const SORT_MERGE: &str = "ExternalSorterMerge";
+
 #[derive(Debug)]
 pub struct SpillBudgetPool {
     spilling: FairSpillPool,
@@ -31,7 +37,7 @@ impl SpillBudgetPool {
     }
 
     fn pool_of(&self, consumer: &MemoryConsumer) -> &dyn MemoryPool {
-        if consumer.can_spill() {
+        if consumer.can_spill() || consumer.name().starts_with(SORT_MERGE) {
             &self.spilling
         } else {
             &self.fixed
@@ -69,5 +75,22 @@ impl MemoryPool for SpillBudgetPool {
 impl std::fmt::Display for SpillBudgetPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: spilling operators {}", self.name(), self.spilling)
+    }
+}
+
+/// Returns memory that the allocator holds but nothing uses to the system.
+///
+/// glibc keeps freed memory in per-thread arenas for reuse. In the build's
+/// final merge, batches are read on the engine's threads and freed on the
+/// encoder threads, and the resident size grew by several hundred MiB of
+/// free memory at 10M items (it holds the 256 MiB budget to 880 MiB instead
+/// of 1,150 MiB). Each call costs a few milliseconds, so the build makes it
+/// only when a small budget says memory matters more than time.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no
+    // preconditions and may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -2,11 +2,13 @@
 //! written: the feed for the store's per-person lookup, so the build does not
 //! read its own output again to produce it.
 //!
-//! Dense counters indexed by the person's row in the persons table (a few
-//! dozen bytes per person, like the persons table itself): the rows arrive in
-//! shard order, not person order, so every person's counters stay open.
+//! Dense counters indexed by the person's row in the persons table: the rows
+//! arrive in shard order, not person order, so every person's counters stay
+//! open until the end. They are one byte each (26 bytes per person with the
+//! shard), since a person has few items of any one kind; a count past 255
+//! goes on in an overflow map, so every count is exact.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use datafusion::arrow::array::{Array, StringArray};
@@ -18,15 +20,54 @@ const REASONS: usize = Reason::ALL.len();
 const NO_SHARD: u32 = u32::MAX;
 
 /// A person's shard and counters, as [`PersonTally::counts_by_code`] gives them.
-pub type CountsByCode<'a> = (Option<u32>, &'a [u32; KINDS], &'a [u32; PLATFORMS], &'a [u32; REASONS]);
+pub type CountsByCode = (Option<u32>, [u32; KINDS], [u32; PLATFORMS], [u32; REASONS]);
 
 /// Per-person counts of one snapshot.
 pub struct PersonTally {
     person_ids: StringArray,
     shard: Vec<u32>,
-    kinds: Vec<[u32; KINDS]>,
-    platforms: Vec<[u32; PLATFORMS]>,
-    reasons: Vec<[u32; REASONS]>,
+    kinds: Counters<KINDS>,
+    platforms: Counters<PLATFORMS>,
+    reasons: Counters<REASONS>,
+}
+
+/// `N` counters per person, a byte each, with the part of a count above
+/// 255 kept in `overflow`.
+struct Counters<const N: usize> {
+    bytes: Vec<[u8; N]>,
+    overflow: HashMap<(u32, u8), u32>,
+}
+
+impl<const N: usize> Counters<N> {
+    fn new(persons: usize) -> Counters<N> {
+        Counters {
+            bytes: vec![[0; N]; persons],
+            overflow: HashMap::new(),
+        }
+    }
+
+    fn bump(&mut self, person: u32, code: usize) {
+        let byte = &mut self.bytes[person as usize][code];
+        if *byte == u8::MAX {
+            *self.overflow.entry((person, code as u8)).or_default() += 1;
+        } else {
+            *byte += 1;
+        }
+    }
+
+    fn any(&self, person: usize) -> bool {
+        self.bytes[person].iter().any(|n| *n > 0)
+    }
+
+    fn of(&self, person: usize) -> [u32; N] {
+        let mut counts = self.bytes[person].map(u32::from);
+        if !self.overflow.is_empty() {
+            for (code, count) in counts.iter_mut().enumerate() {
+                *count += self.overflow.get(&(person as u32, code as u8)).copied().unwrap_or(0);
+            }
+        }
+        counts
+    }
 }
 
 /// One person's part of a snapshot.
@@ -52,32 +93,31 @@ impl PersonTally {
         PersonTally {
             person_ids,
             shard: vec![NO_SHARD; n],
-            kinds: vec![[0; KINDS]; n],
-            platforms: vec![[0; PLATFORMS]; n],
-            reasons: vec![[0; REASONS]; n],
+            kinds: Counters::new(n),
+            platforms: Counters::new(n),
+            reasons: Counters::new(n),
         }
     }
 
     /// Counts an included item. `kind` and `platform` were validated on input.
     pub fn included(&mut self, person: u32, shard: u32, kind: &str, platform: &str) {
-        let p = person as usize;
-        self.shard[p] = shard;
+        self.shard[person as usize] = shard;
         if let Ok(kind) = Kind::from_str(kind) {
-            self.kinds[p][kind.code() as usize] += 1;
+            self.kinds.bump(person, kind.code() as usize);
         }
         if let Ok(platform) = Platform::from_str(platform) {
-            self.platforms[p][platform.code() as usize] += 1;
+            self.platforms.bump(person, platform.code() as usize);
         }
     }
 
     pub fn excluded(&mut self, person: u32, reason: Reason) {
-        self.reasons[person as usize][reason.code() as usize] += 1;
+        self.reasons.bump(person, reason.code() as usize);
     }
 
     /// Every person with at least one item in the snapshot, in persons-table order.
     pub fn persons(&self) -> impl Iterator<Item = (usize, &str)> + '_ {
         (0..self.shard.len())
-            .filter(|&p| self.kinds[p].iter().chain(&self.reasons[p]).any(|n| *n > 0))
+            .filter(|&p| self.kinds.any(p) || self.reasons.any(p))
             .map(|p| (p, self.person_ids.value(p)))
     }
 
@@ -89,12 +129,12 @@ impl PersonTally {
     /// The raw counters of the person at `index`: their shard, then included
     /// items by [`Kind::code`] and [`Platform::code`], and excluded items by
     /// [`Reason::code`].
-    pub fn counts_by_code(&self, index: usize) -> CountsByCode<'_> {
+    pub fn counts_by_code(&self, index: usize) -> CountsByCode {
         (
             (self.shard[index] != NO_SHARD).then_some(self.shard[index]),
-            &self.kinds[index],
-            &self.platforms[index],
-            &self.reasons[index],
+            self.kinds.of(index),
+            self.platforms.of(index),
+            self.reasons.of(index),
         )
     }
 
@@ -107,12 +147,50 @@ impl PersonTally {
                 .map(|(name, n)| (name.to_string(), u64::from(*n)))
                 .collect()
         };
+        let (shard, kinds, platforms, reasons) = self.counts_by_code(index);
         PersonCounts {
             person_id: self.person_ids.value(index),
-            shard: (self.shard[index] != NO_SHARD).then_some(self.shard[index]),
-            included_by_kind: named(&mut Kind::ALL.iter().map(|k| k.as_str()), &self.kinds[index]),
-            included_by_platform: named(&mut Platform::ALL.iter().map(|p| p.as_str()), &self.platforms[index]),
-            excluded_by_reason: named(&mut Reason::ALL.iter().map(|r| r.as_str()), &self.reasons[index]),
+            shard,
+            included_by_kind: named(&mut Kind::ALL.iter().map(|k| k.as_str()), &kinds),
+            included_by_platform: named(&mut Platform::ALL.iter().map(|p| p.as_str()), &platforms),
+            excluded_by_reason: named(&mut Reason::ALL.iter().map(|r| r.as_str()), &reasons),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_past_one_byte_stay_exact() {
+        let mut tally = PersonTally::new(StringArray::from(vec!["many", "few", "none"]));
+        for _ in 0..1_000 {
+            tally.included(0, 3, "post", "facebook");
+        }
+        for _ in 0..255 {
+            tally.excluded(0, Reason::Minor);
+        }
+        tally.included(1, 7, "comment", "instagram");
+        tally.excluded(1, Reason::Objection);
+        tally.excluded(1, Reason::Objection);
+
+        let many = tally.counts(0);
+        assert_eq!(many.shard, Some(3));
+        assert_eq!(many.included_by_kind, BTreeMap::from([("post".to_string(), 1_000)]));
+        assert_eq!(
+            many.included_by_platform,
+            BTreeMap::from([("facebook".to_string(), 1_000)])
+        );
+        assert_eq!(many.excluded_by_reason, BTreeMap::from([("minor".to_string(), 255)]));
+
+        let few = tally.counts(1);
+        assert_eq!(few.shard, Some(7));
+        assert_eq!(few.included_by_kind, BTreeMap::from([("comment".to_string(), 1)]));
+        assert_eq!(few.excluded_by_reason, BTreeMap::from([("objection".to_string(), 2)]));
+
+        // Only persons with items are listed.
+        let listed: Vec<&str> = tally.persons().map(|(_, id)| id).collect();
+        assert_eq!(listed, ["many", "few"]);
     }
 }

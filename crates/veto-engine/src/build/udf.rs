@@ -18,7 +18,6 @@
 //! The shard of an item is its author's, computed once per person when the
 //! persons table is built (see `Persons::to_batch`).
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -154,30 +153,47 @@ udf_identity!(ReasonUdf);
 
 /// The objections on file grouped by person: each person with objections
 /// gets a slot number, which the persons table carries, so the per-item rule
-/// check indexes a vector instead of hashing a person id.
+/// check slices a vector instead of hashing a person id. One vector sorted by
+/// person holds them all (a vector per person cost a few hundred bytes each).
 #[derive(Default)]
 pub struct ObjectionSlots {
-    slots: Vec<Vec<Objection>>,
-    by_person: HashMap<String, u32>,
+    /// Sorted by person id, so each person's objections are adjacent.
+    objections: Vec<Objection>,
+    /// Where each slot's objections start in `objections`, in person order.
+    starts: Vec<u32>,
 }
 
 impl ObjectionSlots {
     pub fn new(objections: &[Objection]) -> ObjectionSlots {
-        let mut table = ObjectionSlots::default();
-        for o in objections {
-            let next = table.slots.len() as u32;
-            let slot = *table.by_person.entry(o.person_id.clone()).or_insert(next);
-            if slot == next {
-                table.slots.push(Vec::new());
-            }
-            table.slots[slot as usize].push(o.clone());
+        let mut sorted = objections.to_vec();
+        // Stable: a person's objections keep their order on file.
+        sorted.sort_by(|a, b| a.person_id.cmp(&b.person_id));
+        let starts = (0..sorted.len())
+            .filter(|&i| i == 0 || sorted[i - 1].person_id != sorted[i].person_id)
+            .map(|i| i as u32)
+            .collect();
+        ObjectionSlots {
+            objections: sorted,
+            starts,
         }
-        table
     }
 
     /// The slot of `person_id`, if they have objections on file.
     pub fn slot(&self, person_id: &str) -> Option<u32> {
-        self.by_person.get(person_id).copied()
+        self.starts
+            .binary_search_by(|&start| self.objections[start as usize].person_id.as_str().cmp(person_id))
+            .ok()
+            .map(|slot| slot as u32)
+    }
+
+    /// The objections of `slot`, as [`ObjectionSlots::slot`] gave it.
+    fn of(&self, slot: u32) -> &[Objection] {
+        let start = self.starts[slot as usize] as usize;
+        let end = self
+            .starts
+            .get(slot as usize + 1)
+            .map_or(self.objections.len(), |&end| end as usize);
+        &self.objections[start..end]
     }
 }
 
@@ -230,7 +246,7 @@ impl ScalarUDFImpl for ReasonUdf {
                 country: country.is_valid(i).then(|| country.value(i)),
             };
             let objections = match slot.is_valid(i) {
-                true => self.objections.slots[slot.value(i) as usize].as_slice(),
+                true => self.objections.of(slot.value(i)),
                 false => no_objections,
             };
             out.push(match evaluate(&self.policy, self.as_of, &item, &facts, objections) {
@@ -373,5 +389,46 @@ impl ScalarUDFImpl for LeafUdf {
             out.append_value(leaf_hash(&canonical))?;
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veto_core::model::{Channel, ObjectionScope};
+
+    fn objection(id: &str, person: &str, scope: ObjectionScope) -> Objection {
+        Objection {
+            objection_id: id.into(),
+            person_id: person.into(),
+            scope,
+            filed_at: DateTime::UNIX_EPOCH,
+            withdrawn_at: None,
+            channel: Channel::Web,
+        }
+    }
+
+    #[test]
+    fn each_person_gets_exactly_their_objections() {
+        let on_file = [
+            objection("o1", "bea", ObjectionScope::Instagram),
+            objection("o2", "ann", ObjectionScope::All),
+            objection("o3", "bea", ObjectionScope::Facebook),
+            objection("o4", "cem", ObjectionScope::Whatsapp),
+        ];
+        let slots = ObjectionSlots::new(&on_file);
+        let ids = |person: &str| -> Vec<String> {
+            slots
+                .slot(person)
+                .map(|s| slots.of(s).iter().map(|o| o.objection_id.clone()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(ids("ann"), ["o2"]);
+        // In their order on file.
+        assert_eq!(ids("bea"), ["o1", "o3"]);
+        assert_eq!(ids("cem"), ["o4"]);
+        assert_eq!(slots.slot("dan"), None);
+        assert_eq!(slots.slot("a"), None);
+        assert_eq!(ObjectionSlots::new(&[]).slot("ann"), None);
     }
 }

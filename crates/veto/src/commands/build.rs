@@ -162,9 +162,9 @@ pub async fn record_lookup(
         let (shard, kinds, platforms, reasons) = persons.counts_by_code(i as usize);
         let counts = veto_store::lookup::PersonCounts {
             shard,
-            kinds: *kinds,
-            platforms: *platforms,
-            reasons: *reasons,
+            kinds,
+            platforms,
+            reasons,
         };
         (person_ref, counts)
     });

@@ -12,9 +12,15 @@ use std::path::Path;
 use anyhow::Context;
 use veto_store::Store;
 
-pub fn generate(out: &Path, persons: usize, seed: u64, format: veto_synth::Format) -> anyhow::Result<()> {
+pub fn generate(
+    out: &Path,
+    persons: usize,
+    max_posts: u32,
+    seed: u64,
+    format: veto_synth::Format,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let summary = veto_synth::generate(out, persons, seed, format)?;
+    let summary = veto_synth::generate_with_posts(out, persons, max_posts, seed, format)?;
     println!(
         "Generated {} persons, {} items and {} objections in {} ({:.1} s).",
         summary.persons,

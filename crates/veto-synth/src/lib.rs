@@ -324,7 +324,11 @@ mod tests {
     #[test]
     fn more_posts_means_more_items_from_the_same_persons() {
         let dir = tempfile::tempdir().unwrap();
-        let (usual, more, again) = (dir.path().join("usual"), dir.path().join("more"), dir.path().join("again"));
+        let (usual, more, again) = (
+            dir.path().join("usual"),
+            dir.path().join("more"),
+            dir.path().join("again"),
+        );
         let a = generate(&usual, 200, 5, Format::Parquet).unwrap();
         let b = generate_with_posts(&more, 200, 60, 5, Format::Parquet).unwrap();
         let c = generate(&again, 200, 5, Format::Parquet).unwrap();

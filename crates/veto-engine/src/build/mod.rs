@@ -216,6 +216,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
     let query = judge_and_sort(in_place_rows.is_some());
     let mut repeats = RepeatWatch::new(repeat_candidates.clone());
+    let returner = return_freed_memory(req.memory_limit);
     let judged = judge_and_write(
         &ctx,
         &query,
@@ -226,9 +227,9 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             repeats: &mut repeats,
         },
         &progress,
-        trim_every(req.memory_limit),
     )
     .await;
+    drop(returner);
     let Judged {
         included,
         excluded,
@@ -377,12 +378,11 @@ fn batch_rows(memory_limit: usize) -> usize {
     }
 }
 
-/// How often (in sorted batches) the build hands freed memory back to the
-/// system (`memory::return_freed_memory`): every 256k rows below the
-/// default budget, which costs about a second at 10M items and holds the
-/// resident size near what is in use; never at or above it.
-fn trim_every(memory_limit: usize) -> Option<u64> {
-    (memory_limit < DEFAULT_MEMORY_LIMIT).then_some(32)
+/// Below the default budget, freed memory goes back to the system every
+/// 200 ms while the query runs (`memory::FreedMemoryReturner`).
+fn return_freed_memory(memory_limit: usize) -> Option<memory::FreedMemoryReturner> {
+    (memory_limit < DEFAULT_MEMORY_LIMIT)
+        .then(|| memory::FreedMemoryReturner::start(std::time::Duration::from_millis(200)))
 }
 
 fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError> {

@@ -44,7 +44,6 @@ pub(super) async fn judge_and_write(
     query: &str,
     sinks: Sinks<'_>,
     progress: &indicatif::ProgressBar,
-    trim_every: Option<u64>,
 ) -> Result<Judged, BuildError> {
     let Sinks {
         shards,
@@ -64,7 +63,7 @@ pub(super) async fn judge_and_write(
         "the build's query"
     );
     let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
-    let (mut included, mut excluded, mut batches) = (0u64, 0u64, 0u64);
+    let (mut included, mut excluded) = (0u64, 0u64);
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if included + excluded == 0 {
@@ -73,10 +72,6 @@ pub(super) async fn judge_and_write(
             tracing::info!("first sorted rows");
         }
         progress.inc(batch.num_rows() as u64);
-        batches += 1;
-        if trim_every.is_some_and(|every| batches.is_multiple_of(every)) {
-            super::memory::return_freed_memory();
-        }
         repeats.observe(batch.column(ITEM_ID_COLUMN).as_string::<i32>());
         let reasons = batch.column(REASON_COLUMN).as_primitive::<UInt8Type>();
         let first_excluded = reasons

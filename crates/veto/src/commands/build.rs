@@ -31,8 +31,9 @@ pub struct BuildArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ErrorMode::Abort)]
     pub on_error: ErrorMode,
-    /// Memory for the sorts before they spill to disk, in MiB (the persons
-    /// table and the final merge, which cannot spill, come on top).
+    /// Memory for the sorts and their merges before they spill to disk, in
+    /// MiB (per-person state comes on top). Below the default, the build
+    /// also hands freed memory back as it goes: slower, and smaller.
     #[arg(long, default_value_t = DEFAULT_MEMORY_LIMIT / (1 << 20))]
     pub memory_mib: usize,
 }

@@ -200,3 +200,30 @@ fn quarantine_writes_rejected_rows_with_their_errors_and_counts_them() {
     let index = read_parquet(&outcome.path.join("index.parquet"));
     assert_eq!(strings(&index, "item_id"), vec![Some("i1".to_string())]);
 }
+
+#[test]
+fn an_id_seen_three_times_keeps_its_first_row_and_rejects_both_repeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("export");
+    let mut items = good_items();
+    items.push(item("i1", "p2", "post", "public", "2025-01-01T00:00:00Z")); // line 4
+    items.push(item("i1", "p1", "comment", "public", "2025-02-01T00:00:00Z")); // line 5
+    write_export(&data, &items);
+    let mut req = request(&data, tmp.path().join("snap"), vec![]);
+    req.on_error = OnError::Quarantine;
+    let outcome = run(req).unwrap();
+    assert_eq!(outcome.manifest.items.rejected, 2);
+    let rejected = std::fs::read_to_string(outcome.path.join("rejected.jsonl")).unwrap();
+    let errors: Vec<(u64, String)> = rejected
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|l| (l["row"].as_u64().unwrap(), l["error"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for (row, error) in [(4, &errors[0]), (5, &errors[1])] {
+        assert_eq!(error.0, row);
+        assert!(error.1.contains("duplicate item_id \"i1\" (first at line 1)"), "{error:?}");
+    }
+    let index = read_parquet(&outcome.path.join("index.parquet"));
+    assert_eq!(strings(&index, "item_id"), vec![Some("i1".to_string())]);
+}

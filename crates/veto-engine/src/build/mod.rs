@@ -122,6 +122,8 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let staging = Staging::next_to(&probe)?;
     let root = staging.path().to_path_buf();
     let progress = progress_bar(req.progress);
+    // From the start: staging a JSON Lines export frees as much as the query.
+    let returner = return_freed_memory(req.memory_limit);
 
     let persons_table = TableFile::locate(&req.data_dir, "persons")?;
     let items_table = TableFile::locate(&req.data_dir, "items")?;
@@ -158,6 +160,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             path: items_table.path.clone(),
             read: rows,
             staged: rows,
+            repeat_candidates: Vec::new(),
         },
         None => {
             progress.set_message("validating items");
@@ -177,7 +180,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     if staged_copy {
         ctx.register_parquet("staged", path_str(&staged.path)?, ParquetReadOptions::default())
             .await?;
-        drop_duplicates(&ctx, &items_table, &mut rejections).await?;
+        drop_duplicates(&ctx, &items_table, &staged.repeat_candidates, &mut rejections).await?;
         phase("duplicates");
     } else {
         // Checked in place: the query engine reads the export itself.
@@ -216,7 +219,6 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
     let query = judge_and_sort(in_place_rows.is_some());
     let mut repeats = RepeatWatch::new(repeat_candidates.clone());
-    let returner = return_freed_memory(req.memory_limit);
     let judged = judge_and_write(
         &ctx,
         &query,
@@ -379,7 +381,7 @@ fn batch_rows(memory_limit: usize) -> usize {
 }
 
 /// Below the default budget, freed memory goes back to the system every
-/// 200 ms while the query runs (`memory::FreedMemoryReturner`). Not at the
+/// 200 ms while the build reads and queries (`memory::FreedMemoryReturner`). Not at the
 /// default: there, once a second cost 1.2 s of 15 s at 10M items for 330
 /// MiB less; the default keeps the speed, a smaller budget buys memory with
 /// time.
@@ -428,38 +430,54 @@ fn progress_bar(show: bool) -> indicatif::ProgressBar {
 /// Finds repeated item ids in the staged items. The first occurrence stays;
 /// every later one is an error (or, in quarantine mode, a rejected row).
 /// Registers the view `items` over the rows that remain.
+///
+/// Only the rows of `candidates` (the repeat filter's, from staging) are
+/// read back: a GROUP BY over every staged id held memory in proportion to
+/// the items.
 async fn drop_duplicates(
     ctx: &SessionContext,
     table: &TableFile,
+    candidates: &[String],
     rejections: &mut Rejections,
 ) -> Result<(), BuildError> {
-    let duplicates = ctx
-        .sql(
-            "SELECT s.row, s.item_id, d.first FROM staged s
-             JOIN (SELECT item_id, min(row) AS first FROM staged GROUP BY item_id HAVING count(*) > 1) d
-               ON s.item_id = d.item_id
-             WHERE s.row > d.first ORDER BY s.row",
-        )
-        .await?
-        .collect()
-        .await?;
-    let mut dropped = Vec::new();
-    for batch in &duplicates {
-        let (rows, ids, firsts) = (
-            batch.column(0).as_primitive::<UInt64Type>(),
-            batch.column(1).as_string::<i32>(),
-            batch.column(2).as_primitive::<UInt64Type>(),
-        );
-        for i in 0..batch.num_rows() {
-            let (row, id, first) = (rows.value(i), ids.value(i), firsts.value(i));
-            let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
-            rejections.reject(
-                table.error_at(Some(row), Some("item_id"), message),
-                serde_json::json!({ "item_id": id }),
-                false,
-            )?;
-            dropped.push(row);
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let mut duplicates = Vec::new();
+    if !candidates.is_empty() {
+        let schema = Arc::new(Schema::new(vec![Field::new("item_id", DataType::Utf8, false)]));
+        let ids = datafusion::arrow::array::StringArray::from_iter_values(candidates);
+        ctx.register_batch("candidates", RecordBatch::try_new(schema, vec![Arc::new(ids)])?)?;
+        let rows = ctx
+            .sql("SELECT s.row, s.item_id FROM staged s JOIN candidates c ON s.item_id = c.item_id ORDER BY s.row")
+            .await?
+            .collect()
+            .await?;
+        // Rows in file order: the first row of an id is its first occurrence.
+        let mut first_rows: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for batch in &rows {
+            let (rows, ids) = (
+                batch.column(0).as_primitive::<UInt64Type>(),
+                batch.column(1).as_string::<i32>(),
+            );
+            for i in 0..batch.num_rows() {
+                let (row, id) = (rows.value(i), ids.value(i));
+                match first_rows.get(id) {
+                    Some(&first) => duplicates.push((row, id.to_string(), first)),
+                    None => {
+                        first_rows.insert(id.to_string(), row);
+                    }
+                }
+            }
         }
+    }
+    let mut dropped = Vec::new();
+    for (row, id, first) in duplicates {
+        let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
+        rejections.reject(
+            table.error_at(Some(row), Some("item_id"), message),
+            serde_json::json!({ "item_id": id }),
+            false,
+        )?;
+        dropped.push(row);
     }
     if dropped.is_empty() {
         ctx.sql("CREATE VIEW items AS SELECT * FROM staged").await?;

@@ -66,6 +66,11 @@ pub struct StagedItems {
     pub read: u64,
     /// Rows staged (valid).
     pub staged: u64,
+    /// Staged item ids that may repeat an earlier one: every repeat is
+    /// among them, with a few ids that do not repeat (the filter's false
+    /// positives). Sorted, each once. The build checks only these against
+    /// the staged copy.
+    pub repeat_candidates: Vec<String>,
 }
 
 /// One item as read, before validation.
@@ -324,10 +329,21 @@ pub fn stage_items(
 ) -> Result<StagedItems, BuildError> {
     let mut stager = Stager::create(staging_path)?;
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
+    // Rows take more than 32 bytes in either format: enough filter bits.
+    let size = file.metadata().map_err(BuildError::io(&table.path))?.len();
+    let seen = super::SeenIds::with_expected(size / 32);
+    let mut repeat_candidates = Vec::new();
     let mut read = 0u64;
-    let handle =
+    let mut handle =
         |row: u64, raw: RawItem<'_>, stager: &mut Stager, rejections: &mut Rejections| match validate(&raw, persons) {
-            Ok((created, deleted)) => stager.push(row, &raw, created, deleted),
+            Ok((created, deleted)) => {
+                if let Some(id) = raw.item_id
+                    && seen.insert(id)
+                {
+                    repeat_candidates.push(id.to_string());
+                }
+                stager.push(row, &raw, created, deleted)
+            }
             Err((field, message)) => {
                 rejections.reject(table.error_at(Some(row), Some(field), message), raw.to_json(), false)
             }
@@ -385,9 +401,13 @@ pub fn stage_items(
         }
     }
     let staged = stager.finish()?;
+    // An id seen three times is a candidate twice.
+    repeat_candidates.sort_unstable();
+    repeat_candidates.dedup();
     Ok(StagedItems {
         path: staging_path.to_path_buf(),
         read,
         staged,
+        repeat_candidates,
     })
 }

@@ -217,12 +217,20 @@ fn an_id_seen_three_times_keeps_its_first_row_and_rejects_both_repeats() {
     let errors: Vec<(u64, String)> = rejected
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|l| (l["row"].as_u64().unwrap(), l["error"].as_str().unwrap_or("").to_string()))
+        .map(|l| {
+            (
+                l["row"].as_u64().unwrap(),
+                l["error"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
     for (row, error) in [(4, &errors[0]), (5, &errors[1])] {
         assert_eq!(error.0, row);
-        assert!(error.1.contains("duplicate item_id \"i1\" (first at line 1)"), "{error:?}");
+        assert!(
+            error.1.contains("duplicate item_id \"i1\" (first at line 1)"),
+            "{error:?}"
+        );
     }
     let index = read_parquet(&outcome.path.join("index.parquet"));
     assert_eq!(strings(&index, "item_id"), vec![Some("i1".to_string())]);

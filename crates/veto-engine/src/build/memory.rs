@@ -15,7 +15,9 @@
 //! different: it reads one stream per spilled run, and the runs grow with
 //! the items, so it is held to the budget (see [`SORT_MERGE`]).
 
-use datafusion::common::Result;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use datafusion::common::{Result, resources_err};
 use datafusion::execution::memory_pool::{
     FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, UnboundedMemoryPool,
 };
@@ -23,15 +25,21 @@ use datafusion::execution::memory_pool::{
 /// The consumer name of a sort's merge of its own spilled runs. It cannot
 /// spill, but it adapts: it merges as many runs at once as its reservation
 /// allows and merges the rest in further passes. Unbounded, it merged every
-/// run at once, and the runs grow with the item count.
+/// run at once, and the runs grow with the item count. Held to the budget
+/// without shares, the first partition's merge could take it all and leave
+/// the next one unable to start (seen once at 20M items with 256 MiB), so
+/// each merge gets an equal share, as the sorts do.
 const SORT_MERGE: &str = "ExternalSorterMerge";
 
 #[derive(Debug)]
 pub struct SpillBudgetPool {
     spilling: FairSpillPool,
     fixed: UnboundedMemoryPool,
-    /// Sort merges seen: a test holds [`SORT_MERGE`] to DataFusion's name.
-    sort_merges: std::sync::atomic::AtomicUsize,
+    budget: usize,
+    /// Sort merges registered now, which share the budget fairly.
+    open_sort_merges: AtomicUsize,
+    /// Sort merges ever seen: a test holds [`SORT_MERGE`] to DataFusion's name.
+    sort_merges: AtomicUsize,
 }
 
 impl SpillBudgetPool {
@@ -39,6 +47,8 @@ impl SpillBudgetPool {
         SpillBudgetPool {
             spilling: FairSpillPool::new(spill_budget),
             fixed: UnboundedMemoryPool::default(),
+            budget: spill_budget,
+            open_sort_merges: Default::default(),
             sort_merges: Default::default(),
         }
     }
@@ -58,11 +68,15 @@ impl MemoryPool for SpillBudgetPool {
     }
     fn register(&self, consumer: &MemoryConsumer) {
         if consumer.name().starts_with(SORT_MERGE) {
-            self.sort_merges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.sort_merges.fetch_add(1, Ordering::Relaxed);
+            self.open_sort_merges.fetch_add(1, Ordering::Relaxed);
         }
         self.pool_of(consumer).register(consumer)
     }
     fn unregister(&self, consumer: &MemoryConsumer) {
+        if consumer.name().starts_with(SORT_MERGE) {
+            self.open_sort_merges.fetch_sub(1, Ordering::Relaxed);
+        }
         self.pool_of(consumer).unregister(consumer)
     }
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
@@ -72,7 +86,20 @@ impl MemoryPool for SpillBudgetPool {
         self.pool_of(reservation.consumer()).shrink(reservation, shrink)
     }
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
-        self.pool_of(reservation.consumer()).try_grow(reservation, additional)
+        let consumer = reservation.consumer();
+        if consumer.name().starts_with(SORT_MERGE) {
+            // A fair share, as the sorts get: the first merge to start must
+            // leave room for the others, which cannot spill their way out.
+            let open = self.open_sort_merges.load(Ordering::Relaxed).max(1);
+            let share = self.budget / open;
+            if reservation.size() + additional > share {
+                return resources_err!(
+                    "{} asked for {additional} bytes more than its share ({share} bytes) of the budget",
+                    consumer.name()
+                );
+            }
+        }
+        self.pool_of(consumer).try_grow(reservation, additional)
     }
     fn reserved(&self) -> usize {
         self.spilling.reserved() + self.fixed.reserved()
@@ -198,6 +225,6 @@ mod tests {
         // Three times the budget sorted without running out, and the sort's
         // merge registered under the name this pool binds: if the engine
         // renamed it, the merge would draw on no budget again.
-        assert!(pool.sort_merges.load(std::sync::atomic::Ordering::Relaxed) > 0);
+        assert!(pool.sort_merges.load(Ordering::Relaxed) > 0);
     }
 }

@@ -27,8 +27,9 @@ use datafusion::execution::memory_pool::{
 /// allows and merges the rest in further passes. Unbounded, it merged every
 /// run at once, and the runs grow with the item count. Held to the budget
 /// without shares, the first partition's merge could take it all and leave
-/// the next one unable to start (seen once at 20M items with 256 MiB), so
-/// each merge gets an equal share, as the sorts do.
+/// the other partition's sort without room (seen at 20M items with 256 MiB,
+/// and in this module's test), so each merge gets an equal share, as the
+/// sorts do.
 const SORT_MERGE: &str = "ExternalSorterMerge";
 
 #[derive(Debug)]
@@ -180,16 +181,21 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_sort_past_its_budget_merges_its_runs_within_the_budget() {
+    async fn sorts_past_their_budget_merge_their_runs_within_it_side_by_side() {
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, false)]));
         // 40 batches of 4,096 rows in descending order: about 6 MiB of keys.
-        let batches: Vec<RecordBatch> = (0..40)
+        let mut batches: Vec<RecordBatch> = (0..40)
             .map(|b| {
                 let keys = (0..4096).map(|i| format!("{:08}-{}", 1_000_000 - (b * 4096 + i), "x".repeat(20)));
                 RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from_iter_values(keys))]).unwrap()
             })
             .collect();
-        let table = MemTable::try_new(schema, vec![batches]).unwrap();
+        // Two partitions, each sorting and merging its own runs at once.
+        // Without equal shares, the first merge took the budget and the
+        // other partition's sort ended with "resources exhausted" (every
+        // time, at this size).
+        let second_half = batches.split_off(20);
+        let table = MemTable::try_new(schema, vec![batches, second_half]).unwrap();
         let pool = Arc::new(SpillBudgetPool::new(2 << 20));
         let spill = tempfile::tempdir().unwrap();
         let runtime = RuntimeEnvBuilder::new()
@@ -197,7 +203,7 @@ mod tests {
             .with_temp_file_path(spill.path())
             .build_arc()
             .unwrap();
-        let mut config = SessionConfig::new().with_target_partitions(1);
+        let mut config = SessionConfig::new().with_target_partitions(2);
         config.options_mut().execution.sort_spill_reservation_bytes = 256 << 10;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_table("t", Arc::new(table)).unwrap();

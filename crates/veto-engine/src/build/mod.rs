@@ -349,8 +349,6 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     })
 }
 
-/// The build's one query. Column order is what `ShardSink` reads (see
-/// writer.rs), followed by the reason code.
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
@@ -381,10 +379,10 @@ fn batch_rows(memory_limit: usize) -> usize {
 }
 
 /// Below the default budget, freed memory goes back to the system every
-/// 200 ms while the build reads and queries (`memory::FreedMemoryReturner`). Not at the
-/// default: there, once a second cost 1.2 s of 15 s at 10M items for 330
-/// MiB less; the default keeps the speed, a smaller budget buys memory with
-/// time.
+/// 200 ms while the build reads and queries (`memory::FreedMemoryReturner`).
+/// Not at the default: there, once a second cost 1.2 s of 15 s at 10M items
+/// for 330 MiB less; the default keeps the speed, a smaller budget buys
+/// memory with time.
 fn return_freed_memory(memory_limit: usize) -> Option<memory::FreedMemoryReturner> {
     (memory_limit < DEFAULT_MEMORY_LIMIT)
         .then(|| memory::FreedMemoryReturner::start(std::time::Duration::from_millis(200)))
@@ -441,7 +439,7 @@ async fn drop_duplicates(
     rejections: &mut Rejections,
 ) -> Result<(), BuildError> {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    let mut duplicates = Vec::new();
+    let mut dropped = Vec::new();
     if !candidates.is_empty() {
         let schema = Arc::new(Schema::new(vec![Field::new("item_id", DataType::Utf8, false)]));
         let ids = datafusion::arrow::array::StringArray::from_iter_values(candidates);
@@ -460,24 +458,19 @@ async fn drop_duplicates(
             );
             for i in 0..batch.num_rows() {
                 let (row, id) = (rows.value(i), ids.value(i));
-                match first_rows.get(id) {
-                    Some(&first) => duplicates.push((row, id.to_string(), first)),
-                    None => {
-                        first_rows.insert(id.to_string(), row);
-                    }
-                }
+                let Some(&first) = first_rows.get(id) else {
+                    first_rows.insert(id.to_string(), row);
+                    continue;
+                };
+                let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
+                rejections.reject(
+                    table.error_at(Some(row), Some("item_id"), message),
+                    serde_json::json!({ "item_id": id }),
+                    false,
+                )?;
+                dropped.push(row);
             }
         }
-    }
-    let mut dropped = Vec::new();
-    for (row, id, first) in duplicates {
-        let message = format!("duplicate item_id {id:?} (first at {} {first})", table.row_label());
-        rejections.reject(
-            table.error_at(Some(row), Some("item_id"), message),
-            serde_json::json!({ "item_id": id }),
-            false,
-        )?;
-        dropped.push(row);
     }
     if dropped.is_empty() {
         ctx.sql("CREATE VIEW items AS SELECT * FROM staged").await?;

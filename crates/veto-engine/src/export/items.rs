@@ -329,7 +329,8 @@ pub fn stage_items(
 ) -> Result<StagedItems, BuildError> {
     let mut stager = Stager::create(staging_path)?;
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
-    // Rows take more than 32 bytes in either format: enough filter bits.
+    // An estimate of the rows from the file size; one too low only adds
+    // false positives, which the exact check of the candidates clears.
     let size = file.metadata().map_err(BuildError::io(&table.path))?.len();
     let seen = super::SeenIds::with_expected(size / 32);
     let mut repeat_candidates = Vec::new();

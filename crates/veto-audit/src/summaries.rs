@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type, UInt32Type};
+use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col, lit};
 use futures::StreamExt;
 
 use crate::AuditError;
@@ -47,35 +49,63 @@ impl PersonSummaries {
     /// installation secret that keys `person_ref`.
     pub async fn open(snapshot: &Path, secret: &[u8]) -> Result<PersonSummaries, AuditError> {
         let mut config = SessionConfig::new();
-        // Plain Utf8 throughout: from the files and from CAST(... AS VARCHAR).
+        // Plain Utf8 throughout, as the files are written.
         config.options_mut().execution.parquet.schema_force_view_types = false;
-        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config(config);
-        ctx.register_udf(PersonRefUdf::udf(secret));
-        ctx.register_parquet(
-            "idx",
-            path_str(&snapshot.join("index.parquet"))?,
-            ParquetReadOptions::default(),
-        )
-        .await?;
-        ctx.register_parquet(
-            "exc",
-            path_str(&snapshot.join("exclusions.parquet"))?,
-            ParquetReadOptions::default(),
-        )
-        .await?;
-        let stream = ctx
-            .sql(
-                "SELECT veto_person_ref(person_id) AS person_ref, * FROM (
-                   SELECT person_id, shard, kind AS key, platform, TRUE AS included, count(*) AS n
-                     FROM idx GROUP BY person_id, shard, kind, platform
-                   UNION ALL
-                   SELECT person_id, CAST(NULL AS INT UNSIGNED) AS shard, reason AS key,
-                          CAST(NULL AS VARCHAR) AS platform, FALSE AS included, count(*) AS n
-                     FROM exc GROUP BY person_id, reason)
-                 ORDER BY person_ref, person_id",
-            )
+        let person_ref = PersonRefUdf::udf(secret);
+        let read = |name: &'static str| {
+            let ctx = &ctx;
+            async move {
+                let path = path_str(&snapshot.join(name))?;
+                Ok::<_, AuditError>(ctx.read_parquet(path, ParquetReadOptions::default()).await?)
+            }
+        };
+        // SELECT person_id, shard, kind AS key, platform, TRUE AS included, count(*) AS n
+        //   FROM index GROUP BY person_id, shard, kind, platform
+        // UNION ALL
+        // SELECT person_id, NULL, reason, NULL, FALSE, count(*) FROM exclusions GROUP BY person_id, reason
+        // with veto_person_ref(person_id) in front, ORDER BY person_ref, person_id
+        let count_rows = || count(lit(1)).alias("n");
+        let included = read("index.parquet")
             .await?
+            .aggregate(
+                vec![col("person_id"), col("shard"), col("kind"), col("platform")],
+                vec![count_rows()],
+            )?
+            .select(vec![
+                col("person_id"),
+                col("shard"),
+                col("kind").alias("key"),
+                col("platform"),
+                lit(true).alias("included"),
+                col("n"),
+            ])?;
+        let excluded = read("exclusions.parquet")
+            .await?
+            .aggregate(vec![col("person_id"), col("reason")], vec![count_rows()])?
+            .select(vec![
+                col("person_id"),
+                lit(ScalarValue::UInt32(None)).alias("shard"),
+                col("reason").alias("key"),
+                lit(ScalarValue::Utf8(None)).alias("platform"),
+                lit(false).alias("included"),
+                col("n"),
+            ])?;
+        let stream = included
+            .union(excluded)?
+            .select(vec![
+                person_ref.call(vec![col("person_id")]).alias("person_ref"),
+                col("person_id"),
+                col("shard"),
+                col("key"),
+                col("platform"),
+                col("included"),
+                col("n"),
+            ])?
+            .sort(vec![
+                col("person_ref").sort(true, false),
+                col("person_id").sort(true, false),
+            ])?
             .execute_stream()
             .await?;
         Ok(PersonSummaries {

@@ -209,8 +209,10 @@ mod tests {
         ctx.register_table("t", Arc::new(table)).unwrap();
 
         let sorted = ctx
-            .sql("SELECT k FROM t ORDER BY k")
+            .table("t")
             .await
+            .unwrap()
+            .sort(vec![datafusion::prelude::col("k").sort(true, false)])
             .unwrap()
             .collect()
             .await

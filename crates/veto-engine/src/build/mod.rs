@@ -16,12 +16,14 @@
 mod memory;
 mod query;
 mod repeats;
+mod row_udf;
 mod tally;
 mod udf;
 mod writer;
 
 pub use tally::{PersonCounts, PersonTally};
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -33,7 +35,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use sha2::{Digest, Sha256};
 use veto_core::hashing::KeyedHasher;
 use veto_core::redact::{RedactionCounts, Redactor};
-use veto_core::{Objection, Policy};
+use veto_core::{Audience, Kind, Objection, Platform, Policy};
 
 use crate::error::BuildError;
 pub use crate::export::OnError;
@@ -45,7 +47,8 @@ use crate::fsutil::{Staging, sha256_file, write_atomic};
 use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
 use query::{Judged, Sinks, judge_and_sort, judge_and_write};
 use repeats::RepeatWatch;
-use udf::{CheckItemUdf, DocIdUdf, LeafUdf, ObjectionSlots, ReasonUdf, RedactUdf};
+use row_udf::{DocKeyUdf, IncludedUdf, LeafUdf, RedactUdf, ShardKeyUdf};
+use udf::{CheckItemUdf, IncludedFacts, ObjectionSlots, ReasonUdf};
 use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
 
 /// Where the snapshot goes.
@@ -202,12 +205,20 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 
     let policy = Arc::new(req.policy.clone());
     let redaction_counts = Arc::new(Mutex::new(RedactionCounts::default()));
-    ctx.register_udf(ReasonUdf::udf(policy.clone(), req.as_of, objections));
+    let included_facts = Arc::new(Mutex::new(IncludedFacts::default()));
+    ctx.register_udf(ReasonUdf::udf(
+        policy.clone(),
+        req.as_of,
+        objections,
+        included_facts.clone(),
+    ));
     ctx.register_udf(RedactUdf::udf(
         Redactor::new(policy.redaction),
         redaction_counts.clone(),
     ));
-    ctx.register_udf(DocIdUdf::udf(&req.secret));
+    ctx.register_udf(ShardKeyUdf::udf());
+    ctx.register_udf(DocKeyUdf::udf(&req.secret));
+    ctx.register_udf(IncludedUdf::udf());
     ctx.register_udf(LeafUdf::udf());
     let repeat_candidates = Arc::new(Mutex::new(Vec::new()));
     ctx.register_udf(CheckItemUdf::udf(staged.staged, repeat_candidates.clone()));
@@ -217,11 +228,11 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     progress.set_message("judging and writing");
     let mut shards = ShardSink::create(&root, req.shards)?;
     let mut exclusions = ParquetSink::create(root.join("exclusions.parquet"), EXCLUSIONS_SCHEMA.clone())?;
-    let query = judge_and_sort(in_place_rows.is_some());
+    let query = judge_and_sort(&ctx, in_place_rows.is_some()).await?;
     let mut repeats = RepeatWatch::new(repeat_candidates.clone());
     let judged = judge_and_write(
         &ctx,
-        &query,
+        query,
         Sinks {
             shards: &mut shards,
             exclusions: &mut exclusions,
@@ -271,6 +282,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         None => None,
     };
     let redactions = *redaction_counts.lock().expect("counts lock");
+    let facts = *included_facts.lock().expect("facts lock");
     let [persons_hash, items_hash] = input_hashes.join().expect("input hashing thread");
     let mut inputs = Vec::new();
     for (table, hash, rows) in [
@@ -306,12 +318,12 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             excluded,
         },
         excluded_by_reason: by_reason,
-        included_by_kind: stats.by_kind,
-        included_by_platform: stats.by_platform,
-        included_by_audience: stats.by_audience,
+        included_by_kind: by_name(Kind::ALL, Kind::as_str, &facts.kinds),
+        included_by_platform: by_name(Platform::ALL, Platform::as_str, &facts.platforms),
+        included_by_audience: by_name(Audience::ALL, Audience::as_str, &facts.audiences),
         included_by_lang: stats.by_lang,
         included_text_bytes: stats.text_bytes,
-        latest_item_created_at: stats
+        latest_item_created_at: facts
             .latest_created_us
             .map(|us| rfc3339(veto_core::time::from_micros(us))),
         redactions,
@@ -347,6 +359,15 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         already_built: false,
         persons: tally,
     })
+}
+
+/// Counts by vocabulary code as a map by name, leaving out zeros.
+fn by_name<T: Copy>(all: &[T], name: fn(T) -> &'static str, counts: &[u64]) -> BTreeMap<String, u64> {
+    all.iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(v, n)| (name(*v).to_string(), *n))
+        .collect()
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -396,7 +417,6 @@ fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError
     // Read strings as Utf8, the type the shards are written in: no view/plain
     // conversions on the way through.
     config.options_mut().execution.parquet.schema_force_view_types = false;
-    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     // Persons are already in memory: broadcast them as the hash join's build
     // side instead of repartitioning every item row by person id.
     config.options_mut().optimizer.hash_join_single_partition_threshold = usize::MAX;
@@ -438,15 +458,21 @@ async fn drop_duplicates(
     candidates: &[String],
     rejections: &mut Rejections,
 ) -> Result<(), BuildError> {
+    use datafusion::arrow::array::{StringArray, UInt64Array};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::logical_expr::JoinType;
+    use datafusion::prelude::col;
+    let staged = ctx.table("staged").await?;
     let mut dropped = Vec::new();
     if !candidates.is_empty() {
-        let schema = Arc::new(Schema::new(vec![Field::new("item_id", DataType::Utf8, false)]));
-        let ids = datafusion::arrow::array::StringArray::from_iter_values(candidates);
-        ctx.register_batch("candidates", RecordBatch::try_new(schema, vec![Arc::new(ids)])?)?;
-        let rows = ctx
-            .sql("SELECT s.row, s.item_id FROM staged s JOIN candidates c ON s.item_id = c.item_id ORDER BY s.row")
-            .await?
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+        let ids = StringArray::from_iter_values(candidates);
+        let candidates = ctx.read_batch(RecordBatch::try_new(schema, vec![Arc::new(ids)])?)?;
+        let rows = staged
+            .clone()
+            .join(candidates, JoinType::Inner, &["item_id"], &["id"], None)?
+            .select_columns(&["row", "item_id"])?
+            .sort(vec![col("row").sort(true, false)])?
             .collect()
             .await?;
         // Rows in file order: the first row of an id is its first occurrence.
@@ -472,19 +498,19 @@ async fn drop_duplicates(
             }
         }
     }
-    if dropped.is_empty() {
-        ctx.sql("CREATE VIEW items AS SELECT * FROM staged").await?;
+    let items = if dropped.is_empty() {
+        staged
     } else {
-        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-            datafusion::arrow::datatypes::Field::new("row", datafusion::arrow::datatypes::DataType::UInt64, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![Arc::new(datafusion::arrow::array::UInt64Array::from(dropped))],
-        )?;
-        ctx.register_batch("dropped", batch)?;
-        ctx.sql("CREATE VIEW items AS SELECT * FROM staged WHERE row NOT IN (SELECT row FROM dropped)")
-            .await?;
-    }
+        let schema = Arc::new(Schema::new(vec![Field::new("dropped_row", DataType::UInt64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(dropped))])?;
+        staged.join(
+            ctx.read_batch(batch)?,
+            JoinType::LeftAnti,
+            &["row"],
+            &["dropped_row"],
+            None,
+        )?
+    };
+    ctx.register_table("items", items.into_view())?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! The query joins persons (broadcast) with the items, applies the core's
 //! rules (`veto_reason`), and for included rows only computes doc id,
-//! redaction and leaf hash; one sort puts included rows first in (shard,
+//! redaction and leaf hash (`row_udf.rs`); one sort puts included rows first in (shard,
 //! doc_id) order and excluded rows after them in item_id order. The
 //! consumer splits that stream into the shards (and the index) and the
 //! exclusions, and counts each person's part for the lookup.
@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{UInt8Type, UInt32Type};
-use datafusion::prelude::SessionContext;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{Expr, JoinType};
+use datafusion::prelude::{DataFrame, SessionContext, col};
 use futures::StreamExt;
 use veto_core::Reason;
 
@@ -41,7 +43,7 @@ pub(super) struct Judged {
 /// person's part into `tally`.
 pub(super) async fn judge_and_write(
     ctx: &SessionContext,
-    query: &str,
+    query: DataFrame,
     sinks: Sinks<'_>,
     progress: &indicatif::ProgressBar,
 ) -> Result<Judged, BuildError> {
@@ -52,12 +54,11 @@ pub(super) async fn judge_and_write(
         repeats,
     } = sinks;
     let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
-    // One pass: the join, the rules, and for included rows only (CASE
-    // evaluates its branch on the matching rows) doc id, redaction and leaf
-    // hash; then one sort that puts included rows first in (shard, doc_id)
+    // One pass: the join, the rules, and for included rows only doc id,
+    // redaction and leaf hash; then one sort that puts included rows first in (shard, doc_id)
     // order and excluded rows after them in item_id order. Both keys are
     // unique: item ids are checked, and doc ids are keyed hashes of them.
-    let plan = ctx.sql(query).await?.create_physical_plan().await?;
+    let plan = query.create_physical_plan().await?;
     tracing::debug!(
         plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(true),
         "the build's query"
@@ -119,48 +120,103 @@ pub(super) async fn judge_and_write(
     })
 }
 
-/// The build's query. `check_rows`: the items are read in place from the
+/// The build's query, built with DataFrame calls (veto does without the SQL
+/// front end: it was a large part of the engine's compile time, and every
+/// query here is fixed). `check_rows`: the items are read in place from the
 /// export, so every row also goes through `veto_check_item` (a staged copy
-/// holds only rows already checked).
-pub(super) fn judge_and_sort(check_rows: bool) -> String {
-    let items = if check_rows {
-        format!(
-            "(SELECT * FROM items WHERE veto_check_item({}))",
-            crate::export::CHECKED.join(", ")
-        )
-    } else {
-        "items".to_string()
-    };
-    JUDGE_AND_SORT.replace("{items}", &items)
+/// holds only rows already checked). In SQL:
+///
+/// ```text
+/// SELECT shard, doc_id, text, platform, kind, lang, media_sha256, item_id, person_id,
+///        veto_leaf(reason, doc_id, text, platform, kind, lang, media_sha256) AS leaf_hash,
+///        reason, person_idx
+/// FROM (
+///   -- Excluded rows carry only what exclusions.parquet needs through the sort.
+///   SELECT veto_shard_key(reason, shard) AS shard, veto_doc_key(reason, item_id) AS doc_id,
+///          veto_redact(reason, text) AS text, veto_included(reason, platform) AS platform,
+///          ... (kind, lang, media_sha256 likewise), item_id, person_id, reason, person_idx
+///   FROM (
+///     SELECT i.item_id, i.person_id, i.platform, i.kind, i.text, i.lang, i.media_sha256,
+///            p.shard, p.person_idx,
+///            veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
+///                        p.birth_date, p.country) AS reason
+///     FROM persons p JOIN items i ON i.person_id = p.person_id))
+/// ORDER BY shard, doc_id
+/// ```
+pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Result<DataFrame, BuildError> {
+    let udf = |name: &str| ctx.udf(name);
+    let mut items = ctx.table("items").await?;
+    if check_rows {
+        let fields = crate::export::CHECKED.iter().map(|c| col(*c)).collect();
+        items = items.filter(udf("veto_check_item")?.call(fields))?;
+    }
+    let persons = ctx.table("persons").await?.alias("p")?;
+    let items = items.alias("i")?;
+    let reason = udf("veto_reason")?.call(
+        [
+            "p.objections",
+            "i.platform",
+            "i.kind",
+            "i.audience",
+            "i.created_at",
+            "i.deleted_at",
+            "p.birth_date",
+            "p.country",
+        ]
+        .map(col)
+        .to_vec(),
+    );
+    let joined = persons
+        .join_on(items, JoinType::Inner, [col("i.person_id").eq(col("p.person_id"))])?
+        .select(vec![
+            col("i.item_id").alias("item_id"),
+            col("i.person_id").alias("person_id"),
+            col("i.platform").alias("platform"),
+            col("i.kind").alias("kind"),
+            col("i.text").alias("text"),
+            col("i.lang").alias("lang"),
+            col("i.media_sha256").alias("media_sha256"),
+            col("p.shard").alias("shard"),
+            col("p.person_idx").alias("person_idx"),
+            reason.alias("reason"),
+        ])?;
+    let judged =
+        |name: &str, arg: &str| -> Result<Expr, BuildError> { Ok(udf(name)?.call(vec![col("reason"), col(arg)])) };
+    let mut row = vec![
+        judged("veto_shard_key", "shard")?.alias("shard"),
+        judged("veto_doc_key", "item_id")?.alias("doc_id"),
+        judged("veto_redact", "text")?.alias("text"),
+    ];
+    for name in ["platform", "kind", "lang", "media_sha256"] {
+        row.push(judged("veto_included", name)?.alias(name));
+    }
+    row.extend(["item_id", "person_id", "reason", "person_idx"].map(col));
+    let leaf = udf("veto_leaf")?.call(
+        ["reason", "doc_id", "text", "platform", "kind", "lang", "media_sha256"]
+            .map(col)
+            .to_vec(),
+    );
+    let sorted = joined
+        .select(row)?
+        .select(vec![
+            col("shard"),
+            col("doc_id"),
+            col("text"),
+            col("platform"),
+            col("kind"),
+            col("lang"),
+            col("media_sha256"),
+            col("item_id"),
+            col("person_id"),
+            leaf.alias("leaf_hash"),
+            col("reason"),
+            col("person_idx"),
+        ])?
+        .sort(vec![col("shard").sort(true, false), col("doc_id").sort(true, false)])?;
+    Ok(sorted)
 }
 
-const JUDGE_AND_SORT: &str = "
-    SELECT CASE WHEN reason = 0 THEN shard ELSE CAST(4294967295 AS INT UNSIGNED) END AS shard,
-           CASE WHEN reason = 0 THEN doc_id ELSE item_id END AS doc_id,
-           text, platform, kind, lang, media_sha256, item_id, person_id, audience, created_at,
-           CASE WHEN reason = 0 THEN veto_leaf(doc_id, text, platform, kind, lang, media_sha256) END AS leaf_hash,
-           reason, person_idx
-    FROM (
-      -- Excluded rows carry only what exclusions.parquet needs through the sort.
-      SELECT reason, shard, item_id, person_id, person_idx,
-             CASE WHEN reason = 0 THEN platform END AS platform,
-             CASE WHEN reason = 0 THEN kind END AS kind,
-             CASE WHEN reason = 0 THEN lang END AS lang,
-             CASE WHEN reason = 0 THEN media_sha256 END AS media_sha256,
-             CASE WHEN reason = 0 THEN audience END AS audience,
-             CASE WHEN reason = 0 THEN created_at END AS created_at,
-             CASE WHEN reason = 0 THEN veto_doc_id(item_id) END AS doc_id,
-             CASE WHEN reason = 0 THEN veto_redact(text) END AS text
-      FROM (
-        SELECT i.item_id, i.person_id, i.platform, i.kind, i.audience, i.created_at, i.text, i.lang,
-               i.media_sha256, p.shard, p.person_idx,
-               veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
-                           p.birth_date, p.country) AS reason
-        FROM persons p JOIN {items} i ON i.person_id = p.person_id
-      )
-    )
-    ORDER BY shard, doc_id";
 const ITEM_ID_COLUMN: usize = 7;
 const PERSON_ID_COLUMN: usize = 8;
-const REASON_COLUMN: usize = 12;
-const PERSON_COLUMN: usize = 13;
+const REASON_COLUMN: usize = 10;
+const PERSON_COLUMN: usize = 11;

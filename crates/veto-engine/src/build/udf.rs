@@ -4,11 +4,9 @@
 //! * `veto_reason(objections, platform, kind, audience, created_at, deleted_at, birth_date, country)`
 //!   → UInt8: 0 if the item is included, else `Reason::code() + 1`.
 //!   `objections` is the author's slot in the objection table (null: none).
-//! * `veto_redact(text)` → Utf8, counting what it replaced.
-//! * `veto_doc_id(item_id)` → Utf8.
-//! * `veto_leaf(doc_id, text, platform, kind, lang, media_sha256)` →
-//!   FixedSizeBinary(32), the RFC 6962 leaf hash of a shard row (raw bytes:
-//!   half the size of hex through the sort).
+//!   It also counts what the included rows hold (`IncludedFacts`), here
+//!   where every row's facts are at hand, so they need not travel through
+//!   the sort.
 //!
 //! * `veto_check_item(item_id, person_id, platform, kind, audience, created_at,
 //!   deleted_at, media_sha256)` → Boolean, always true: it fails the query at
@@ -23,14 +21,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, FixedSizeBinaryBuilder, RecordBatch, StringArray,
-    StringBuilder, TimestampMicrosecondArray, UInt8Array,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt8Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType, UInt32Type};
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
-use veto_core::hashing::{KeyedHasher, LeafData, leaf_hash};
-use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
 
@@ -148,6 +144,33 @@ pub struct ReasonUdf {
     policy: Arc<Policy>,
     as_of: DateTime<Utc>,
     objections: Arc<ObjectionSlots>,
+    facts: Arc<Mutex<IncludedFacts>>,
+}
+
+/// What the included items are, by vocabulary code, for the manifest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IncludedFacts {
+    pub kinds: [u64; Kind::ALL.len()],
+    pub platforms: [u64; Platform::ALL.len()],
+    pub audiences: [u64; Audience::ALL.len()],
+    pub latest_created_us: Option<i64>,
+}
+
+impl IncludedFacts {
+    fn count(&mut self, item: &ItemFacts, created_us: i64) {
+        self.kinds[item.kind.code() as usize] += 1;
+        self.platforms[item.platform.code() as usize] += 1;
+        self.audiences[item.audience.code() as usize] += 1;
+        self.latest_created_us = self.latest_created_us.max(Some(created_us));
+    }
+
+    fn add(&mut self, other: &IncludedFacts) {
+        let sum = |a: &mut [u64], b: &[u64]| a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        sum(&mut self.kinds, &other.kinds);
+        sum(&mut self.platforms, &other.platforms);
+        sum(&mut self.audiences, &other.audiences);
+        self.latest_created_us = self.latest_created_us.max(other.latest_created_us);
+    }
 }
 udf_identity!(ReasonUdf);
 
@@ -198,12 +221,18 @@ impl ObjectionSlots {
 }
 
 impl ReasonUdf {
-    pub fn udf(policy: Arc<Policy>, as_of: DateTime<Utc>, objections: Arc<ObjectionSlots>) -> ScalarUDF {
+    pub fn udf(
+        policy: Arc<Policy>,
+        as_of: DateTime<Utc>,
+        objections: Arc<ObjectionSlots>,
+        facts: Arc<Mutex<IncludedFacts>>,
+    ) -> ScalarUDF {
         ScalarUDF::new_from_impl(ReasonUdf {
             signature: Signature::any(8, Volatility::Immutable),
             policy,
             as_of,
             objections,
+            facts,
         })
     }
 }
@@ -228,6 +257,7 @@ impl ScalarUDFImpl for ReasonUdf {
         let country = strings(&a[7])?;
         let no_objections: &[Objection] = &[];
         let mut out = Vec::with_capacity(n);
+        let mut facts = IncludedFacts::default();
         for i in 0..n {
             // Staging validated these values; a failure here is a bug, not bad input.
             let parse_err =
@@ -241,7 +271,7 @@ impl ScalarUDFImpl for ReasonUdf {
                     .is_valid(i)
                     .then(|| veto_core::time::from_micros(deleted.value(i))),
             };
-            let facts = PersonFacts {
+            let person = PersonFacts {
                 birth_date: birth.is_valid(i).then(|| veto_core::time::from_days(birth.value(i))),
                 country: country.is_valid(i).then(|| country.value(i)),
             };
@@ -249,146 +279,16 @@ impl ScalarUDFImpl for ReasonUdf {
                 true => self.objections.of(slot.value(i)),
                 false => no_objections,
             };
-            out.push(match evaluate(&self.policy, self.as_of, &item, &facts, objections) {
-                Ok(()) => INCLUDED,
+            out.push(match evaluate(&self.policy, self.as_of, &item, &person, objections) {
+                Ok(()) => {
+                    facts.count(&item, created.value(i));
+                    INCLUDED
+                }
                 Err(reason) => reason.code() + 1,
             });
         }
+        self.facts.lock().expect("facts lock").add(&facts);
         Ok(ColumnarValue::Array(Arc::new(UInt8Array::from(out))))
-    }
-}
-
-/// Redaction as a UDF; the counts of all calls add up in `counts`.
-pub struct RedactUdf {
-    signature: Signature,
-    redactor: Redactor,
-    counts: Arc<Mutex<RedactionCounts>>,
-}
-udf_identity!(RedactUdf);
-
-impl RedactUdf {
-    pub fn udf(redactor: Redactor, counts: Arc<Mutex<RedactionCounts>>) -> ScalarUDF {
-        ScalarUDF::new_from_impl(RedactUdf {
-            signature: Signature::any(1, Volatility::Immutable),
-            redactor,
-            counts,
-        })
-    }
-}
-
-impl ScalarUDFImpl for RedactUdf {
-    fn name(&self) -> &str {
-        "veto_redact"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (a, n) = arrays(args)?;
-        let text = strings(&a[0])?;
-        let mut counts = RedactionCounts::default();
-        let mut out = StringBuilder::with_capacity(n, text.value_data().len());
-        for i in 0..n {
-            if text.is_valid(i) {
-                out.append_value(self.redactor.redact(text.value(i), &mut counts));
-            } else {
-                out.append_null();
-            }
-        }
-        self.counts.lock().expect("counts lock").add(&counts);
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
-    }
-}
-
-/// Doc ids as a UDF: the keyed hash of the item id.
-pub struct DocIdUdf {
-    signature: Signature,
-    hasher: KeyedHasher,
-}
-udf_identity!(DocIdUdf);
-
-impl DocIdUdf {
-    pub fn udf(secret: &[u8]) -> ScalarUDF {
-        ScalarUDF::new_from_impl(DocIdUdf {
-            signature: Signature::any(1, Volatility::Immutable),
-            hasher: KeyedHasher::doc_ids(secret),
-        })
-    }
-}
-
-impl ScalarUDFImpl for DocIdUdf {
-    fn name(&self) -> &str {
-        "veto_doc_id"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (a, n) = arrays(args)?;
-        let input = strings(&a[0])?;
-        let mut out = StringBuilder::with_capacity(n, 32 * n);
-        let mut id = String::with_capacity(32);
-        for i in 0..n {
-            id.clear();
-            self.hasher.doc_id_into(input.value(i), &mut id);
-            out.append_value(&id);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
-    }
-}
-
-/// Merkle leaf hashes of shard rows as a UDF, so they are computed on every
-/// core before the sort rather than in the single writer after it.
-pub struct LeafUdf {
-    signature: Signature,
-}
-udf_identity!(LeafUdf);
-
-impl LeafUdf {
-    pub fn udf() -> ScalarUDF {
-        ScalarUDF::new_from_impl(LeafUdf {
-            signature: Signature::any(6, Volatility::Immutable),
-        })
-    }
-}
-
-impl ScalarUDFImpl for LeafUdf {
-    fn name(&self) -> &str {
-        "veto_leaf"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::FixedSizeBinary(32))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (a, n) = arrays(args)?;
-        let cols = a.iter().map(strings).collect::<Result<Vec<_>>>()?;
-        fn opt(c: &StringArray, i: usize) -> Option<&str> {
-            c.is_valid(i).then(|| c.value(i))
-        }
-        let mut canonical = Vec::new();
-        let mut out = FixedSizeBinaryBuilder::with_capacity(n, 32);
-        for i in 0..n {
-            let leaf = LeafData {
-                doc_id: cols[0].value(i),
-                text: opt(cols[1], i),
-                platform: cols[2].value(i),
-                kind: cols[3].value(i),
-                lang: opt(cols[4], i),
-                media_sha256: opt(cols[5], i),
-            };
-            leaf.canonical_bytes(&mut canonical);
-            out.append_value(leaf_hash(&canonical))?;
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, UInt32Array};
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType, UInt32Type};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -236,15 +236,12 @@ struct OpenShard {
     leaves: Vec<[u8; 32]>,
 }
 
-/// What is in a snapshot's shards, for the manifest and the public summary.
+/// What the writer counts of a snapshot's shards, for the manifest and the
+/// public summary (the rest is counted by `veto_reason`: `IncludedFacts`).
 #[derive(Debug, Default)]
-pub struct IncludedStats {
-    pub by_kind: BTreeMap<String, u64>,
-    pub by_platform: BTreeMap<String, u64>,
-    pub by_audience: BTreeMap<String, u64>,
+pub struct ShardStats {
     /// `"unknown"` for items without a language.
     pub by_lang: BTreeMap<String, u64>,
-    pub latest_created_us: Option<i64>,
     /// UTF-8 bytes of redacted text in the shards.
     pub text_bytes: u64,
 }
@@ -262,7 +259,7 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 /// file in turn, its Merkle leaves, and the index.
 ///
 /// Input columns: shard, doc_id, text, platform, kind, lang, media_sha256,
-/// item_id, person_id, audience, created_at, leaf_hash (hex).
+/// item_id, person_id, leaf_hash (32 bytes).
 pub struct ShardSink {
     root: PathBuf,
     shard_count: u32,
@@ -272,7 +269,7 @@ pub struct ShardSink {
     next: u32,
     index: ParquetSink,
     pub shards: Vec<ShardInfo>,
-    pub stats: IncludedStats,
+    pub stats: ShardStats,
 }
 
 impl ShardSink {
@@ -287,7 +284,7 @@ impl ShardSink {
             next: 0,
             index: ParquetSink::create(root.join("index.parquet"), INDEX_SCHEMA.clone())?,
             shards: Vec::new(),
-            stats: IncludedStats::default(),
+            stats: ShardStats::default(),
         })
     }
 
@@ -371,20 +368,14 @@ impl ShardSink {
 
     fn write_run(&mut self, run: &RecordBatch, shard: u32) -> Result<(), BuildError> {
         let col = |i: usize| -> &StringArray { run.column(i).as_string::<i32>() };
-        let (text, platform, kind, lang) = (col(2), col(3), col(4), col(5));
-        let audience = col(9);
-        let created = run.column(10).as_primitive::<TimestampMicrosecondType>();
-        let leaf_hashes = run.column(11).as_fixed_size_binary();
+        let (text, lang) = (col(2), col(5));
+        let leaf_hashes = run.column(9).as_fixed_size_binary();
         let mut leaf_hex = StringBuilder::with_capacity(run.num_rows(), 64 * run.num_rows());
         let mut hex_buf = [0u8; 64];
         let open = self.open.as_mut().expect("shard opened above");
         let stats = &mut self.stats;
         for i in 0..run.num_rows() {
-            bump(&mut stats.by_kind, kind.value(i));
-            bump(&mut stats.by_platform, platform.value(i));
-            bump(&mut stats.by_audience, audience.value(i));
             bump(&mut stats.by_lang, opt(lang, i).unwrap_or("unknown"));
-            stats.latest_created_us = stats.latest_created_us.max(Some(created.value(i)));
             stats.text_bytes += opt(text, i).map_or(0, |t| t.len() as u64);
             let leaf: [u8; 32] = leaf_hashes
                 .value(i)
@@ -412,7 +403,7 @@ impl ShardSink {
 
     /// Closes the last shard, writes empty files for shards that got no
     /// rows, and returns the index description.
-    pub fn finish(mut self) -> Result<(Vec<ShardInfo>, FileInfo, IncludedStats), BuildError> {
+    pub fn finish(mut self) -> Result<(Vec<ShardInfo>, FileInfo, ShardStats), BuildError> {
         if self.shard_count > 0 {
             self.open_shard(self.shard_count - 1)?;
         }

@@ -3,7 +3,7 @@
 //! ```text
 //! persons ─load/validate─► persons table (+ shard, objection slot per person)
 //! items ── read in place (Parquet, fail-fast) or validated into items.staged.parquet
-//!   ─► DataFusion, one query: persons JOIN items (persons broadcast) ·
+//!   ─► DataFusion, one query: each item's author looked up in persons ·
 //!      veto_check_item (rows read in place: the export's row checks) ·
 //!      veto_reason (the core's rules) · for included rows only: veto_doc_id,
 //!      veto_redact, veto_leaf · one sort: included by (shard, doc_id), then
@@ -48,7 +48,7 @@ use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHO
 use query::{Judged, Sinks, judge_and_sort, judge_and_write};
 use repeats::RepeatWatch;
 use row_udf::{DocKeyUdf, IncludedUdf, LeafUdf, RedactUdf, ShardKeyUdf};
-use udf::{CheckItemUdf, IncludedFacts, ObjectionSlots, ReasonUdf};
+use udf::{CheckItemUdf, IncludedFacts, ObjectionSlots, PersonUdf, ReasonUdf};
 use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
 
 /// Where the snapshot goes.
@@ -192,23 +192,23 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     }
     let objections = Arc::new(ObjectionSlots::new(&req.objections));
     let shards_of = KeyedHasher::shards(&req.secret);
-    let persons_batch = persons.to_batch(
+    let persons_read = persons.len() as u64 + persons_rejected;
+    let persons = Arc::new(persons.into_table(
         |id| shards_of.shard_of(id, req.shards),
         |id| objections.slot(id),
         threads,
-    )?;
-    let mut tally = PersonTally::new(persons_batch.column(0).as_string::<i32>().clone());
-    ctx.register_batch("persons", persons_batch)?;
-    let persons_read = persons.len() as u64 + persons_rejected;
-    drop(persons);
+    ));
+    let mut tally = PersonTally::new(persons.ids());
     phase("persons table");
 
     let policy = Arc::new(req.policy.clone());
     let redaction_counts = Arc::new(Mutex::new(RedactionCounts::default()));
     let included_facts = Arc::new(Mutex::new(IncludedFacts::default()));
+    ctx.register_udf(PersonUdf::udf(persons.clone()));
     ctx.register_udf(ReasonUdf::udf(
         policy.clone(),
         req.as_of,
+        persons.clone(),
         objections,
         included_facts.clone(),
     ));
@@ -216,7 +216,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         Redactor::new(policy.redaction),
         redaction_counts.clone(),
     ));
-    ctx.register_udf(ShardKeyUdf::udf());
+    ctx.register_udf(ShardKeyUdf::udf(persons));
     ctx.register_udf(DocKeyUdf::udf(&req.secret));
     ctx.register_udf(IncludedUdf::udf());
     ctx.register_udf(LeafUdf::udf());
@@ -253,7 +253,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         (Ok(judged), None) => judged,
         (outcome, Some(_)) => {
             // A row failed its checks in the query, or rows went missing in
-            // the join (an author not in persons): name the first bad row.
+            // the author lookup (an author not in persons): name the first bad row.
             let persons = load_persons(&persons_table, &mut rejections)?;
             progress.set_message("finding the bad row");
             check_in_place(&items_table, &persons, threads, &progress)?;
@@ -417,10 +417,6 @@ fn session(req: &BuildRequest, root: &Path) -> Result<SessionContext, BuildError
     // Read strings as Utf8, the type the shards are written in: no view/plain
     // conversions on the way through.
     config.options_mut().execution.parquet.schema_force_view_types = false;
-    // Persons are already in memory: broadcast them as the hash join's build
-    // side instead of repartitioning every item row by person id.
-    config.options_mut().optimizer.hash_join_single_partition_threshold = usize::MAX;
-    config.options_mut().optimizer.hash_join_single_partition_threshold_rows = usize::MAX;
     // Each sorting partition reserves this much for its final merge; keep the
     // reservations within the budget however small the budget is.
     let reservation = (req.memory_limit / (4 * threads)).min(10 << 20);

@@ -1,7 +1,7 @@
 //! The build's one query and the consumer of its sorted stream.
 //!
-//! The query joins persons (broadcast) with the items, applies the core's
-//! rules (`veto_reason`), and for included rows only computes doc id,
+//! The query looks each item's author up in the persons table
+//! (`veto_person`), applies the core's rules (`veto_reason`), and for included rows only computes doc id,
 //! redaction and leaf hash (`row_udf.rs`); one sort puts included rows first in (shard,
 //! doc_id) order and excluded rows after them in item_id order. The
 //! consumer splits that stream into the shards (and the index) and the
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{UInt8Type, UInt32Type};
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::{Expr, JoinType};
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionContext, col};
 use futures::StreamExt;
 use veto_core::Reason;
@@ -132,15 +132,13 @@ pub(super) async fn judge_and_write(
 ///        reason, person_idx
 /// FROM (
 ///   -- Excluded rows carry only what exclusions.parquet needs through the sort.
-///   SELECT veto_shard_key(reason, shard) AS shard, veto_doc_key(reason, item_id) AS doc_id,
+///   SELECT veto_shard_key(reason, person_idx) AS shard, veto_doc_key(reason, item_id) AS doc_id,
 ///          veto_redact(reason, text) AS text, veto_included(reason, platform) AS platform,
 ///          ... (kind, lang, media_sha256 likewise), item_id, person_id, reason, person_idx
 ///   FROM (
-///     SELECT i.item_id, i.person_id, i.platform, i.kind, i.text, i.lang, i.media_sha256,
-///            p.shard, p.person_idx,
-///            veto_reason(p.objections, i.platform, i.kind, i.audience, i.created_at, i.deleted_at,
-///                        p.birth_date, p.country) AS reason
-///     FROM persons p JOIN items i ON i.person_id = p.person_id))
+///     SELECT item_id, person_id, platform, kind, text, lang, media_sha256, person_idx,
+///            veto_reason(person_idx, platform, kind, audience, created_at, deleted_at) AS reason
+///     FROM (SELECT *, veto_person(person_id) AS person_idx FROM items)))
 /// ORDER BY shard, doc_id
 /// ```
 pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Result<DataFrame, BuildError> {
@@ -150,40 +148,40 @@ pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Re
         let fields = crate::export::CHECKED.iter().map(|c| col(*c)).collect();
         items = items.filter(udf("veto_check_item")?.call(fields))?;
     }
-    let persons = ctx.table("persons").await?.alias("p")?;
-    let items = items.alias("i")?;
     let reason = udf("veto_reason")?.call(
-        [
-            "p.objections",
-            "i.platform",
-            "i.kind",
-            "i.audience",
-            "i.created_at",
-            "i.deleted_at",
-            "p.birth_date",
-            "p.country",
-        ]
-        .map(col)
-        .to_vec(),
+        ["person_idx", "platform", "kind", "audience", "created_at", "deleted_at"]
+            .map(col)
+            .to_vec(),
     );
-    let joined = persons
-        .join_on(items, JoinType::Inner, [col("i.person_id").eq(col("p.person_id"))])?
+    let joined = items
         .select(vec![
-            col("i.item_id").alias("item_id"),
-            col("i.person_id").alias("person_id"),
-            col("i.platform").alias("platform"),
-            col("i.kind").alias("kind"),
-            col("i.text").alias("text"),
-            col("i.lang").alias("lang"),
-            col("i.media_sha256").alias("media_sha256"),
-            col("p.shard").alias("shard"),
-            col("p.person_idx").alias("person_idx"),
+            col("item_id"),
+            col("person_id"),
+            col("platform"),
+            col("kind"),
+            col("audience"),
+            col("created_at"),
+            col("deleted_at"),
+            col("text"),
+            col("lang"),
+            col("media_sha256"),
+            udf("veto_person")?.call(vec![col("person_id")]).alias("person_idx"),
+        ])?
+        .select(vec![
+            col("item_id"),
+            col("person_id"),
+            col("platform"),
+            col("kind"),
+            col("text"),
+            col("lang"),
+            col("media_sha256"),
+            col("person_idx"),
             reason.alias("reason"),
         ])?;
     let judged =
         |name: &str, arg: &str| -> Result<Expr, BuildError> { Ok(udf(name)?.call(vec![col("reason"), col(arg)])) };
     let mut row = vec![
-        judged("veto_shard_key", "shard")?.alias("shard"),
+        judged("veto_shard_key", "person_idx")?.alias("shard"),
         judged("veto_doc_key", "item_id")?.alias("doc_id"),
         judged("veto_redact", "text")?.alias("text"),
     ];

@@ -3,7 +3,8 @@
 //! only; an excluded row gets null, or for the sort keys a value that puts
 //! it after every included row in item id order.
 //!
-//! * `veto_shard_key(reason, shard)` → UInt32: the shard, or `u32::MAX`.
+//! * `veto_shard_key(reason, person_idx)` → UInt32: the author's shard, or
+//!   `u32::MAX`.
 //! * `veto_doc_key(reason, item_id)` → Utf8: the doc id (a keyed hash of
 //!   the item id), or the item id itself.
 //! * `veto_redact(reason, text)` → Utf8, counting what it replaced.
@@ -31,6 +32,7 @@ use veto_core::hashing::{KeyedHasher, LeafData, leaf_hash};
 use veto_core::redact::{RedactionCounts, Redactor};
 
 use super::udf::INCLUDED;
+use crate::export::PersonTable;
 
 /// The arguments as arrays; the first is the reason column.
 fn judged(args: ScalarFunctionArgs) -> Result<(UInt8Array, Vec<ArrayRef>, usize)> {
@@ -86,25 +88,30 @@ fn signature(args: usize) -> Signature {
     Signature::any(args + 1, Volatility::Immutable)
 }
 
-/// `veto_shard_key(reason, shard)`.
+/// `veto_shard_key(reason, person_idx)`.
 pub struct ShardKeyUdf {
     signature: Signature,
+    persons: Arc<PersonTable>,
 }
 scalar_udf!(ShardKeyUdf, "veto_shard_key", 1, DataType::UInt32);
 
 impl ShardKeyUdf {
-    pub fn udf() -> ScalarUDF {
+    pub fn udf(persons: Arc<PersonTable>) -> ScalarUDF {
         ScalarUDF::new_from_impl(ShardKeyUdf {
             signature: signature(1),
+            persons,
         })
     }
 
     fn eval(&self, reason: &UInt8Array, a: &[ArrayRef], n: usize) -> Result<ArrayRef> {
-        let Some(shard) = a[0].as_primitive_opt::<UInt32Type>() else {
-            return exec_err!("veto_shard_key: expected the shard as UInt32");
+        let Some(person) = a[0].as_primitive_opt::<UInt32Type>() else {
+            return exec_err!("veto_shard_key: expected the person_idx as UInt32");
         };
         let keys: UInt32Array = (0..n)
-            .map(|i| if included(reason, i) { shard.value(i) } else { u32::MAX })
+            .map(|i| match included(reason, i) {
+                true => self.persons.shard(person.value(i)),
+                false => u32::MAX,
+            })
             .collect::<Vec<u32>>()
             .into();
         Ok(Arc::new(keys))
@@ -301,10 +308,20 @@ mod tests {
         let keys = keys.as_string::<i32>();
         assert_eq!(keys.value(0), veto_core::hashing::doc_id(secret, "item-b"));
         assert_eq!(keys.value(1), "item-a");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("persons.jsonl"),
+            "{\"person_id\": \"ann\", \"birth_date\": null, \"country\": null, \"display_name\": null, \"handles\": []}\n",
+        )
+        .unwrap();
+        let table = crate::export::TableFile::locate(dir.path(), "persons").unwrap();
+        let mut rejections = crate::export::Rejections::new(crate::export::OnError::Abort, dir.path().join("r"));
+        let persons = crate::export::load_persons(&table, &mut rejections).unwrap();
+        let persons = Arc::new(persons.into_table(|_| 7, |_| None, 1));
         let shards = call(
-            &ShardKeyUdf::udf(),
+            &ShardKeyUdf::udf(persons),
             &[0, 2],
-            vec![Arc::new(UInt32Array::from(vec![7, 7]))],
+            vec![Arc::new(UInt32Array::from(vec![0, 0]))],
         );
         let shards = shards.as_primitive::<UInt32Type>();
         assert_eq!(shards.values().to_vec(), [7, u32::MAX]);

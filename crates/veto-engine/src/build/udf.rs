@@ -1,9 +1,14 @@
 //! The build's scalar functions, registered with DataFusion. Each wraps one
 //! function of veto-core, so the engine applies exactly the core's rules.
 //!
-//! * `veto_reason(objections, platform, kind, audience, created_at, deleted_at, birth_date, country)`
-//!   → UInt8: 0 if the item is included, else `Reason::code() + 1`.
-//!   `objections` is the author's slot in the objection table (null: none).
+//! * `veto_person(person_id)` → UInt32: the author's position in the
+//!   persons table (`person_idx`). An author missing from persons fails the
+//!   query, as a failed row check does. This lookup replaces a hash join:
+//!   every item has exactly one author, and the join copied every item
+//!   column once more to pair it with the person's.
+//! * `veto_reason(person_idx, platform, kind, audience, created_at, deleted_at)`
+//!   → UInt8: 0 if the item is included, else `Reason::code() + 1`. The
+//!   author's facts and objections come from the persons table.
 //!   It also counts what the included rows hold (`IncludedFacts`), here
 //!   where every row's facts are at hand, so they need not travel through
 //!   the sort.
@@ -14,15 +19,15 @@
 //!   an export read in place is checked in the same pass as it is judged.
 //!
 //! The shard of an item is its author's, computed once per person when the
-//! persons table is built (see `Persons::to_batch`).
+//! persons table is built (see `Persons::into_table`).
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-    UInt8Array,
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt8Array,
+    UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType, UInt32Type};
 use datafusion::common::{DataFusionError, Result, exec_err};
@@ -30,7 +35,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
 
-use crate::export::{CHECKED, ItemColumns, SeenIds, validate_fields};
+use crate::export::{CHECKED, ItemColumns, PersonTable, SeenIds, validate_fields};
 
 /// Code of an included item in the `veto_reason` column.
 pub const INCLUDED: u8 = 0;
@@ -138,11 +143,61 @@ impl ScalarUDFImpl for CheckItemUdf {
     }
 }
 
+/// The author lookup as a UDF (see the module docs).
+pub struct PersonUdf {
+    signature: Signature,
+    persons: Arc<PersonTable>,
+}
+udf_identity!(PersonUdf);
+
+impl PersonUdf {
+    pub fn udf(persons: Arc<PersonTable>) -> ScalarUDF {
+        ScalarUDF::new_from_impl(PersonUdf {
+            signature: Signature::any(1, Volatility::Immutable),
+            persons,
+        })
+    }
+}
+
+impl ScalarUDFImpl for PersonUdf {
+    fn name(&self) -> &str {
+        "veto_person"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::UInt32)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (a, n) = arrays(args)?;
+        let ids = strings(&a[0])?;
+        let mut positions = Vec::with_capacity(n);
+        // Items usually come grouped by author: repeat the last answer
+        // instead of looking the same id up again.
+        let mut last: Option<(&str, u32)> = None;
+        for i in 0..n {
+            let id = ids.value(i);
+            let position = match last {
+                Some((last_id, position)) if last_id == id => position,
+                _ => match self.persons.position(id) {
+                    Some(position) => position,
+                    None => return exec_err!("an item's author is not in persons"),
+                },
+            };
+            last = Some((id, position));
+            positions.push(position);
+        }
+        Ok(ColumnarValue::Array(Arc::new(UInt32Array::from(positions))))
+    }
+}
+
 /// The eligibility decision as a UDF.
 pub struct ReasonUdf {
     signature: Signature,
     policy: Arc<Policy>,
     as_of: DateTime<Utc>,
+    persons: Arc<PersonTable>,
     objections: Arc<ObjectionSlots>,
     facts: Arc<Mutex<IncludedFacts>>,
 }
@@ -224,13 +279,15 @@ impl ReasonUdf {
     pub fn udf(
         policy: Arc<Policy>,
         as_of: DateTime<Utc>,
+        persons: Arc<PersonTable>,
         objections: Arc<ObjectionSlots>,
         facts: Arc<Mutex<IncludedFacts>>,
     ) -> ScalarUDF {
         ScalarUDF::new_from_impl(ReasonUdf {
-            signature: Signature::any(8, Volatility::Immutable),
+            signature: Signature::any(6, Volatility::Immutable),
             policy,
             as_of,
+            persons,
             objections,
             facts,
         })
@@ -249,12 +306,10 @@ impl ScalarUDFImpl for ReasonUdf {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
-        let slot = a[0].as_primitive::<UInt32Type>();
+        let person_idx = a[0].as_primitive::<UInt32Type>();
         let (platform, kind, audience) = (strings(&a[1])?, strings(&a[2])?, strings(&a[3])?);
         let created: &TimestampMicrosecondArray = a[4].as_primitive::<TimestampMicrosecondType>();
         let deleted: &TimestampMicrosecondArray = a[5].as_primitive::<TimestampMicrosecondType>();
-        let birth: &Date32Array = a[6].as_primitive();
-        let country = strings(&a[7])?;
         let no_objections: &[Objection] = &[];
         let mut out = Vec::with_capacity(n);
         let mut facts = IncludedFacts::default();
@@ -271,13 +326,14 @@ impl ScalarUDFImpl for ReasonUdf {
                     .is_valid(i)
                     .then(|| veto_core::time::from_micros(deleted.value(i))),
             };
+            let author = person_idx.value(i);
             let person = PersonFacts {
-                birth_date: birth.is_valid(i).then(|| veto_core::time::from_days(birth.value(i))),
-                country: country.is_valid(i).then(|| country.value(i)),
+                birth_date: self.persons.birth_days(author).map(veto_core::time::from_days),
+                country: self.persons.country(author),
             };
-            let objections = match slot.is_valid(i) {
-                true => self.objections.of(slot.value(i)),
-                false => no_objections,
+            let objections = match self.persons.objection_slot(author) {
+                Some(slot) => self.objections.of(slot),
+                None => no_objections,
             };
             out.push(match evaluate(&self.policy, self.as_of, &item, &person, objections) {
                 Ok(()) => {

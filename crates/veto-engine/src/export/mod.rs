@@ -22,7 +22,7 @@ pub use check::{CHECKED, check_in_place, confirm_repeats, queryable_rows};
 pub use items::{ItemColumns, validate_fields};
 pub use items::{StagedItems, stage_items};
 pub use objections::read_objections;
-pub use persons::{Persons, load_persons};
+pub use persons::{PersonTable, Persons, load_persons};
 pub use seen::SeenIds;
 
 use crate::error::{BuildError, InputError};

@@ -3,12 +3,10 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::sync::Arc;
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use datafusion::arrow::array::{Array, Date32Array, RecordBatch, StringArray, StringBuilder, UInt32Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{StringArray, StringBuilder};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::json;
 
@@ -38,7 +36,7 @@ pub struct Persons {
     countries: Vec<Option<[u8; 2]>>,
     /// Row of each person in the file, for duplicate reports.
     rows: Vec<u64>,
-    index: HashMap<u64, u32>,
+    index: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
     collisions: HashMap<String, u32>,
     hasher: std::hash::RandomState,
 }
@@ -46,6 +44,73 @@ pub struct Persons {
 impl std::fmt::Debug for Persons {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Persons({})", self.len())
+    }
+}
+
+/// The index's keys are already hashes of the ids (keyed per process):
+/// hashing them again only costs time on every lookup.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The persons with the shard and objection slot of each, looked up by id
+/// by the build's query (`veto_person`); a person's position is their
+/// `person_idx`.
+pub struct PersonTable {
+    persons: Persons,
+    shards: Vec<u32>,
+    objection_slots: Vec<Option<u32>>,
+}
+
+impl PersonTable {
+    /// The position of `person_id`, if they are in the table.
+    pub fn position(&self, person_id: &str) -> Option<u32> {
+        self.persons.find(person_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.persons.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.persons.is_empty()
+    }
+
+    pub fn shard(&self, position: u32) -> u32 {
+        self.shards[position as usize]
+    }
+
+    pub fn objection_slot(&self, position: u32) -> Option<u32> {
+        self.objection_slots[position as usize]
+    }
+
+    pub fn birth_days(&self, position: u32) -> Option<i32> {
+        self.persons.birth_days[position as usize]
+    }
+
+    pub fn country(&self, position: u32) -> Option<&str> {
+        self.persons.countries[position as usize]
+            .as_ref()
+            .map(|c| std::str::from_utf8(c).expect("validated as two capital letters"))
+    }
+
+    /// Every person id, in position order.
+    pub fn ids(&self) -> StringArray {
+        self.persons.ids.finish_cloned()
     }
 }
 
@@ -90,28 +155,25 @@ impl Persons {
         (0..self.len() as u32).map(|p| self.id(p))
     }
 
-    /// The persons as one Arrow batch, the build side of the join:
-    /// `person_id`, `birth_date`, `country`, plus what the build derives once
-    /// per person rather than once per item: `shard` (from `shards`) and
-    /// `objections`, the slot of the person's objections in `slots` (null if
-    /// they have none).
-    pub fn to_batch(
-        &self,
+    /// The persons as the build's query looks them up, with what the build
+    /// derives once per person rather than once per item: the shard (from
+    /// `shards`, a keyed hash, spread over the threads) and the slot of the
+    /// person's objections (from `slots`).
+    pub fn into_table(
+        self,
         shards: impl Fn(&str) -> u32 + Sync,
         slots: impl Fn(&str) -> Option<u32>,
         threads: usize,
-    ) -> Result<RecordBatch, BuildError> {
-        // The shard is a keyed hash per person: spread over the threads.
-        let ids = self.ids.finish_cloned();
-        let part = ids.len().div_ceil(threads.max(1)).max(1);
+    ) -> PersonTable {
+        let part = self.len().div_ceil(threads.max(1)).max(1);
         let shard_values: Vec<u32> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..ids.len())
+            let workers: Vec<_> = (0..self.len())
                 .step_by(part)
                 .map(|start| {
-                    let (ids, shards) = (&ids, &shards);
+                    let (persons, shards) = (&self, &shards);
                     scope.spawn(move || {
-                        (start..(start + part).min(ids.len()))
-                            .map(|i| shards(ids.value(i)))
+                        (start..(start + part).min(persons.len()))
+                            .map(|i| shards(persons.id(i as u32)))
                             .collect::<Vec<u32>>()
                     })
                 })
@@ -121,28 +183,12 @@ impl Persons {
                 .flat_map(|w| w.join().expect("shard thread"))
                 .collect()
         });
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new("person_id", DataType::Utf8, false),
-            Field::new("birth_date", DataType::Date32, true),
-            Field::new("country", DataType::Utf8, true),
-            Field::new("shard", DataType::UInt32, false),
-            Field::new("objections", DataType::UInt32, true),
-            Field::new("person_idx", DataType::UInt32, false),
-        ]));
-        Ok(RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(ids),
-                Arc::new(Date32Array::from(self.birth_days.clone())),
-                Arc::new(StringArray::from_iter(self.countries.iter().map(|c| {
-                    c.as_ref()
-                        .map(|c| std::str::from_utf8(c).expect("validated as two capital letters"))
-                }))),
-                Arc::new(UInt32Array::from(shard_values)),
-                Arc::new(UInt32Array::from_iter(self.ids().map(&slots))),
-                Arc::new(UInt32Array::from_iter_values(0..self.len() as u32)),
-            ],
-        )?)
+        let objection_slots = self.ids().map(&slots).collect();
+        PersonTable {
+            shards: shard_values,
+            objection_slots,
+            persons: self,
+        }
     }
 
     fn add(

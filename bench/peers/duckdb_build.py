@@ -88,8 +88,8 @@ def main(argv):
                    % {job.shards} AS shard
           FROM judged WHERE reason IS NULL
         )
-        SELECT *, sha256(unhex('00') || {field('doc_id')} || {field('text')} || {field('platform')}
-                  || {field('kind')} || {field('lang')} || {field('media_sha256')}) AS leaf_hash
+        SELECT *, unhex(sha256(unhex('00') || {field('doc_id')} || {field('text')} || {field('platform')}
+                  || {field('kind')} || {field('lang')} || {field('media_sha256')})) AS leaf_hash
         FROM r
     """)
     opts = "FORMAT parquet, COMPRESSION zstd"

@@ -89,7 +89,7 @@ def main(argv):
         )
         .with_columns(
             leaf_hash=(pl.lit(b"\x00") + field("doc_id") + field("text") + field("platform") + field("kind")
-                       + field("lang") + field("media_sha256")).chash.sha2_256()
+                       + field("lang") + field("media_sha256")).chash.sha2_256().str.decode("hex")
         )
         .sort("shard", "doc_id")
         .collect(engine="streaming")

@@ -79,6 +79,33 @@ pub struct ProofBundle {
     pub excluded: Vec<ExcludedItem>,
 }
 
+/// The index's `leaf_hash` column: 32 raw bytes per row (snapshot format
+/// 2), or 64 hex digits (format 1, still read).
+enum LeafHashes<'a> {
+    Binary(&'a datafusion::arrow::array::FixedSizeBinaryArray),
+    Hex(&'a datafusion::arrow::array::StringArray),
+}
+
+impl<'a> LeafHashes<'a> {
+    fn of(column: &'a datafusion::arrow::array::ArrayRef) -> Option<LeafHashes<'a>> {
+        use datafusion::arrow::array::AsArray;
+        match column.data_type() {
+            datafusion::arrow::datatypes::DataType::FixedSizeBinary(32) => {
+                Some(LeafHashes::Binary(column.as_fixed_size_binary()))
+            }
+            datafusion::arrow::datatypes::DataType::Utf8 => Some(LeafHashes::Hex(column.as_string::<i32>())),
+            _ => None,
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<[u8; 32]> {
+        match self {
+            LeafHashes::Binary(a) => a.value(i).try_into().ok(),
+            LeafHashes::Hex(a) => hex::decode(a.value(i)).ok()?.try_into().ok(),
+        }
+    }
+}
+
 /// Builds the proof bundle of `person_id` for the snapshot in `dir`.
 pub fn prove(dir: &Path, person_id: &str, secret: &[u8]) -> Result<ProofBundle, AuditError> {
     let (manifest, manifest_bytes) = read_manifest(dir)?;
@@ -110,16 +137,17 @@ pub fn prove(dir: &Path, person_id: &str, secret: &[u8]) -> Result<ProofBundle, 
         // Pass 2: every leaf of that shard, and the person's rows from the shard file.
         let mut leaves = Vec::new();
         read_columns(&index, &["shard", "leaf_hash"], |b| {
-            let (shards, hashes) = (b.column(0).as_primitive::<UInt32Type>(), b.column(1).as_string::<i32>());
+            let shards = b.column(0).as_primitive::<UInt32Type>();
+            let hashes = LeafHashes::of(b.column(1)).ok_or_else(|| AuditError::Format {
+                path: index.clone(),
+                message: format!("leaf_hash is {}, not 32-byte binary", b.column(1).data_type()),
+            })?;
             for i in 0..b.num_rows() {
                 if shards.value(i) == shard {
-                    let h: [u8; 32] = hex::decode(hashes.value(i))
-                        .ok()
-                        .and_then(|v| v.try_into().ok())
-                        .ok_or_else(|| AuditError::Format {
-                            path: index.clone(),
-                            message: format!("bad leaf_hash {:?}", hashes.value(i)),
-                        })?;
+                    let h = hashes.get(i).ok_or_else(|| AuditError::Format {
+                        path: index.clone(),
+                        message: format!("bad leaf_hash in row {i} of a batch"),
+                    })?;
                     leaves.push(h);
                 }
             }

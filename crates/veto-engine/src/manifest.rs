@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use veto_core::redact::RedactionCounts;
 
 /// The format tag of snapshots this version writes.
-pub const SNAPSHOT_FORMAT: &str = "veto-snapshot/1";
+pub const SNAPSHOT_FORMAT: &str = "veto-snapshot/2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {

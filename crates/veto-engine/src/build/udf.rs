@@ -328,7 +328,7 @@ impl ScalarUDFImpl for ReasonUdf {
             };
             let author = person_idx.value(i);
             let person = PersonFacts {
-                birth_date: self.persons.birth_days(author).map(veto_core::time::from_days),
+                birth_date: self.persons.birth_date(author),
                 country: self.persons.country(author),
             };
             let objections = match self.persons.objection_slot(author) {

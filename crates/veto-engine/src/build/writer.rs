@@ -12,7 +12,7 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -56,7 +56,7 @@ pub static INDEX_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("person_id", false),
         utf8("doc_id", false),
         Field::new("shard", DataType::UInt32, false),
-        utf8("leaf_hash", false),
+        Field::new("leaf_hash", DataType::FixedSizeBinary(32), false),
         utf8("platform", false),
         utf8("kind", false),
     ]))
@@ -111,6 +111,12 @@ const QUEUED_CHUNKS: usize = 4;
 
 impl ParquetSink {
     pub fn create(path: PathBuf, schema: SchemaRef) -> Result<ParquetSink, BuildError> {
+        Self::create_with(path, schema, &[])
+    }
+
+    /// Like [`ParquetSink::create`], with `uncompressed` columns stored
+    /// without compression.
+    pub fn create_with(path: PathBuf, schema: SchemaRef, uncompressed: &[&str]) -> Result<ParquetSink, BuildError> {
         let file = std::fs::File::create(&path).map_err(BuildError::io(&path))?;
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
@@ -119,9 +125,9 @@ impl ParquetSink {
             // cost a comparison per value and help no one.
             .set_statistics_enabled(EnabledStatistics::Chunk);
         for field in schema.fields() {
-            if field.name() == "leaf_hash" {
-                // SHA-256 output does not compress; zstd would only spend time on it.
-                props = props.set_column_compression(ColumnPath::from("leaf_hash"), Compression::UNCOMPRESSED);
+            if field.name() == "leaf_hash" || uncompressed.contains(&field.name().as_str()) {
+                props =
+                    props.set_column_compression(ColumnPath::from(field.name().as_str()), Compression::UNCOMPRESSED);
             }
             if UNIQUE_COLUMNS.contains(&field.name().as_str()) {
                 // A dictionary of unique values only grows until the writer
@@ -282,7 +288,11 @@ impl ShardSink {
             open: None,
             closing: Vec::new(),
             next: 0,
-            index: ParquetSink::create(root.join("index.parquet"), INDEX_SCHEMA.clone())?,
+            // SHA-256 output does not compress, and hex digits only by half:
+            // in the private index, zstd would spend more time on the doc ids
+            // than on everything else it compresses (the public shards keep
+            // their doc ids compressed: there, size matters more).
+            index: ParquetSink::create_with(root.join("index.parquet"), INDEX_SCHEMA.clone(), &["doc_id"])?,
             shards: Vec::new(),
             stats: ShardStats::default(),
         })
@@ -370,8 +380,6 @@ impl ShardSink {
         let col = |i: usize| -> &StringArray { run.column(i).as_string::<i32>() };
         let (text, lang) = (col(2), col(5));
         let leaf_hashes = run.column(9).as_fixed_size_binary();
-        let mut leaf_hex = StringBuilder::with_capacity(run.num_rows(), 64 * run.num_rows());
-        let mut hex_buf = [0u8; 64];
         let open = self.open.as_mut().expect("shard opened above");
         let stats = &mut self.stats;
         for i in 0..run.num_rows() {
@@ -381,8 +389,6 @@ impl ShardSink {
                 .value(i)
                 .try_into()
                 .map_err(|_| BuildError::Refused("internal: a leaf hash is not 32 bytes".into()))?;
-            hex::encode_to_slice(leaf, &mut hex_buf).expect("64 hex digits fit");
-            leaf_hex.append_value(std::str::from_utf8(&hex_buf).expect("hex is ASCII"));
             open.leaves.push(leaf);
         }
         let shard_columns: Vec<ArrayRef> = (1..=6).map(|i| run.column(i).clone()).collect();
@@ -393,7 +399,7 @@ impl ShardSink {
             run.column(8).clone(),
             run.column(1).clone(),
             Arc::new(UInt32Array::from(vec![shard; run.num_rows()])),
-            Arc::new(leaf_hex.finish()),
+            run.column(9).clone(),
             run.column(3).clone(),
             run.column(4).clone(),
         ];

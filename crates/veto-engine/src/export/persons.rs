@@ -74,6 +74,8 @@ pub struct PersonTable {
     persons: Persons,
     shards: Vec<u32>,
     objection_slots: Vec<Option<u32>>,
+    /// As dates once here, not once per item.
+    birth_dates: Vec<Option<chrono::NaiveDate>>,
 }
 
 impl PersonTable {
@@ -98,8 +100,8 @@ impl PersonTable {
         self.objection_slots[position as usize]
     }
 
-    pub fn birth_days(&self, position: u32) -> Option<i32> {
-        self.persons.birth_days[position as usize]
+    pub fn birth_date(&self, position: u32) -> Option<chrono::NaiveDate> {
+        self.birth_dates[position as usize]
     }
 
     pub fn country(&self, position: u32) -> Option<&str> {
@@ -184,9 +186,15 @@ impl Persons {
                 .collect()
         });
         let objection_slots = self.ids().map(&slots).collect();
+        let birth_dates = self
+            .birth_days
+            .iter()
+            .map(|d| d.map(veto_core::time::from_days))
+            .collect();
         PersonTable {
             shards: shard_values,
             objection_slots,
+            birth_dates,
             persons: self,
         }
     }

@@ -153,30 +153,29 @@ impl Persons {
         self.find(person_id).is_some()
     }
 
-    fn ids(&self) -> impl Iterator<Item = &str> {
-        (0..self.len() as u32).map(|p| self.id(p))
-    }
-
     /// The persons as the build's query looks them up, with what the build
     /// derives once per person rather than once per item: the shard (from
-    /// `shards`, a keyed hash, spread over the threads) and the slot of the
-    /// person's objections (from `slots`).
+    /// `shards`, a keyed hash) and the slot of the person's objections (from
+    /// `slots`, a binary search), both spread over the threads.
     pub fn into_table(
         self,
         shards: impl Fn(&str) -> u32 + Sync,
-        slots: impl Fn(&str) -> Option<u32>,
+        slots: impl Fn(&str) -> Option<u32> + Sync,
         threads: usize,
     ) -> PersonTable {
         let part = self.len().div_ceil(threads.max(1)).max(1);
-        let shard_values: Vec<u32> = std::thread::scope(|scope| {
+        let per_person: Vec<(u32, Option<u32>)> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..self.len())
                 .step_by(part)
                 .map(|start| {
-                    let (persons, shards) = (&self, &shards);
+                    let (persons, shards, slots) = (&self, &shards, &slots);
                     scope.spawn(move || {
                         (start..(start + part).min(persons.len()))
-                            .map(|i| shards(persons.id(i as u32)))
-                            .collect::<Vec<u32>>()
+                            .map(|i| {
+                                let id = persons.id(i as u32);
+                                (shards(id), slots(id))
+                            })
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -185,7 +184,7 @@ impl Persons {
                 .flat_map(|w| w.join().expect("shard thread"))
                 .collect()
         });
-        let objection_slots = self.ids().map(&slots).collect();
+        let (shard_values, objection_slots) = per_person.into_iter().unzip();
         let birth_dates = self
             .birth_days
             .iter()

@@ -4,14 +4,15 @@
 //! memory goes back to the system under a small budget.
 //!
 //! With DataFusion's `FairSpillPool` alone, the operators that cannot spill
-//! draw from the same budget: the hash join's persons table and the final
-//! merge of the sorted partitions. When the sorts still held their fair
+//! draw from the same budget: the final merge of the sorted partitions (and,
+//! before the author lookup replaced the join, the join's persons table). When the sorts still held their fair
 //! share at the end of their input, the final merge's request failed and
 //! the build ended with "resources exhausted", now and then, depending on
 //! thread timing (seen at 16 MiB with 34k items and at 256 MiB with 10M).
 //! Those operators' memory is set by the plan (the persons, one batch per
 //! partition being merged), not by the item count, and a budget cannot make
-//! them spill; so they are tracked but not limited. A sort's own merge is
+//! them spill; so they are tracked but not limited (the staged path's
+//! duplicate check still joins, on the few candidate ids). A sort's own merge is
 //! different: it reads one stream per spilled run, and the runs grow with
 //! the items, so it is held to the budget (see [`SORT_MERGE`]).
 

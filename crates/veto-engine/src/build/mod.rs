@@ -5,7 +5,7 @@
 //! items ── read in place (Parquet, fail-fast) or validated into items.staged.parquet
 //!   ─► DataFusion, one query: each item's author looked up in persons ·
 //!      veto_check_item (rows read in place: the export's row checks) ·
-//!      veto_reason (the core's rules) · for included rows only: veto_doc_id,
+//!      veto_reason (the core's rules) · for included rows only: veto_doc_key,
 //!      veto_redact, veto_leaf · one sort: included by (shard, doc_id), then
 //!      excluded by item_id
 //!   ─► split: shards/ + index.parquet (Merkle roots), exclusions.parquet
@@ -198,7 +198,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         |id| objections.slot(id),
         threads,
     ));
-    let mut tally = PersonTally::new(persons.ids());
+    let tally = Arc::new(Mutex::new(PersonTally::new(persons.ids())));
     phase("persons table");
 
     let policy = Arc::new(req.policy.clone());
@@ -211,6 +211,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         persons.clone(),
         objections,
         included_facts.clone(),
+        tally.clone(),
     ));
     ctx.register_udf(RedactUdf::udf(
         Redactor::new(policy.redaction),
@@ -236,7 +237,6 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         Sinks {
             shards: &mut shards,
             exclusions: &mut exclusions,
-            tally: &mut tally,
             repeats: &mut repeats,
         },
         &progress,
@@ -271,6 +271,11 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let exclusions = exclusions.finish(&root)?;
     phase("judged, sorted and written");
     drop(ctx);
+    // The query's UDFs are gone with the session: the tally is ours alone.
+    let tally = Arc::try_unwrap(tally)
+        .map_err(|_| BuildError::Refused("internal: the person tally is still shared".into()))?
+        .into_inner()
+        .expect("tally lock");
     if staged_copy {
         std::fs::remove_file(&staged.path).map_err(BuildError::io(&staged.path))?;
     }

@@ -5,13 +5,13 @@
 //! redaction and leaf hash (`row_udf.rs`); one sort puts included rows first in (shard,
 //! doc_id) order and excluded rows after them in item_id order. The
 //! consumer splits that stream into the shards (and the index) and the
-//! exclusions, and counts each person's part for the lookup.
+//! exclusions.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{UInt8Type, UInt32Type};
+use datafusion::arrow::datatypes::UInt8Type;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionContext, col};
@@ -19,7 +19,6 @@ use futures::StreamExt;
 use veto_core::Reason;
 
 use super::repeats::RepeatWatch;
-use super::tally::PersonTally;
 use super::writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink};
 use crate::error::BuildError;
 
@@ -27,7 +26,6 @@ use crate::error::BuildError;
 pub(super) struct Sinks<'a> {
     pub shards: &'a mut ShardSink,
     pub exclusions: &'a mut ParquetSink,
-    pub tally: &'a mut PersonTally,
     pub repeats: &'a mut RepeatWatch,
 }
 
@@ -39,8 +37,8 @@ pub(super) struct Judged {
 }
 
 /// Runs the build's query and splits its sorted stream: included rows into
-/// the shards (and the index), excluded rows into the exclusions, each
-/// person's part into `tally`.
+/// the shards (and the index), excluded rows into the exclusions. (Each
+/// person's part is counted where the rows are judged: `veto_reason`.)
 pub(super) async fn judge_and_write(
     ctx: &SessionContext,
     query: DataFrame,
@@ -50,11 +48,10 @@ pub(super) async fn judge_and_write(
     let Sinks {
         shards,
         exclusions,
-        tally,
         repeats,
     } = sinks;
-    let mut by_reason: BTreeMap<String, u64> = Reason::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
-    // One pass: the join, the rules, and for included rows only doc id,
+    let mut by_code = [0u64; Reason::ALL.len()];
+    // One pass: the author lookup, the rules, and for included rows only doc id,
     // redaction and leaf hash; then one sort that puts included rows first in (shard, doc_id)
     // order and excluded rows after them in item_id order. Both keys are
     // unique: item ids are checked, and doc ids are keyed hashes of them.
@@ -80,14 +77,8 @@ pub(super) async fn judge_and_write(
             .iter()
             .position(|r| *r != 0)
             .unwrap_or(batch.num_rows());
-        let person = batch.column(PERSON_COLUMN).as_primitive::<UInt32Type>();
         if first_excluded > 0 {
             included += first_excluded as u64;
-            let shard = batch.column(0).as_primitive::<UInt32Type>();
-            let (platform, kind) = (batch.column(3).as_string::<i32>(), batch.column(4).as_string::<i32>());
-            for i in 0..first_excluded {
-                tally.included(person.value(i), shard.value(i), kind.value(i), platform.value(i));
-            }
             shards.write(&batch.slice(0, first_excluded))?;
         }
         let rest = batch.num_rows() - first_excluded;
@@ -97,12 +88,11 @@ pub(super) async fn judge_and_write(
         let rest = batch.slice(first_excluded, rest);
         let codes = rest.column(REASON_COLUMN).as_primitive::<UInt8Type>();
         let mut names = Vec::with_capacity(rest.num_rows());
-        for (i, code) in codes.values().iter().enumerate() {
+        for code in codes.values() {
             let reason = code.checked_sub(1).and_then(Reason::from_code).ok_or_else(|| {
                 BuildError::Refused("internal: an included row sorted after the excluded ones".into())
             })?;
-            tally.excluded(person.value(first_excluded + i), reason);
-            *by_reason.get_mut(reason.as_str()).expect("all reasons listed") += 1;
+            by_code[reason.code() as usize] += 1;
             names.push(reason.as_str());
         }
         excluded += rest.num_rows() as u64;
@@ -113,6 +103,10 @@ pub(super) async fn judge_and_write(
         ];
         exclusions.write(RecordBatch::try_new(EXCLUSIONS_SCHEMA.clone(), columns)?)?;
     }
+    let by_reason = Reason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_string(), by_code[r.code() as usize]))
+        .collect();
     Ok(Judged {
         included,
         excluded,
@@ -129,12 +123,12 @@ pub(super) async fn judge_and_write(
 /// ```text
 /// SELECT shard, doc_id, text, platform, kind, lang, media_sha256, item_id, person_id,
 ///        veto_leaf(reason, doc_id, text, platform, kind, lang, media_sha256) AS leaf_hash,
-///        reason, person_idx
+///        reason
 /// FROM (
 ///   -- Excluded rows carry only what exclusions.parquet needs through the sort.
 ///   SELECT veto_shard_key(reason, person_idx) AS shard, veto_doc_key(reason, item_id) AS doc_id,
 ///          veto_redact(reason, text) AS text, veto_included(reason, platform) AS platform,
-///          ... (kind, lang, media_sha256 likewise), item_id, person_id, reason, person_idx
+///          ... (kind, lang, media_sha256 likewise), item_id, person_id, reason
 ///   FROM (
 ///     SELECT item_id, person_id, platform, kind, text, lang, media_sha256, person_idx,
 ///            veto_reason(person_idx, platform, kind, audience, created_at, deleted_at) AS reason
@@ -188,7 +182,7 @@ pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Re
     for name in ["platform", "kind", "lang", "media_sha256"] {
         row.push(judged("veto_included", name)?.alias(name));
     }
-    row.extend(["item_id", "person_id", "reason", "person_idx"].map(col));
+    row.extend(["item_id", "person_id", "reason"].map(col));
     let leaf = udf("veto_leaf")?.call(
         ["reason", "doc_id", "text", "platform", "kind", "lang", "media_sha256"]
             .map(col)
@@ -208,7 +202,6 @@ pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Re
             col("person_id"),
             leaf.alias("leaf_hash"),
             col("reason"),
-            col("person_idx"),
         ])?
         .sort(vec![col("shard").sort(true, false), col("doc_id").sort(true, false)])?;
     Ok(sorted)
@@ -217,4 +210,3 @@ pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Re
 const ITEM_ID_COLUMN: usize = 7;
 const PERSON_ID_COLUMN: usize = 8;
 const REASON_COLUMN: usize = 10;
-const PERSON_COLUMN: usize = 11;

@@ -2,14 +2,15 @@
 //! written: the feed for the store's per-person lookup, so the build does not
 //! read its own output again to produce it.
 //!
-//! Dense counters indexed by the person's row in the persons table: the rows
-//! arrive in shard order, not person order, so every person's counters stay
-//! open until the end. They are one byte each (26 bytes per person with the
+//! Dense counters indexed by the person's row in the persons table, filled
+//! by `veto_reason` where each row is judged (a batch at a time, under a
+//! lock), before the sort: there the rows still come in export order,
+//! usually grouped by author, so the counters are in cache; after the sort
+//! they came in shard order and nearly every count was a cache miss. They are one byte each (26 bytes per person with the
 //! shard), since a person has few items of any one kind; a count past 255
 //! goes on in an overflow map, so every count is exact.
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 
 use datafusion::arrow::array::{Array, StringArray};
 use veto_core::{Kind, Platform, Reason};
@@ -99,15 +100,11 @@ impl PersonTally {
         }
     }
 
-    /// Counts an included item. `kind` and `platform` were validated on input.
-    pub fn included(&mut self, person: u32, shard: u32, kind: &str, platform: &str) {
+    /// Counts an included item.
+    pub fn included(&mut self, person: u32, shard: u32, kind: Kind, platform: Platform) {
         self.shard[person as usize] = shard;
-        if let Ok(kind) = Kind::from_str(kind) {
-            self.kinds.bump(person, kind.code() as usize);
-        }
-        if let Ok(platform) = Platform::from_str(platform) {
-            self.platforms.bump(person, platform.code() as usize);
-        }
+        self.kinds.bump(person, kind.code() as usize);
+        self.platforms.bump(person, platform.code() as usize);
     }
 
     pub fn excluded(&mut self, person: u32, reason: Reason) {
@@ -166,12 +163,12 @@ mod tests {
     fn counts_past_one_byte_stay_exact() {
         let mut tally = PersonTally::new(StringArray::from(vec!["many", "few", "none"]));
         for _ in 0..1_000 {
-            tally.included(0, 3, "post", "facebook");
+            tally.included(0, 3, Kind::Post, Platform::Facebook);
         }
         for _ in 0..255 {
             tally.excluded(0, Reason::Minor);
         }
-        tally.included(1, 7, "comment", "instagram");
+        tally.included(1, 7, Kind::Comment, Platform::Instagram);
         tally.excluded(1, Reason::Objection);
         tally.excluded(1, Reason::Objection);
 

@@ -8,7 +8,8 @@
 //!   column once more to pair it with the person's.
 //! * `veto_reason(person_idx, platform, kind, audience, created_at, deleted_at)`
 //!   → UInt8: 0 if the item is included, else `Reason::code() + 1`. The
-//!   author's facts and objections come from the persons table.
+//!   author's facts and objections come from the persons table. It counts
+//!   each row into the per-person tally (`tally.rs`) as it judges it.
 //!   It also counts what the included rows hold (`IncludedFacts`), here
 //!   where every row's facts are at hand, so they need not travel through
 //!   the sort.
@@ -35,6 +36,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use veto_core::rules::{ItemFacts, PersonFacts};
 use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
 
+use super::tally::PersonTally;
 use crate::export::{CHECKED, ItemColumns, PersonTable, SeenIds, validate_fields};
 
 /// Code of an included item in the `veto_reason` column.
@@ -200,6 +202,7 @@ pub struct ReasonUdf {
     persons: Arc<PersonTable>,
     objections: Arc<ObjectionSlots>,
     facts: Arc<Mutex<IncludedFacts>>,
+    tally: Arc<Mutex<PersonTally>>,
 }
 
 /// What the included items are, by vocabulary code, for the manifest.
@@ -282,6 +285,7 @@ impl ReasonUdf {
         persons: Arc<PersonTable>,
         objections: Arc<ObjectionSlots>,
         facts: Arc<Mutex<IncludedFacts>>,
+        tally: Arc<Mutex<PersonTally>>,
     ) -> ScalarUDF {
         ScalarUDF::new_from_impl(ReasonUdf {
             signature: Signature::any(6, Volatility::Immutable),
@@ -290,6 +294,7 @@ impl ReasonUdf {
             persons,
             objections,
             facts,
+            tally,
         })
     }
 }
@@ -313,6 +318,8 @@ impl ScalarUDFImpl for ReasonUdf {
         let no_objections: &[Objection] = &[];
         let mut out = Vec::with_capacity(n);
         let mut facts = IncludedFacts::default();
+        // Each row's part for the per-person tally, applied under one lock.
+        let mut parts = Vec::with_capacity(n);
         for i in 0..n {
             // Staging validated these values; a failure here is a bug, not bad input.
             let parse_err =
@@ -335,15 +342,24 @@ impl ScalarUDFImpl for ReasonUdf {
                 Some(slot) => self.objections.of(slot),
                 None => no_objections,
             };
-            out.push(match evaluate(&self.policy, self.as_of, &item, &person, objections) {
+            let verdict = evaluate(&self.policy, self.as_of, &item, &person, objections);
+            out.push(match verdict {
                 Ok(()) => {
                     facts.count(&item, created.value(i));
                     INCLUDED
                 }
                 Err(reason) => reason.code() + 1,
             });
+            parts.push((author, verdict.map(|()| (item.kind, item.platform))));
         }
         self.facts.lock().expect("facts lock").add(&facts);
+        let mut tally = self.tally.lock().expect("tally lock");
+        for (author, part) in parts {
+            match part {
+                Ok((kind, platform)) => tally.included(author, self.persons.shard(author), kind, platform),
+                Err(reason) => tally.excluded(author, reason),
+            }
+        }
         Ok(ColumnarValue::Array(Arc::new(UInt8Array::from(out))))
     }
 }

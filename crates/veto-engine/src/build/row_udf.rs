@@ -31,7 +31,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use veto_core::hashing::{KeyedHasher, LeafData, leaf_hash};
 use veto_core::redact::{RedactionCounts, Redactor};
 
-use super::udf::INCLUDED;
+use super::udf::{INCLUDED, scalar_udf_impl};
 use crate::export::PersonTable;
 
 /// The arguments as arrays; the first is the reason column.
@@ -62,17 +62,8 @@ fn included(reason: &UInt8Array, i: usize) -> bool {
 
 macro_rules! scalar_udf {
     ($t:ident, $name:literal, $args:expr, $ret:expr) => {
-        impl ScalarUDFImpl for $t {
-            fn name(&self) -> &str {
-                $name
-            }
-            fn signature(&self) -> &Signature {
-                &self.signature
-            }
-            fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-                Ok($ret)
-            }
-            fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        impl $t {
+            fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
                 let (reason, arrays, n) = judged(args)?;
                 if arrays.len() != $args {
                     return exec_err!("{} takes the reason and {} more arguments", $name, $args);
@@ -80,7 +71,7 @@ macro_rules! scalar_udf {
                 Ok(ColumnarValue::Array(self.eval(&reason, &arrays, n)?))
             }
         }
-        $crate::udf_identity!($t);
+        scalar_udf_impl!($t, $name, $ret);
     };
 }
 

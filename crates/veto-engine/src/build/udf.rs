@@ -69,6 +69,30 @@ macro_rules! udf_identity {
     };
 }
 
+/// Implements `ScalarUDFImpl` for a UDF type with a `signature` field and an
+/// inherent `invoke(&self, ScalarFunctionArgs) -> Result<ColumnarValue>`:
+/// the name and the return type are all that differ between veto's UDFs.
+macro_rules! scalar_udf_impl {
+    ($t:ty, $name:literal, $ret:expr) => {
+        impl ScalarUDFImpl for $t {
+            fn name(&self) -> &str {
+                $name
+            }
+            fn signature(&self) -> &Signature {
+                &self.signature
+            }
+            fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+                Ok($ret)
+            }
+            fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+                self.invoke(args)
+            }
+        }
+        $crate::udf_identity!($t);
+    };
+}
+pub(crate) use scalar_udf_impl;
+
 fn arrays(args: ScalarFunctionArgs) -> Result<(Vec<ArrayRef>, usize)> {
     let n = args.number_rows;
     let arrays = args
@@ -96,7 +120,6 @@ pub struct CheckItemUdf {
     /// confirms them exactly after the query.
     candidates: Arc<Mutex<Vec<String>>>,
 }
-udf_identity!(CheckItemUdf);
 
 impl CheckItemUdf {
     pub fn udf(expected_rows: u64, candidates: Arc<Mutex<Vec<String>>>) -> ScalarUDF {
@@ -110,17 +133,10 @@ impl CheckItemUdf {
     }
 }
 
-impl ScalarUDFImpl for CheckItemUdf {
-    fn name(&self) -> &str {
-        "veto_check_item"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Boolean)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+scalar_udf_impl!(CheckItemUdf, "veto_check_item", DataType::Boolean);
+
+impl CheckItemUdf {
+    fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (arrays, n) = arrays(args)?;
         let fields: Vec<Field> = CHECKED
             .iter()
@@ -150,7 +166,6 @@ pub struct PersonUdf {
     signature: Signature,
     persons: Arc<PersonTable>,
 }
-udf_identity!(PersonUdf);
 
 impl PersonUdf {
     pub fn udf(persons: Arc<PersonTable>) -> ScalarUDF {
@@ -161,17 +176,10 @@ impl PersonUdf {
     }
 }
 
-impl ScalarUDFImpl for PersonUdf {
-    fn name(&self) -> &str {
-        "veto_person"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::UInt32)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+scalar_udf_impl!(PersonUdf, "veto_person", DataType::UInt32);
+
+impl PersonUdf {
+    fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
         let ids = strings(&a[0])?;
         let mut positions = Vec::with_capacity(n);
@@ -230,7 +238,6 @@ impl IncludedFacts {
         self.latest_created_us = self.latest_created_us.max(other.latest_created_us);
     }
 }
-udf_identity!(ReasonUdf);
 
 /// The objections on file grouped by person: each person with objections
 /// gets a slot number, which the persons table carries, so the per-item rule
@@ -299,17 +306,10 @@ impl ReasonUdf {
     }
 }
 
-impl ScalarUDFImpl for ReasonUdf {
-    fn name(&self) -> &str {
-        "veto_reason"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::UInt8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+scalar_udf_impl!(ReasonUdf, "veto_reason", DataType::UInt8);
+
+impl ReasonUdf {
+    fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
         let person_idx = a[0].as_primitive::<UInt32Type>();
         let (platform, kind, audience) = (strings(&a[1])?, strings(&a[2])?, strings(&a[3])?);

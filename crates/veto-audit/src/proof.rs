@@ -336,3 +336,24 @@ pub fn verify(bundle: &ProofBundle, entries: &[Entry], snapshot: Option<&Path>) 
     }
     Ok(check)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{ArrayRef, FixedSizeBinaryArray, StringArray, UInt32Array};
+    use std::sync::Arc;
+
+    #[test]
+    fn leaf_hashes_read_as_raw_bytes_and_as_the_hex_of_format_1() {
+        let leaf = veto_core::hashing::leaf_hash(b"row");
+        let binary: ArrayRef = Arc::new(FixedSizeBinaryArray::try_from_iter([leaf].into_iter()).unwrap());
+        let hex: ArrayRef = Arc::new(StringArray::from(vec![hex::encode(leaf)]));
+        assert_eq!(LeafHashes::of(&binary).unwrap().get(0), Some(leaf));
+        assert_eq!(LeafHashes::of(&hex).unwrap().get(0), Some(leaf));
+        // Anything else is refused, not guessed at.
+        let bad_hex: ArrayRef = Arc::new(StringArray::from(vec!["not hex"]));
+        assert_eq!(LeafHashes::of(&bad_hex).unwrap().get(0), None);
+        let other: ArrayRef = Arc::new(UInt32Array::from(vec![1]));
+        assert!(LeafHashes::of(&other).is_none());
+    }
+}

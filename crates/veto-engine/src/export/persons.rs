@@ -125,11 +125,11 @@ struct RawPerson<'a> {
 
 impl Persons {
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.birth_days.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.birth_days.is_empty()
     }
 
     fn id(&self, position: u32) -> &str {
@@ -158,7 +158,7 @@ impl Persons {
     /// `shards`, a keyed hash) and the slot of the person's objections (from
     /// `slots`, a binary search), both spread over the threads.
     pub fn into_table(
-        self,
+        mut self,
         shards: impl Fn(&str) -> u32 + Sync,
         slots: impl Fn(&str) -> Option<u32> + Sync,
         threads: usize,
@@ -185,6 +185,8 @@ impl Persons {
                 .collect()
         });
         let (shard_values, objection_slots) = per_person.into_iter().unzip();
+        // File rows only name duplicates while loading.
+        self.rows = Vec::new();
         let birth_dates = self
             .birth_days
             .iter()

@@ -6,9 +6,10 @@
 //! by `veto_reason` where each row is judged (a batch at a time, under a
 //! lock), before the sort: there the rows still come in export order,
 //! usually grouped by author, so the counters are in cache; after the sort
-//! they came in shard order and nearly every count was a cache miss. They are one byte each (26 bytes per person with the
-//! shard), since a person has few items of any one kind; a count past 255
-//! goes on in an overflow map, so every count is exact.
+//! they came in shard order and nearly every count was a cache miss. They
+//! are one byte each (26 bytes per person with the shard), since a person
+//! has few items of any one kind; a count past 255 goes on in an overflow
+//! map, so every count is exact.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -6,7 +6,7 @@ use std::io::BufRead;
 
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use datafusion::arrow::array::{StringArray, StringBuilder};
+use datafusion::arrow::array::{ArrayBuilder, StringArray, StringBuilder};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::json;
 
@@ -84,14 +84,6 @@ impl PersonTable {
         self.persons.find(person_id)
     }
 
-    pub fn len(&self) -> usize {
-        self.persons.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.persons.is_empty()
-    }
-
     pub fn shard(&self, position: u32) -> u32 {
         self.shards[position as usize]
     }
@@ -125,11 +117,11 @@ struct RawPerson<'a> {
 
 impl Persons {
     pub fn len(&self) -> usize {
-        self.birth_days.len()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.birth_days.is_empty()
+        self.ids.is_empty()
     }
 
     fn id(&self, position: u32) -> &str {
@@ -185,11 +177,10 @@ impl Persons {
                 .collect()
         });
         let (shard_values, objection_slots) = per_person.into_iter().unzip();
-        // File rows only name duplicates while loading.
+        // File rows only name duplicates while loading; birth days become dates.
         self.rows = Vec::new();
-        let birth_dates = self
-            .birth_days
-            .iter()
+        let birth_dates = std::mem::take(&mut self.birth_days)
+            .into_iter()
             .map(|d| d.map(veto_core::time::from_days))
             .collect();
         PersonTable {

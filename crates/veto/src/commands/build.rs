@@ -159,40 +159,18 @@ pub async fn record_lookup(
             .collect()
     });
     refs.sort_unstable();
-    if let Some(pair) = refs.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        anyhow::bail!("two persons share the person_ref {}", hex::encode(pair[0].0));
-    }
-    // Pages are independent: pack whole pages' worth of persons on every core.
-    let per_part = refs
-        .len()
-        .div_ceil(threads)
-        .div_ceil(veto_store::lookup::page::PAGE_ENTRIES)
-        .max(1)
-        * veto_store::lookup::page::PAGE_ENTRIES;
-    let parts: Vec<Result<Vec<veto_store::lookup::page::Page>, [u8; 16]>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = refs
-            .chunks(per_part)
-            .map(|part| {
-                scope.spawn(move || {
-                    veto_store::lookup::page::pack(part.iter().map(|&(person_ref, i)| {
-                        let (shard, kinds, platforms, reasons) = persons.counts_by_code(i as usize);
-                        let counts = veto_store::lookup::PersonCounts {
-                            shard,
-                            kinds,
-                            platforms,
-                            reasons,
-                        };
-                        (person_ref, counts)
-                    }))
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("packing thread")).collect()
+    let entries = refs.iter().map(|&(person_ref, i)| {
+        let (shard, kinds, platforms, reasons) = persons.counts_by_code(i as usize);
+        let counts = veto_store::lookup::PersonCounts {
+            shard,
+            kinds,
+            platforms,
+            reasons,
+        };
+        (person_ref, counts)
     });
-    let mut pages = Vec::new();
-    for part in parts {
-        pages.extend(part.map_err(|k| anyhow::anyhow!("two persons share the person_ref {}", hex::encode(k)))?);
-    }
+    let pages = veto_store::lookup::page::pack(entries)
+        .map_err(|k| anyhow::anyhow!("two persons share the person_ref {}", hex::encode(k)))?;
     store.record_lookup(snapshot_id, &pages).await?;
     Ok(())
 }

@@ -8,7 +8,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 def canonical(value):
+    # RFC 8785 (JCS) for format 2, the legacy form for format 1: for the
+    # strings and integers veto's payloads hold, both are exactly this. (JCS
+    # sorts keys by UTF-16 code units, Python by code points; they differ
+    # only for keys mixing characters above U+FFFF with U+E000..U+FFFF.)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError(f"duplicate key in {keys}")
+    return dict(pairs)
 
 
 def check_signature(key_hex, signature_hex, message):
@@ -16,7 +27,7 @@ def check_signature(key_hex, signature_hex, message):
 
 
 def main(path, trusted_key=None):
-    lines = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    lines = [json.loads(line, object_pairs_hook=no_duplicates) for line in open(path, encoding="utf-8") if line.strip()]
     head = lines.pop()["head"]
     if lines[0]["kind"] != "ledger_created":
         sys.exit("entry 0 is not ledger_created")
@@ -29,7 +40,11 @@ def main(path, trusted_key=None):
             sys.exit(f"entry {position}: seq is {entry['seq']} (dropped, added or moved)")
         if entry["prev"] != prev:
             sys.exit(f"entry {position}: prev does not link to the entry before")
-        body = {field: entry[field] for field in ("seq", "kind", "at", "payload", "prev")}
+        # The hash covers every field but itself: seq, kind, at, payload,
+        # prev, and from format 2 on "format": 2.
+        if entry.get("format", 1) not in (1, 2) or set(entry) - {"format", "seq", "kind", "at", "payload", "prev", "hash"}:
+            sys.exit(f"entry {position}: not a veto ledger entry (format 1 or 2)")
+        body = {field: value for field, value in entry.items() if field != "hash"}
         if hashlib.sha256(canonical(body).encode()).hexdigest() != entry["hash"]:
             sys.exit(f"entry {position}: hash does not match its content")
         if entry["kind"] == "key_rotated":

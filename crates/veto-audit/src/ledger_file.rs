@@ -4,18 +4,19 @@
 use std::io::Write;
 use std::path::Path;
 
-use veto_core::ledger::{Entry, Head};
+use veto_core::ledger::{Entry, ExportLine, Head, head_line, parse_export_line};
 
 use crate::{AuditError, io};
 
-/// The export as text.
+/// The export as text: each entry's line in its format (JCS from format 2
+/// on), then the head line.
 pub fn to_jsonl(entries: &[Entry], head: &Head) -> String {
     let mut out = String::new();
     for e in entries {
-        out.push_str(&serde_json::to_string(e).expect("entry serialises"));
+        out.push_str(&e.to_line());
         out.push('\n');
     }
-    out.push_str(&serde_json::json!({ "head": head }).to_string());
+    out.push_str(&head_line(head));
     out.push('\n');
     out
 }
@@ -30,27 +31,31 @@ pub fn write(path: &Path, entries: &[Entry], head: &Head) -> Result<(), AuditErr
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Reads an export; errors name the line.
+/// Reads an export strictly (see [`parse_export_line`]: duplicate keys,
+/// unknown fields and lines not in veto's canonical form are refused);
+/// errors name the line.
 pub fn read(path: &Path) -> Result<(Vec<Entry>, Head), AuditError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    let bad = |line: usize, message: String| AuditError::Format {
+    parse(&text).map_err(|message| AuditError::Format {
         path: path.to_path_buf(),
-        message: format!("line {line}: {message}"),
-    };
+        message,
+    })
+}
+
+/// [`read`] of text in memory.
+pub fn parse(text: &str) -> Result<(Vec<Entry>, Head), String> {
     let mut entries = Vec::new();
     let mut head = None;
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         if head.is_some() {
-            return Err(bad(i + 1, "content after the head line".into()));
+            return Err(format!("line {}: content after the head line", i + 1));
         }
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(i + 1, e.to_string()))?;
-        if let Some(h) = value.get("head") {
-            head = Some(serde_json::from_value(h.clone()).map_err(|e| bad(i + 1, format!("head: {e}")))?);
-        } else {
-            entries.push(serde_json::from_value(value).map_err(|e| bad(i + 1, format!("entry: {e}")))?);
+        match parse_export_line(line).map_err(|e| format!("line {}: {e}", i + 1))? {
+            ExportLine::Entry(e) => entries.push(e),
+            ExportLine::Head(h) => head = Some(h),
         }
     }
-    let head = head.ok_or_else(|| bad(text.lines().count(), "no signed head line at the end".into()))?;
+    let head = head.ok_or_else(|| format!("line {}: no signed head line at the end", text.lines().count()))?;
     Ok((entries, head))
 }
 

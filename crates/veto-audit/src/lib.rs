@@ -51,13 +51,18 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ 
 }
 
 /// Reads a snapshot's manifest.json, returning it with its exact bytes.
+/// The ledger hashes those bytes, so the manifest is parsed strictly: a
+/// duplicated key (say a second `shards`) or a field veto does not write
+/// would let this reader and another see different snapshots under one hash.
 pub fn read_manifest(snapshot: &Path) -> Result<(Manifest, Vec<u8>), AuditError> {
     let path = snapshot.join("manifest.json");
     let bytes = std::fs::read(&path).map_err(io(&path))?;
-    let manifest = serde_json::from_slice(&bytes).map_err(|e| AuditError::Format {
-        path,
-        message: e.to_string(),
-    })?;
+    let bad = |message: String| AuditError::Format {
+        path: path.clone(),
+        message,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|e| bad(e.to_string()))?;
+    let (manifest, _) = veto_core::canonical::strict::from_str(text).map_err(|e| bad(e.to_string()))?;
     Ok((manifest, bytes))
 }
 

@@ -15,6 +15,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::UInt32Type;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use veto_core::canonical::strict::{self, StrictError};
 use veto_core::hashing::{LeafData, audit_path, doc_id, leaf_hash, person_ref, root_from_path};
 use veto_core::ledger::Entry;
 
@@ -24,6 +25,7 @@ pub const PROOF_FORMAT: &str = "veto-proof/1";
 
 /// One training row exactly as it is in the shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub doc_id: String,
     pub text: Option<String>,
@@ -50,6 +52,7 @@ impl Row {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IncludedItem {
     pub item_id: String,
     pub row: Row,
@@ -60,6 +63,7 @@ pub struct IncludedItem {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExcludedItem {
     pub item_id: String,
     pub doc_id: String,
@@ -67,6 +71,7 @@ pub struct ExcludedItem {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProofBundle {
     pub format: String,
     pub snapshot_id: String,
@@ -77,6 +82,15 @@ pub struct ProofBundle {
     pub merkle_root: Option<String>,
     pub included: Vec<IncludedItem>,
     pub excluded: Vec<ExcludedItem>,
+}
+
+impl ProofBundle {
+    /// Parses a bundle strictly: duplicate keys, unknown fields and values
+    /// that do not read back as written are refused, so the bundle checked
+    /// is the bundle shown.
+    pub fn from_json(text: &str) -> Result<ProofBundle, StrictError> {
+        strict::from_str(text).map(|(bundle, _)| bundle)
+    }
 }
 
 /// The index's `leaf_hash` column: 32 raw bytes per row (snapshot format
@@ -264,7 +278,10 @@ impl ProofCheck {
 /// Checks a bundle against the (already verified) ledger entries and, if
 /// given, the snapshot's shard files.
 pub fn verify(bundle: &ProofBundle, entries: &[Entry], snapshot: Option<&Path>) -> Result<ProofCheck, AuditError> {
-    let mut check = ProofCheck::default();
+    let mut check = ProofCheck {
+        failures: consistency(bundle),
+        ..Default::default()
+    };
     let Some(entry) = crate::ledger_file::snapshot_entry(entries, &bundle.snapshot_id) else {
         check
             .failures
@@ -278,63 +295,149 @@ pub fn verify(bundle: &ProofBundle, entries: &[Entry], snapshot: Option<&Path>) 
     }
     let shards = entry.payload["shards"].as_array().cloned().unwrap_or_default();
     let shard_entry = |s: u32| shards.iter().find(|x| x["shard"] == s);
+    let recorded = bundle.shard.and_then(shard_entry);
+    check.failures.extend(tree_claims(bundle, recorded));
     for item in &bundle.included {
-        let fail = |m: &str| format!("item {}: {m}", item.item_id);
-        let Some(s) = bundle.shard.and_then(shard_entry) else {
-            check.failures.push(fail("its shard is not in the ledger"));
-            continue;
-        };
-        let computed = item.row.leaf_hash();
-        if hex::encode(computed) != item.leaf_hash {
-            check.failures.push(fail("the row does not hash to its leaf hash"));
-            continue;
-        }
-        let path: Option<Vec<[u8; 32]>> = item
-            .path
-            .iter()
-            .map(|h| hex::decode(h).ok().and_then(|v| v.try_into().ok()))
-            .collect();
-        let size = s["rows"].as_u64().unwrap_or(0);
-        let root = path.and_then(|p| root_from_path(computed, item.leaf_index, size, &p));
-        if root.map(hex::encode).as_deref() == s["merkle_root"].as_str() {
-            check.included_verified += 1;
-        } else {
-            check
-                .failures
-                .push(fail("the Merkle path does not lead to the shard root in the ledger"));
+        match check_included(item, recorded) {
+            Ok(()) => check.included_verified += 1,
+            Err(m) => check.failures.push(format!("item {}: {m}", item.item_id)),
         }
     }
     if let Some(dir) = snapshot {
-        let excluded: HashSet<&str> = bundle.excluded.iter().map(|e| e.doc_id.as_str()).collect();
-        let (manifest, _) = read_manifest(dir)?;
-        for s in &manifest.shards {
-            let path = dir.join(&s.file);
-            let (sha, _) = veto_engine::sha256_file(&path).map_err(|e| AuditError::Format {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let recorded = shard_entry(s.shard).and_then(|x| x["sha256"].as_str().map(str::to_string));
-            if recorded.as_deref() != Some(sha.as_str()) {
-                check
-                    .failures
-                    .push(format!("{} is not the shard file recorded in the ledger", s.file));
-                continue;
-            }
-            read_columns(&path, &["doc_id"], |b| {
-                let ids = b.column(0).as_string::<i32>();
-                for i in 0..b.num_rows() {
-                    if excluded.contains(ids.value(i)) {
-                        check
-                            .failures
-                            .push(format!("excluded doc_id {} is in {}", ids.value(i), s.file));
-                    }
-                }
-                Ok(())
-            })?;
-        }
-        check.absence_verified = Some(excluded.len());
+        check_absence(bundle, dir, &shard_entry, &mut check)?;
     }
     Ok(check)
+}
+
+/// What a bundle must hold on its own, whatever the ledger says: the
+/// format this verifier reads, each item once, and a shard tree exactly
+/// when it proves included items (a reader shown a bundle must not be able
+/// to count one item twice or see a root nothing leads to).
+fn consistency(bundle: &ProofBundle) -> Vec<String> {
+    let mut failures = Vec::new();
+    if bundle.format != PROOF_FORMAT {
+        failures.push(format!(
+            "the bundle's format is {:?}, not {PROOF_FORMAT}",
+            bundle.format
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut positions = HashSet::new();
+    for item in &bundle.included {
+        if !seen.insert(item.item_id.as_str()) {
+            failures.push(format!("item {} is in the bundle more than once", item.item_id));
+        } else if !positions.insert(item.leaf_index) {
+            failures.push(format!("leaf {} is claimed by more than one item", item.leaf_index));
+        }
+    }
+    let mut doc_ids = HashSet::new();
+    for item in &bundle.excluded {
+        if !seen.insert(item.item_id.as_str()) || !doc_ids.insert(item.doc_id.as_str()) {
+            failures.push(format!(
+                "excluded item {} is in the bundle more than once",
+                item.item_id
+            ));
+        }
+    }
+    let tree = [
+        bundle.shard.is_some(),
+        bundle.tree_size.is_some(),
+        bundle.merkle_root.is_some(),
+    ];
+    if bundle.included.is_empty() && tree.iter().any(|t| *t) {
+        failures.push("the bundle names a shard tree but proves no item in it".into());
+    } else if !bundle.included.is_empty() && !tree.iter().all(|t| *t) {
+        failures.push("the bundle proves items but names no shard, tree size or root".into());
+    }
+    failures
+}
+
+/// The bundle's top-level shard, tree size and root are the ledger's.
+fn tree_claims(bundle: &ProofBundle, recorded: Option<&serde_json::Value>) -> Vec<String> {
+    let (Some(shard), Some(recorded)) = (bundle.shard, recorded) else {
+        return match bundle.shard {
+            Some(shard) => vec![format!("shard {shard} is not in the ledger's entry for this snapshot")],
+            None => Vec::new(),
+        };
+    };
+    let mut failures = Vec::new();
+    if let Some(size) = bundle.tree_size
+        && recorded["rows"].as_u64() != Some(size)
+    {
+        failures.push(format!(
+            "the bundle's tree_size {size} differs from the {} rows the ledger records for shard {shard}",
+            recorded["rows"]
+        ));
+    }
+    if let Some(root) = &bundle.merkle_root
+        && recorded["merkle_root"].as_str() != Some(root.as_str())
+    {
+        failures.push(format!(
+            "the bundle's merkle_root differs from the root the ledger records for shard {shard}"
+        ));
+    }
+    failures
+}
+
+/// One included item: its row hashes to its leaf, and its path leads from
+/// there to the shard root the ledger recorded.
+fn check_included(item: &IncludedItem, recorded: Option<&serde_json::Value>) -> Result<(), &'static str> {
+    let s = recorded.ok_or("its shard is not in the ledger")?;
+    let computed = item.row.leaf_hash();
+    if hex::encode(computed) != item.leaf_hash {
+        return Err("the row does not hash to its leaf hash");
+    }
+    let path: Option<Vec<[u8; 32]>> = item
+        .path
+        .iter()
+        .map(|h| hex::decode(h).ok().and_then(|v| v.try_into().ok()))
+        .collect();
+    let size = s["rows"].as_u64().unwrap_or(0);
+    let root = path.and_then(|p| root_from_path(computed, item.leaf_index, size, &p));
+    if root.map(hex::encode).as_deref() == s["merkle_root"].as_str() {
+        Ok(())
+    } else {
+        Err("the Merkle path does not lead to the shard root in the ledger")
+    }
+}
+
+/// Given the shard files (each must be the file the ledger recorded), no
+/// shard holds an excluded doc_id.
+fn check_absence<'a>(
+    bundle: &ProofBundle,
+    dir: &Path,
+    shard_entry: &dyn Fn(u32) -> Option<&'a serde_json::Value>,
+    check: &mut ProofCheck,
+) -> Result<(), AuditError> {
+    let excluded: HashSet<&str> = bundle.excluded.iter().map(|e| e.doc_id.as_str()).collect();
+    let (manifest, _) = read_manifest(dir)?;
+    for s in &manifest.shards {
+        let path = dir.join(&s.file);
+        let (sha, _) = veto_engine::sha256_file(&path).map_err(|e| AuditError::Format {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let recorded = shard_entry(s.shard).and_then(|x| x["sha256"].as_str().map(str::to_string));
+        if recorded.as_deref() != Some(sha.as_str()) {
+            check
+                .failures
+                .push(format!("{} is not the shard file recorded in the ledger", s.file));
+            continue;
+        }
+        read_columns(&path, &["doc_id"], |b| {
+            let ids = b.column(0).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                if excluded.contains(ids.value(i)) {
+                    check
+                        .failures
+                        .push(format!("excluded doc_id {} is in {}", ids.value(i), s.file));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    check.absence_verified = Some(excluded.len());
+    Ok(())
 }
 
 #[cfg(test)]

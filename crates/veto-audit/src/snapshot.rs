@@ -1,13 +1,15 @@
-//! Re-checking a snapshot directory: every shard file re-hashed, every
+//! Re-checking a snapshot directory: every file the manifest names
+//! (shards, policy.toml, index, exclusions, rejected rows) re-hashed, every
 //! Merkle root recomputed from the rows, and both compared with the manifest
 //! and, when a ledger is given, with what the ledger recorded.
 
-use std::path::Path;
+use std::path::{Component, Path};
 
 use datafusion::arrow::array::{Array, AsArray};
 use sha2::{Digest, Sha256};
 use veto_core::hashing::{LeafData, leaf_hash, merkle_root};
 use veto_core::ledger::Entry;
+use veto_engine::manifest::ShardInfo;
 
 use crate::{AuditError, read_columns, read_manifest};
 
@@ -17,6 +19,8 @@ pub struct SnapshotCheck {
     pub snapshot_id: String,
     pub shards_checked: usize,
     pub rows_checked: u64,
+    /// Files re-hashed against the manifest (shards included).
+    pub files_checked: usize,
     pub ledger_checked: bool,
     pub failures: Vec<String>,
 }
@@ -48,47 +52,23 @@ pub fn verify(dir: &Path, ledger: Option<&[Entry]>) -> Result<SnapshotCheck, Aud
             Some(_) => {}
         }
     }
+    // policy.toml decides what a retrain or an unlearning applies; the
+    // manifest records the hash of its text, not its size.
+    check.rehash(dir, "policy.toml", &manifest.policy.sha256, None);
+    let others = [
+        Some(&manifest.index),
+        Some(&manifest.exclusions),
+        manifest.rejected.as_ref(),
+    ];
+    for info in others.into_iter().flatten() {
+        check.rehash(dir, &info.file, &info.sha256, Some(info.bytes));
+    }
     for s in &manifest.shards {
-        let path = dir.join(&s.file);
-        let (sha, bytes) = veto_engine::sha256_file(&path).map_err(|e| AuditError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if sha != s.sha256 || bytes != s.bytes {
-            check
-                .failures
-                .push(format!("{}: SHA-256 or size differs from the manifest", s.file));
+        if !check.rehash(dir, &s.file, &s.sha256, Some(s.bytes)) {
+            // The rows of other bytes prove nothing (and may not parse).
+            continue;
         }
-        let mut leaves = Vec::new();
-        let mut buf = Vec::new();
-        read_columns(
-            &path,
-            &["doc_id", "text", "platform", "kind", "lang", "media_sha256"],
-            |b| {
-                let col = |i: usize| b.column(i).as_string::<i32>();
-                let opt = |i: usize, r: usize| col(i).is_valid(r).then(|| col(i).value(r));
-                for r in 0..b.num_rows() {
-                    LeafData {
-                        doc_id: col(0).value(r),
-                        text: opt(1, r),
-                        platform: col(2).value(r),
-                        kind: col(3).value(r),
-                        lang: opt(4, r),
-                        media_sha256: opt(5, r),
-                    }
-                    .canonical_bytes(&mut buf);
-                    leaves.push(leaf_hash(&buf));
-                }
-                Ok(())
-            },
-        )?;
-        let root = hex::encode(merkle_root(&leaves));
-        if root != s.merkle_root || leaves.len() as u64 != s.rows {
-            check.failures.push(format!(
-                "{}: recomputed Merkle root or row count differs from the manifest",
-                s.file
-            ));
-        }
+        let root = shard_root(&dir.join(&s.file), s, &mut check)?;
         if let Some(Some(e)) = entry {
             let recorded = e.payload["shards"]
                 .as_array()
@@ -100,7 +80,75 @@ pub fn verify(dir: &Path, ledger: Option<&[Entry]>) -> Result<SnapshotCheck, Aud
             }
         }
         check.shards_checked += 1;
-        check.rows_checked += leaves.len() as u64;
     }
     Ok(check)
+}
+
+impl SnapshotCheck {
+    /// Re-hashes `file` (relative to `dir`) against the manifest's SHA-256
+    /// and, when it records one, size. Records a failure naming the file and
+    /// returns false when it is missing, outside the snapshot or different.
+    fn rehash(&mut self, dir: &Path, file: &str, sha256: &str, bytes: Option<u64>) -> bool {
+        let relative = Path::new(file);
+        if file.is_empty() || !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+            self.failures
+                .push(format!("{file:?}: the manifest names a file outside the snapshot"));
+            return false;
+        }
+        let path = dir.join(relative);
+        if !path.is_file() {
+            self.failures.push(format!("{file}: missing from the snapshot"));
+            return false;
+        }
+        self.files_checked += 1;
+        match veto_engine::sha256_file(&path) {
+            Ok((sha, size)) if sha == sha256 && bytes.is_none_or(|b| b == size) => true,
+            Ok(_) => {
+                self.failures
+                    .push(format!("{file}: SHA-256 or size differs from the manifest"));
+                false
+            }
+            Err(e) => {
+                self.failures.push(format!("{file}: cannot be read: {e}"));
+                false
+            }
+        }
+    }
+}
+
+/// Recomputes a shard's Merkle root from its rows and compares root and row
+/// count with the manifest.
+fn shard_root(path: &Path, s: &ShardInfo, check: &mut SnapshotCheck) -> Result<String, AuditError> {
+    let mut leaves = Vec::new();
+    let mut buf = Vec::new();
+    read_columns(
+        path,
+        &["doc_id", "text", "platform", "kind", "lang", "media_sha256"],
+        |b| {
+            let col = |i: usize| b.column(i).as_string::<i32>();
+            let opt = |i: usize, r: usize| col(i).is_valid(r).then(|| col(i).value(r));
+            for r in 0..b.num_rows() {
+                LeafData {
+                    doc_id: col(0).value(r),
+                    text: opt(1, r),
+                    platform: col(2).value(r),
+                    kind: col(3).value(r),
+                    lang: opt(4, r),
+                    media_sha256: opt(5, r),
+                }
+                .canonical_bytes(&mut buf);
+                leaves.push(leaf_hash(&buf));
+            }
+            Ok(())
+        },
+    )?;
+    let root = hex::encode(merkle_root(&leaves));
+    if root != s.merkle_root || leaves.len() as u64 != s.rows {
+        check.failures.push(format!(
+            "{}: recomputed Merkle root or row count differs from the manifest",
+            s.file
+        ));
+    }
+    check.rows_checked += leaves.len() as u64;
+    Ok(root)
 }

@@ -242,3 +242,137 @@ fn a_snapshot_verifies_and_a_changed_shard_is_caught() {
         check.failures
     );
 }
+
+#[test]
+fn every_file_the_manifest_names_is_rehashed_and_an_edit_to_any_is_caught() {
+    let b = build();
+    let ledger = ledger_for(&b.dir, &b.manifest);
+    let check = snapshot::verify(&b.dir, Some(&ledger)).unwrap();
+    assert!(check.ok(), "{:?}", check.failures);
+    let named = 3 + b.manifest.shards.len() + usize::from(b.manifest.rejected.is_some());
+    assert_eq!(check.files_checked, named);
+
+    // Before, only the shards were re-hashed: each of these edits said "ok".
+    for file in ["policy.toml", "index.parquet", "exclusions.parquet"] {
+        let path = b.dir.join(file);
+        let original = std::fs::read(&path).unwrap();
+        let mut edited = original.clone();
+        if file == "policy.toml" {
+            edited.extend_from_slice(b"\nlate_objections = \"ignore\"\n");
+        } else {
+            // Same size: only the hash can tell.
+            let middle = edited.len() / 2;
+            edited[middle] ^= 0x01;
+        }
+        std::fs::write(&path, &edited).unwrap();
+        let check = snapshot::verify(&b.dir, Some(&ledger)).unwrap();
+        assert!(
+            check
+                .failures
+                .iter()
+                .any(|f| f.starts_with(&format!("{file}: SHA-256"))),
+            "{file}: {:?}",
+            check.failures
+        );
+        std::fs::remove_file(&path).unwrap();
+        let check = snapshot::verify(&b.dir, Some(&ledger)).unwrap();
+        assert!(
+            check.failures.contains(&format!("{file}: missing from the snapshot")),
+            "{file}: {:?}",
+            check.failures
+        );
+        std::fs::write(&path, &original).unwrap();
+    }
+    assert!(snapshot::verify(&b.dir, Some(&ledger)).unwrap().ok());
+
+    // A missing shard is named too, and the other shards are still checked.
+    let shard = b.dir.join(&b.manifest.shards[0].file);
+    std::fs::remove_file(&shard).unwrap();
+    let check = snapshot::verify(&b.dir, Some(&ledger)).unwrap();
+    assert_eq!(
+        check.failures,
+        [format!("{}: missing from the snapshot", b.manifest.shards[0].file)]
+    );
+    assert_eq!(check.shards_checked, b.manifest.shards.len() - 1);
+}
+
+#[test]
+fn a_manifest_that_names_a_file_outside_the_snapshot_or_repeats_a_key_is_refused() {
+    let b = build();
+    let path = b.dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["index"]["file"] = json!("../../outside.parquet");
+    std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+    let check = snapshot::verify(&b.dir, None).unwrap();
+    assert!(
+        check.failures.iter().any(|f| f.contains("outside the snapshot")),
+        "{:?}",
+        check.failures
+    );
+    // A second "shards" key: serde_json would read only the last one.
+    let doubled = text.replacen("{\n", "{\n  \"shards\": [],\n", 1);
+    std::fs::write(&path, doubled).unwrap();
+    let e = snapshot::verify(&b.dir, None).unwrap_err();
+    assert!(e.to_string().contains("duplicate key \"shards\""), "{e}");
+}
+
+#[test]
+fn a_proof_with_changed_top_level_claims_or_a_duplicated_item_is_refused() {
+    let b = build();
+    let ledger = ledger_for(&b.dir, &b.manifest);
+    let index = std::fs::File::open(b.dir.join("index.parquet")).unwrap();
+    let first = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(index)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let person = datafusion::arrow::array::AsArray::as_string::<i32>(first.column_by_name("person_id").unwrap())
+        .value(0)
+        .to_string();
+    let text = serde_json::to_string_pretty(&proof::prove(&b.dir, &person, SECRET).unwrap()).unwrap();
+    let bundle = proof::ProofBundle::from_json(&text).unwrap();
+    assert!(proof::verify(&bundle, &ledger, None).unwrap().ok());
+
+    // Each of these verified before: the items' paths still lead to the
+    // ledger's root, but the bundle claims something else at the top.
+    let tampered = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        change(&mut v);
+        let bundle = proof::ProofBundle::from_json(&v.to_string()).unwrap();
+        proof::verify(&bundle, &ledger, None).unwrap().failures
+    };
+    let expect = |failures: Vec<String>, word: &str| {
+        assert!(failures.iter().any(|f| f.contains(word)), "{word}: {failures:?}");
+    };
+    expect(tampered(&|v| v["merkle_root"] = json!("ff".repeat(32))), "merkle_root");
+    expect(
+        tampered(&|v| v["tree_size"] = json!(v["tree_size"].as_u64().unwrap() + 1)),
+        "tree_size",
+    );
+    expect(tampered(&|v| v["format"] = json!("veto-proof/9")), "format");
+    expect(
+        tampered(&|v| {
+            let first = v["included"][0].clone();
+            v["included"].as_array_mut().unwrap().push(first);
+        }),
+        "more than once",
+    );
+    expect(
+        tampered(&|v| {
+            v["shard"] = json!(null);
+            v["tree_size"] = json!(null);
+            v["merkle_root"] = json!(null);
+        }),
+        "names no shard",
+    );
+
+    // Parsed strictly: unknown fields and duplicated keys never reach the checks.
+    let noted = text.replacen("{\n", "{\n  \"note\": \"verified by the operator\",\n", 1);
+    assert!(proof::ProofBundle::from_json(&noted).is_err());
+    let doubled = text.replacen("{\n", &format!("{{\n  \"merkle_root\": \"{}\",\n", "ff".repeat(32)), 1);
+    let e = proof::ProofBundle::from_json(&doubled).unwrap_err();
+    assert!(e.to_string().contains("duplicate key \"merkle_root\""), "{e}");
+}

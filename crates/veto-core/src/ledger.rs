@@ -2,24 +2,77 @@
 //! links, how the head is signed, and how a whole export is verified. Pure
 //! functions; the store appends and the CLI exports (see docs/ledger.md).
 //!
-//! entry hash = SHA-256(canonical JSON of {"at", "kind", "payload", "prev", "seq"})
+//! entry hash, format 2 = SHA-256(JCS, RFC 8785, of {"at", "format", "kind", "payload", "prev", "seq"})
+//! entry hash, format 1 = SHA-256(legacy canonical JSON of {"at", "kind", "payload", "prev", "seq"})
 //! head signature = Ed25519 over `veto-ledger-head/v1\n{seq}\n{hash}`
 //!
 //! The first entry (`ledger_created`) carries the installation's first public
 //! key; a `key_rotated` entry carries the next key and the old key's signature
 //! over it, so one trusted genesis key verifies the head at any later time.
+//!
+//! Entries appended from now on are format 2; ledgers begun before hold
+//! format-1 entries first and keep verifying, but a chain never goes back to
+//! format 1 once it has a format-2 entry.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::canonical::strict::{self, StrictError};
+
 /// The `prev` of the first entry.
 pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// How an entry is serialised for its hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub enum Format {
+    /// The legacy canonical JSON ([`crate::canonical::to_string`]); the
+    /// entry does not carry a `format` field.
+    Legacy = 1,
+    /// RFC 8785 (JCS); the entry carries `"format": 2`, and the hash covers it.
+    Jcs = 2,
+}
+
+impl Format {
+    /// The format of the entries veto appends.
+    pub const CURRENT: Format = Format::Jcs;
+
+    fn is_legacy(&self) -> bool {
+        *self == Format::Legacy
+    }
+}
+
+impl TryFrom<u32> for Format {
+    type Error = String;
+
+    fn try_from(n: u32) -> Result<Format, String> {
+        match n {
+            1 => Ok(Format::Legacy),
+            2 => Ok(Format::Jcs),
+            _ => Err(format!("ledger format {n} is not one this veto knows (1 or 2)")),
+        }
+    }
+}
+
+impl From<Format> for u32 {
+    fn from(f: Format) -> u32 {
+        f as u32
+    }
+}
+
+fn legacy_format() -> Format {
+    Format::Legacy
+}
+
 /// One ledger entry as stored and exported.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// Absent in format-1 entries, which were written before it existed.
+    #[serde(default = "legacy_format", skip_serializing_if = "Format::is_legacy")]
+    pub format: Format,
     pub seq: u64,
     pub kind: String,
     /// RFC 3339 UTC, when the entry was appended.
@@ -31,6 +84,7 @@ pub struct Entry {
 
 /// The signed head of an exported ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,
@@ -40,17 +94,41 @@ pub struct Head {
     pub signature: String,
 }
 
+/// The exact bytes an entry's hash covers.
+pub fn hashed_bytes(format: Format, seq: u64, kind: &str, at: &str, payload: &Value, prev: &str) -> String {
+    match format {
+        Format::Legacy => {
+            let body = json!({ "seq": seq, "kind": kind, "at": at, "payload": payload, "prev": prev });
+            crate::canonical::to_string(&body)
+        }
+        Format::Jcs => {
+            let body =
+                json!({ "format": format, "seq": seq, "kind": kind, "at": at, "payload": payload, "prev": prev });
+            crate::canonical::jcs(&body)
+        }
+    }
+}
+
 /// The hash an entry must carry.
-pub fn entry_hash(seq: u64, kind: &str, at: &str, payload: &Value, prev: &str) -> String {
-    let body = json!({ "seq": seq, "kind": kind, "at": at, "payload": payload, "prev": prev });
-    hex::encode(Sha256::digest(crate::canonical::to_string(&body).as_bytes()))
+pub fn entry_hash(format: Format, seq: u64, kind: &str, at: &str, payload: &Value, prev: &str) -> String {
+    hex::encode(Sha256::digest(
+        hashed_bytes(format, seq, kind, at, payload, prev).as_bytes(),
+    ))
 }
 
 impl Entry {
-    /// A new entry linked to `prev` (the previous entry's hash or [`GENESIS_PREV`]).
+    /// A new entry in the current format, linked to `prev` (the previous
+    /// entry's hash or [`GENESIS_PREV`]).
     pub fn new(seq: u64, kind: &str, at: &str, payload: Value, prev: &str) -> Entry {
-        let hash = entry_hash(seq, kind, at, &payload, prev);
+        Entry::in_format(Format::CURRENT, seq, kind, at, payload, prev)
+    }
+
+    /// A new entry in `format` (format 1 only for tests and tools that
+    /// reproduce old ledgers).
+    pub fn in_format(format: Format, seq: u64, kind: &str, at: &str, payload: Value, prev: &str) -> Entry {
+        let hash = entry_hash(format, seq, kind, at, &payload, prev);
         Entry {
+            format,
             seq,
             kind: kind.to_string(),
             at: at.to_string(),
@@ -59,6 +137,78 @@ impl Entry {
             hash,
         }
     }
+
+    /// The hash this entry's content calls for.
+    pub fn expected_hash(&self) -> String {
+        entry_hash(self.format, self.seq, &self.kind, &self.at, &self.payload, &self.prev)
+    }
+
+    /// The entry's line in a ledger export. Format 2: the JCS of the whole
+    /// entry, so any JCS library re-derives it. Format 1: the line earlier
+    /// versions wrote (fields in declaration order, the payload in the
+    /// legacy canonical form), so old exports read back byte for byte.
+    pub fn to_line(&self) -> String {
+        match self.format {
+            Format::Jcs => crate::canonical::jcs(&serde_json::to_value(self).expect("an entry is JSON")),
+            Format::Legacy => {
+                let s = |v: &str| Value::String(v.to_string()).to_string();
+                format!(
+                    "{{\"seq\":{},\"kind\":{},\"at\":{},\"payload\":{},\"prev\":{},\"hash\":{}}}",
+                    self.seq,
+                    s(&self.kind),
+                    s(&self.at),
+                    crate::canonical::to_string(&self.payload),
+                    s(&self.prev),
+                    s(&self.hash)
+                )
+            }
+        }
+    }
+}
+
+/// One line of a ledger export.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExportLine {
+    Entry(Entry),
+    Head(Head),
+}
+
+/// The last line of an export: `{"head": {...}}`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadLine {
+    head: Head,
+}
+
+/// The export line of a signed head (JCS; earlier versions wrote the same bytes).
+pub fn head_line(head: &Head) -> String {
+    crate::canonical::jcs(&serde_json::to_value(HeadLine { head: head.clone() }).expect("a head is JSON"))
+}
+
+/// Parses one export line strictly: no duplicate keys, no unknown or
+/// missing fields, and the line must be exactly the one veto writes for
+/// what it says ([`Entry::to_line`], [`head_line`]), so the bytes a reader
+/// sees are the bytes the hash covers.
+pub fn parse_export_line(line: &str) -> Result<ExportLine, StrictError> {
+    let value = strict::parse_value(line)?;
+    let is_head = value
+        .as_object()
+        .is_some_and(|o| o.len() == 1 && o.contains_key("head"));
+    let (parsed, canonical) = if is_head {
+        let h: HeadLine = strict::from_value(&value)?;
+        let canonical = head_line(&h.head);
+        (ExportLine::Head(h.head), canonical)
+    } else {
+        let e: Entry = strict::from_value(&value)?;
+        let canonical = e.to_line();
+        (ExportLine::Entry(e), canonical)
+    };
+    if line != canonical {
+        return Err(StrictError::NonCanonical(
+            "the line is not written the way veto writes it (key order, spacing or escapes)".into(),
+        ));
+    }
+    Ok(parsed)
 }
 
 /// The bytes a head signature covers.
@@ -92,6 +242,8 @@ pub enum ChainError {
     Link { seq: u64, previous: u64 },
     #[error("entry {seq}: hash does not match its content (the entry was altered)")]
     Hash { seq: u64 },
+    #[error("entry {seq}: format 1 after a format-2 entry (veto never goes back to the old form)")]
+    Format { seq: u64 },
     #[error("entry 0 must be ledger_created with the installation's public key")]
     Genesis,
     #[error("entry {seq}: {message}")]
@@ -116,9 +268,9 @@ fn signature(hex_sig: &str) -> Result<Signature, String> {
     Ok(Signature::from_bytes(&bytes))
 }
 
-/// Verifies a complete ledger export: sequence, links, hashes, key rotations
-/// and the signed head. `trusted_key` (hex), when given, must equal the
-/// genesis key; otherwise the genesis key in the export is trusted.
+/// Verifies a complete ledger export: sequence, links, formats, hashes, key
+/// rotations and the signed head. `trusted_key` (hex), when given, must equal
+/// the genesis key; otherwise the genesis key in the export is trusted.
 /// Returns the public key in force at the head.
 pub fn verify(entries: &[Entry], head: &Head, trusted_key: Option<&str>) -> Result<String, ChainError> {
     let first = entries.first().ok_or(ChainError::Empty)?;
@@ -133,6 +285,7 @@ pub fn verify(entries: &[Entry], head: &Head, trusted_key: Option<&str>) -> Resu
         return Err(ChainError::Genesis);
     }
     let mut prev = GENESIS_PREV.to_string();
+    let mut format = Format::Legacy;
     for (position, e) in entries.iter().enumerate() {
         if e.seq != position as u64 {
             return Err(ChainError::Sequence {
@@ -147,29 +300,49 @@ pub fn verify(entries: &[Entry], head: &Head, trusted_key: Option<&str>) -> Resu
                 previous: e.seq.saturating_sub(1),
             });
         }
-        if entry_hash(e.seq, &e.kind, &e.at, &e.payload, &e.prev) != e.hash {
+        // Only a ledger begun before format 2 holds format-1 entries, and
+        // only before its first format-2 one: a later format-1 entry was
+        // not written by veto.
+        if e.format < format {
+            return Err(ChainError::Format { seq: e.seq });
+        }
+        format = e.format;
+        if e.expected_hash() != e.hash {
             return Err(ChainError::Hash { seq: e.seq });
         }
         if e.kind == "key_rotated" {
-            let rotation = |message: String| ChainError::Rotation { seq: e.seq, message };
-            let new_key = e
-                .payload
-                .get("public_key")
-                .and_then(Value::as_str)
-                .ok_or_else(|| rotation("no public_key".into()))?;
-            let sig = e
-                .payload
-                .get("signature_by_previous_key")
-                .and_then(Value::as_str)
-                .ok_or_else(|| rotation("no signature".into()))?;
-            let old = verifying_key(&key).map_err(rotation)?;
-            old.verify(&rotation_message(new_key), &signature(sig).map_err(rotation)?)
-                .map_err(|_| rotation("not signed by the previous key".into()))?;
-            key = new_key.to_string();
+            key = check_rotation(e, &key)?;
         }
         prev = e.hash.clone();
     }
-    let last = entries.last().expect("non-empty");
+    check_head(entries, head, &key)?;
+    Ok(key)
+}
+
+/// The new key of a `key_rotated` entry, once its signature by `key` checks.
+fn check_rotation(e: &Entry, key: &str) -> Result<String, ChainError> {
+    let rotation = |message: String| ChainError::Rotation { seq: e.seq, message };
+    let new_key = e
+        .payload
+        .get("public_key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| rotation("no public_key".into()))?;
+    let sig = e
+        .payload
+        .get("signature_by_previous_key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| rotation("no signature".into()))?;
+    let old = verifying_key(key).map_err(rotation)?;
+    old.verify(&rotation_message(new_key), &signature(sig).map_err(rotation)?)
+        .map_err(|_| rotation("not signed by the previous key".into()))?;
+    Ok(new_key.to_string())
+}
+
+/// The head names the last entry and is signed by `key`, the key in force.
+fn check_head(entries: &[Entry], head: &Head, key: &str) -> Result<(), ChainError> {
+    let Some(last) = entries.last() else {
+        return Err(ChainError::Empty);
+    };
     if head.seq != last.seq || head.hash != last.hash {
         return Err(ChainError::Head(format!(
             "signed head is entry {} ({}), but the last entry is {} ({}): entries were dropped or added",
@@ -179,13 +352,12 @@ pub fn verify(entries: &[Entry], head: &Head, trusted_key: Option<&str>) -> Resu
     if head.public_key != key {
         return Err(ChainError::Head("signed by a key that is not the one in force".into()));
     }
-    let vk = verifying_key(&key).map_err(ChainError::Head)?;
+    let vk = verifying_key(key).map_err(ChainError::Head)?;
     vk.verify(
         &head_message(head.seq, &head.hash),
         &signature(&head.signature).map_err(ChainError::Head)?,
     )
-    .map_err(|_| ChainError::Head("signature does not verify".into()))?;
-    Ok(key)
+    .map_err(|_| ChainError::Head("signature does not verify".into()))
 }
 
 #[cfg(test)]
@@ -240,7 +412,7 @@ mod tests {
         // Re-hashing the altered entry breaks the next link instead.
         let mut t = entries.clone();
         t[2].payload["scope"] = json!("facebook");
-        t[2].hash = entry_hash(2, &t[2].kind, &t[2].at, &t[2].payload, &t[2].prev);
+        t[2].hash = t[2].expected_hash();
         assert_eq!(verify(&t, &head, None), Err(ChainError::Link { seq: 3, previous: 2 }));
     }
 

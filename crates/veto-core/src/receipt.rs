@@ -2,16 +2,24 @@
 //! operator acknowledged their objection (or its withdrawal), and when.
 //!
 //! The signature is Ed25519 by the installation key over the canonical JSON
-//! of the receipt without its `signature` field; anyone with the published
-//! public key can check it offline.
+//! of the receipt without its `signature` field: RFC 8785 (JCS) for
+//! `veto-receipt/2`, the legacy form ([`crate::canonical::to_string`]) for
+//! `veto-receipt/1`, which receipts issued before keep. Anyone with the
+//! published public key can check it offline with any JCS library.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-pub const RECEIPT_FORMAT: &str = "veto-receipt/1";
+use crate::canonical::strict::{self, StrictError};
+
+/// The format of the receipts veto issues.
+pub const RECEIPT_FORMAT: &str = "veto-receipt/2";
+/// The format of receipts issued before JCS; they still verify.
+pub const LEGACY_RECEIPT_FORMAT: &str = "veto-receipt/1";
 
 /// A receipt as handed to the person.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Receipt {
     pub format: String,
     /// `objection_filed` or `objection_withdrawn`.
@@ -34,26 +42,44 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    fn message(&self) -> Vec<u8> {
-        let mut unsigned = serde_json::to_value(self).expect("receipt serialises");
-        unsigned.as_object_mut().expect("object").remove("signature");
-        crate::canonical::to_string(&unsigned).into_bytes()
+    /// Parses a receipt strictly: duplicate keys, unknown fields and
+    /// anything that does not read back as written (a missing
+    /// `withdrawn_at`, say) are refused, because the signature is checked
+    /// over the receipt re-derived from the parsed fields and must cover
+    /// exactly what the document shows.
+    pub fn from_json(text: &str) -> Result<Receipt, StrictError> {
+        strict::from_str(text).map(|(receipt, _)| receipt)
     }
 
-    /// Fills `public_key` and `signature`.
+    /// The signed bytes, or why this receipt's format has none.
+    fn message(&self) -> Result<Vec<u8>, String> {
+        let mut unsigned = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        if let Some(fields) = unsigned.as_object_mut() {
+            fields.remove("signature");
+        }
+        match self.format.as_str() {
+            RECEIPT_FORMAT => Ok(crate::canonical::jcs(&unsigned).into_bytes()),
+            LEGACY_RECEIPT_FORMAT => Ok(crate::canonical::to_string(&unsigned).into_bytes()),
+            other => Err(format!(
+                "format {other:?} is not a receipt format this veto knows ({RECEIPT_FORMAT} or {LEGACY_RECEIPT_FORMAT})"
+            )),
+        }
+    }
+
+    /// Fills `format` (the current one), `public_key` and `signature`.
     pub fn sign(mut self, key: &SigningKey) -> Receipt {
+        self.format = RECEIPT_FORMAT.to_string();
         self.public_key = hex::encode(key.verifying_key().as_bytes());
         self.signature = String::new();
-        self.signature = hex::encode(key.sign(&self.message()).to_bytes());
+        let message = self.message().expect("the current format has a message");
+        self.signature = hex::encode(key.sign(&message).to_bytes());
         self
     }
 
     /// Checks the signature against `trusted_key` (hex), or against the key
     /// in the receipt when none is given.
     pub fn verify(&self, trusted_key: Option<&str>) -> Result<(), String> {
-        if self.format != RECEIPT_FORMAT {
-            return Err(format!("not a {RECEIPT_FORMAT} receipt"));
-        }
+        let message = self.message()?;
         let key_hex = trusted_key.unwrap_or(&self.public_key);
         if key_hex != self.public_key {
             return Err("signed with a key other than the installation's".into());
@@ -67,7 +93,7 @@ impl Receipt {
             .ok()
             .and_then(|s| s.try_into().ok())
             .ok_or("bad signature encoding")?;
-        key.verify(&self.message(), &Signature::from_bytes(&sig))
+        key.verify(&message, &Signature::from_bytes(&sig))
             .map_err(|_| "the signature does not match the receipt".to_string())
     }
 }

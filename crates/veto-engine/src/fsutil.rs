@@ -63,7 +63,7 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-fn sync_tree(dir: &Path) -> Result<(), BuildError> {
+pub(crate) fn sync_tree(dir: &Path) -> Result<(), BuildError> {
     for entry in std::fs::read_dir(dir).map_err(BuildError::io(dir))? {
         let entry = entry.map_err(BuildError::io(dir))?;
         let path = entry.path();

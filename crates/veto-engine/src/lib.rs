@@ -19,7 +19,9 @@ pub mod export;
 mod fsutil;
 pub mod manifest;
 
-pub use build::{BuildOutcome, BuildRequest, Destination, OnError, PersonCounts, PersonTally, build};
+pub use build::{
+    BuildOutcome, BuildRequest, Destination, OnError, PersonCounts, PersonTally, StagedBuild, build, build_staged,
+};
 pub use error::{BuildError, InputError};
 pub use fsutil::{sha256_file, write_atomic};
 pub use manifest::Manifest;

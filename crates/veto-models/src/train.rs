@@ -82,7 +82,9 @@ pub fn ensemble_perplexity(vectors: &[Vec<f64>], tokens: u64) -> f64 {
 /// One trained shard: its record and its held-out probabilities.
 type TrainedShard = Result<(ShardModel, Vec<f64>), ModelsError>;
 
-/// Trains the given shards into `out/<version_dir>/`, `threads` at a time.
+/// Trains the given shards into `out_dir`, `threads` at a time; the shard
+/// records name the files as `<version_dir>/shard-NNNNN.kn` (relative to the
+/// model directory that `out_dir` becomes once renamed into place).
 /// Returns the shard records (in shard order) and their eval vectors.
 #[allow(clippy::too_many_arguments)]
 pub fn train_shards(
@@ -92,7 +94,7 @@ pub fn train_shards(
     removed: &BTreeSet<String>,
     trainer: &dyn Trainer,
     eval_tokens: &[(Vec<u32>, u32)],
-    model_dir: &Path,
+    out_dir: &Path,
     version_dir: &str,
     threads: usize,
 ) -> Result<Vec<(ShardModel, Vec<f64>)>, ModelsError> {
@@ -111,7 +113,7 @@ pub fn train_shards(
                         removed,
                         trainer,
                         eval_tokens,
-                        model_dir,
+                        out_dir,
                         version_dir,
                     );
                     results.lock().expect("results lock").push(r);
@@ -136,7 +138,7 @@ fn train_one(
     removed: &BTreeSet<String>,
     trainer: &dyn Trainer,
     eval_tokens: &[(Vec<u32>, u32)],
-    model_dir: &Path,
+    out_dir: &Path,
     version_dir: &str,
 ) -> Result<(ShardModel, Vec<f64>), ModelsError> {
     let info = manifest
@@ -155,12 +157,9 @@ fn train_one(
     }));
     let bytes = model.to_bytes();
     let file = format!("{version_dir}/shard-{shard:05}.kn");
-    write_atomic(&model_dir.join(&file), &bytes)?;
+    write_atomic(&out_dir.join(format!("shard-{shard:05}.kn")), &bytes)?;
     let eval = eval_vector(model.as_ref(), eval_tokens);
-    write_atomic(
-        &model_dir.join(format!("{version_dir}/shard-{shard:05}.eval")),
-        &to_le(&eval),
-    )?;
+    write_atomic(&out_dir.join(format!("shard-{shard:05}.eval")), &to_le(&eval))?;
     use sha2::Digest;
     let record = ShardModel {
         shard,
@@ -204,7 +203,7 @@ pub fn train_model(
         &removed,
         trainer,
         &tokens,
-        model_dir,
+        &model_dir.join("v1"),
         "v1",
         threads,
     )?;

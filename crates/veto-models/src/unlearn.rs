@@ -15,9 +15,7 @@ use veto_core::{Objection, Platform};
 use veto_lm::Trainer;
 
 use crate::manifest::VersionInfo;
-use crate::train::{
-    heldout_set, heldout_summary, heldout_tokens, read_eval, read_snapshot_manifest, train_shards, write_manifest,
-};
+use crate::train::{heldout_set, heldout_summary, heldout_tokens, read_eval, read_snapshot_manifest, train_shards};
 use crate::{ModelManifest, ModelsError, io};
 
 /// The data of one person to remove.
@@ -79,10 +77,14 @@ pub fn plan(
 
 /// Applies removals: a new model version in which only the shards that held
 /// removed docs are retrained. `person_refs` name the removed persons in the
-/// manifest (never their ids).
+/// manifest (never their ids). The retrained shard files are written to
+/// `staging`, which the caller renames to `<model_dir>/v<version>`; the new
+/// manifest is returned, not written: `model.json` follows the store's
+/// record of the version.
 #[allow(clippy::too_many_arguments)]
 pub fn apply(
     model_dir: &Path,
+    staging: &Path,
     snapshot_dir: &Path,
     current: &ModelManifest,
     removals: &[Removal],
@@ -114,7 +116,7 @@ pub fn apply(
         &removed,
         trainer,
         &tokens,
-        model_dir,
+        staging,
         &format!("v{version}"),
         threads,
     )?;
@@ -147,6 +149,5 @@ pub fn apply(
         versions,
         ..current.clone()
     };
-    write_manifest(model_dir, &next)?;
     Ok(next)
 }

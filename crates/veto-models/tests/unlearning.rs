@@ -94,6 +94,7 @@ fn unlearning_a_person_gives_exactly_the_model_of_data_without_them() {
     assert_eq!(shards.len(), 1, "one person, one shard");
     let unlearned = unlearn::apply(
         &model_dir,
+        &model_dir.join("v2"),
         &snap_a,
         &trained,
         &plan,

@@ -40,15 +40,20 @@ async fn main() {
             let id = format!("snap-bench-{s:02}");
             let manifest = serde_json::json!({ "snapshot_id": id, "shards": [] }).to_string();
             store
-                .record_snapshot(&veto_store::SnapshotRecord {
-                    snapshot_id: id.clone(),
-                    as_of: chrono::Utc::now(),
-                    policy_name: "meta-2025".into(),
-                    policy_sha256: "0".repeat(64),
-                    path: format!("/bench/{id}"),
-                    built_at: chrono::Utc::now(),
-                    manifest,
-                })
+                .record_snapshot(
+                    &veto_store::SnapshotRecord {
+                        snapshot_id: id.clone(),
+                        as_of: chrono::Utc::now(),
+                        policy_name: "meta-2025".into(),
+                        policy_sha256: "0".repeat(64),
+                        path: format!("/bench/{id}"),
+                        built_at: chrono::Utc::now(),
+                        manifest,
+                        objections_seq: None,
+                    },
+                    &[],
+                    None,
+                )
                 .await
                 .unwrap();
             // What a build hands the store: every person's counts, sorted by

@@ -28,11 +28,12 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, kind: &str, payload
         None => (0, GENESIS_PREV.to_string()),
     };
     let entry = Entry::new(seq, kind, &rfc3339(Utc::now()), payload, &prev);
-    sqlx::query("INSERT INTO ledger (seq, kind, at, payload, prev, hash) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO ledger (seq, format, kind, at, payload, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(entry.seq as i64)
+        .bind(u32::from(entry.format) as i64)
         .bind(&entry.kind)
         .bind(&entry.at)
-        .bind(veto_core::canonical::to_string(&entry.payload))
+        .bind(veto_core::canonical::jcs(&entry.payload))
         .bind(&entry.prev)
         .bind(&entry.hash)
         .execute(&mut **tx)
@@ -83,13 +84,19 @@ pub(crate) async fn append_snapshot(tx: &mut Transaction<'_, Sqlite>, s: &Snapsh
         "manifest_sha256": hex::encode(Sha256::digest(s.manifest.as_bytes())),
         "shards": shards,
     });
+    let mut payload = payload;
+    if let Some(seq) = s.objections_seq {
+        // The build read the objections of every entry up to this one and
+        // of none after it (docs/ledger.md).
+        payload["objections_through_seq"] = json!(seq);
+    }
     append(tx, "snapshot_built", payload).await?;
     Ok(())
 }
 
 impl Store {
     pub(crate) async fn ensure_ledger(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let any = sqlx::query("SELECT 1 FROM ledger LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
@@ -134,7 +141,7 @@ impl Store {
 
     /// Appends an entry of another kind (models, later issues), in its own transaction.
     pub async fn append_ledger(&self, kind: &str, payload: Value) -> Result<Entry, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let entry = append(&mut tx, kind, payload).await?;
         tx.commit().await?;
         Ok(entry)
@@ -148,7 +155,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let payload: String = r.try_get("payload")?;
+                let format = u32::try_from(r.try_get::<i64, _>("format")?)
+                    .map_err(|e| e.to_string())
+                    .and_then(veto_core::ledger::Format::try_from)
+                    .map_err(|e| StoreError::Corrupt(format!("ledger format: {e}")))?;
                 Ok(Entry {
+                    format,
                     seq: r.try_get::<i64, _>("seq")? as u64,
                     kind: r.try_get("kind")?,
                     at: r.try_get("at")?,
@@ -183,7 +195,7 @@ impl Store {
         let new = SigningKey::from_bytes(&seed);
         let new_public = hex::encode(new.verifying_key().as_bytes());
         let signature = hex::encode(old.sign(&rotation_message(&new_public)).to_bytes());
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         append(
             &mut tx,
             "key_rotated",

@@ -11,9 +11,12 @@
 //! call that returned has been fsynced.
 
 pub mod accounts;
+pub mod fault;
 pub mod ledger;
+pub mod lock;
 pub mod lookup;
 pub mod models;
+pub mod operations;
 pub mod portal;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +25,7 @@ use std::str::FromStr;
 use chrono::Utc;
 use rand::RngCore;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use veto_core::Objection;
 use veto_core::time::{from_micros, to_micros};
 
@@ -43,6 +46,14 @@ pub enum StoreError {
     UnknownSnapshot(String),
     #[error("model {0} is not on record")]
     UnknownModel(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The request cannot be carried out as asked; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+    /// A bug in veto, not a problem with the input.
+    #[error("internal error (a bug in veto): {0}")]
+    Internal(String),
 }
 
 /// Counts from importing objections.
@@ -64,12 +75,27 @@ pub struct SnapshotRecord {
     pub built_at: chrono::DateTime<Utc>,
     /// The manifest.json text as written.
     pub manifest: String,
+    /// The build considered every objection whose ledger entry has a
+    /// sequence number up to this one (None for snapshots recorded before
+    /// veto kept it).
+    pub objections_seq: Option<u64>,
+}
+
+/// The objections on file and the ledger position they were read at.
+#[derive(Debug, Clone)]
+pub struct ObjectionsRead {
+    pub objections: Vec<Objection>,
+    /// The ledger's last sequence number in the same read transaction: every
+    /// objection entry up to it is in `objections`, none after it.
+    pub ledger_seq: u64,
 }
 
 /// The state store of one veto installation.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The veto home: the database, lock files and (by default) snapshots.
+    home: PathBuf,
     /// The installation secret and signing key, read once per process: they
     /// are on every hot path (doc ids, person refs, receipts). A key rotation
     /// by another process takes effect here at the next start.
@@ -98,6 +124,9 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            // A build records thousands of lookup pages in one transaction;
+            // other writers wait for it rather than fail.
+            .busy_timeout(std::time::Duration::from_secs(120))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -107,6 +136,7 @@ impl Store {
         sqlx::migrate!("./migrations").run(&pool).await?;
         let store = Store {
             pool,
+            home: home.to_path_buf(),
             keys: Default::default(),
         };
         store.ensure_secret().await?;
@@ -153,7 +183,7 @@ impl Store {
     /// whole import is refused.
     pub async fn import_objections(&self, objections: &[Objection]) -> Result<ImportCounts, StoreError> {
         let secret = self.secret().await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut counts = ImportCounts::default();
         let now = to_micros(Utc::now());
         for o in objections {
@@ -186,12 +216,21 @@ impl Store {
             ledger::append_objection(&mut tx, &secret, o).await?;
             counts.added += 1;
         }
+        fault::point("import", "insert");
         tx.commit().await?;
+        fault::point("import", "commit");
         Ok(counts)
     }
 
     /// Every objection on file, ordered by id.
     pub async fn objections(&self) -> Result<Vec<Objection>, StoreError> {
+        Ok(self.objections_read().await?.objections)
+    }
+
+    /// Every objection on file with the ledger position it was read at, in
+    /// one read transaction (what a build considered).
+    pub async fn objections_read(&self) -> Result<ObjectionsRead, StoreError> {
+        let mut tx = self.pool.begin().await?;
         // One row holding every objection as a JSON array: sqlx hands each
         // result row over from its worker thread, about 2 µs a row, which
         // made this read 0.4 s of every build at 175,000 objections; SQLite
@@ -201,20 +240,36 @@ impl Store {
                                                          withdrawn_at_us, channel)), '[]')
              FROM (SELECT * FROM objections ORDER BY objection_id)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        let ledger_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM ledger")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
         let rows: Vec<ObjectionColumns> =
             serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("objections: {e}")))?;
-        rows.into_iter().map(objection_from_columns).collect()
+        Ok(ObjectionsRead {
+            objections: rows.into_iter().map(objection_from_columns).collect::<Result<_, _>>()?,
+            ledger_seq: ledger_seq as u64,
+        })
     }
 
-    /// Records a completed snapshot and its ledger entry. Recording the same
-    /// id twice is a no-op.
-    pub async fn record_snapshot(&self, s: &SnapshotRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+    /// Records a completed snapshot, its whole per-person lookup (pages
+    /// from [`lookup::page::pack`]) and its ledger entry in one transaction,
+    /// and moves `op` (the build) to its commit point in the same one: a
+    /// reader sees the snapshot listed only with its lookup. Recording an id
+    /// already on file changes nothing and returns false.
+    pub async fn record_snapshot(
+        &self,
+        s: &SnapshotRecord,
+        pages: &[lookup::Page],
+        op: Option<&mut operations::Operation>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
-            "INSERT INTO snapshots (snapshot_id, as_of_us, policy_name, policy_sha256, path, status, built_at_us, manifest)
-             VALUES (?, ?, ?, ?, ?, 'complete', ?, ?) ON CONFLICT (snapshot_id) DO NOTHING",
+            "INSERT INTO snapshots (snapshot_id, as_of_us, policy_name, policy_sha256, path, status, built_at_us,
+                                    manifest, lookup_ready, objections_seq)
+             VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, TRUE, ?) ON CONFLICT (snapshot_id) DO NOTHING",
         )
         .bind(&s.snapshot_id)
         .bind(to_micros(s.as_of))
@@ -223,13 +278,22 @@ impl Store {
         .bind(&s.path)
         .bind(to_micros(s.built_at))
         .bind(&s.manifest)
+        .bind(s.objections_seq.map(|q| q as i64))
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 1 {
+        let new = done.rows_affected() == 1;
+        if new {
+            lookup::insert_pages(&mut tx, &s.snapshot_id, pages).await?;
             ledger::append_snapshot(&mut tx, s).await?;
         }
+        if let Some(op) = op.as_deref() {
+            Store::operation_recorded(&mut tx, op, &[]).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        if let Some(op) = op {
+            Store::operation_committed(op, Vec::new());
+        }
+        Ok(new)
     }
 
     /// Snapshots on record, oldest build first.
@@ -257,6 +321,20 @@ impl Store {
         &self.pool
     }
 
+    /// The veto home this store lives in.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// A write transaction that takes SQLite's write lock at BEGIN
+    /// (IMMEDIATE): a deferred one that reads first (the ledger's last
+    /// sequence number) and writes later cannot be serialised against
+    /// another process doing the same, and fails with "database is locked"
+    /// instead of waiting.
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(self) {
         self.pool.close().await;
@@ -272,6 +350,7 @@ fn snapshot_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SnapshotRecord, Stor
         path: r.try_get("path")?,
         built_at: from_micros(r.try_get("built_at_us")?),
         manifest: r.try_get("manifest")?,
+        objections_seq: r.try_get::<Option<i64>, _>("objections_seq")?.map(|q| q as u64),
     })
 }
 

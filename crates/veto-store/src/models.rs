@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::Row;
 use veto_core::time::{from_micros, to_micros};
 
+use crate::operations::Operation;
 use crate::{Store, StoreError, ledger};
 
 /// A model as recorded.
@@ -41,9 +42,26 @@ fn record(r: &sqlx::sqlite::SqliteRow) -> Result<ModelRecord, StoreError> {
 }
 
 impl Store {
-    /// Records a newly trained model and its `model_trained` ledger entry.
-    pub async fn record_model(&self, m: &ModelRecord, ledger_payload: Value) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+    /// Records a newly trained model and its `model_trained` ledger entry,
+    /// and moves `op` (the training) to its commit point, in one
+    /// transaction. A model already on record is refused by name.
+    pub async fn record_model(
+        &self,
+        m: &ModelRecord,
+        ledger_payload: Value,
+        op: Option<&mut Operation>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let existing: Option<String> = sqlx::query_scalar("SELECT path FROM models WHERE model_id = ?")
+            .bind(&m.model_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(path) = existing {
+            return Err(StoreError::Refused(format!(
+                "model {} is already on record (in {path}); nothing was written",
+                m.model_id
+            )));
+        }
         sqlx::query("INSERT INTO models (model_id, snapshot_id, path, version, trained_at_us, manifest) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&m.model_id)
             .bind(&m.snapshot_id)
@@ -54,12 +72,23 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         ledger::append(&mut tx, "model_trained", ledger_payload).await?;
+        if let Some(op) = op.as_deref() {
+            Store::operation_recorded(&mut tx, op, &[]).await?;
+        }
         tx.commit().await?;
+        if let Some(op) = op {
+            Store::operation_committed(op, Vec::new());
+        }
         Ok(())
     }
 
     /// Records a new version after unlearning `person_refs`, with its
-    /// `model_unlearned` ledger entry.
+    /// `model_unlearned` ledger entry, and moves `op` to its commit point,
+    /// in one transaction. The model's `model.json` (`manifest_file`) is
+    /// derived from the record: the operation rewrites it after the commit,
+    /// and so does a recovery if the command dies first. The version must
+    /// follow the recorded one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_unlearning(
         &self,
         model_id: &str,
@@ -68,14 +97,22 @@ impl Store {
         person_refs: &[String],
         at: DateTime<Utc>,
         ledger_payload: Value,
+        op: &mut Operation,
+        manifest_file: &std::path::Path,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE models SET version = ?, manifest = ? WHERE model_id = ?")
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE models SET version = ?, manifest = ? WHERE model_id = ? AND version = ?")
             .bind(i64::from(version))
             .bind(manifest)
             .bind(model_id)
+            .bind(i64::from(version) - 1)
             .execute(&mut *tx)
             .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Internal(format!(
+                "model {model_id}: version {version} does not follow the recorded one"
+            )));
+        }
         for r in person_refs {
             sqlx::query(
                 "INSERT INTO model_unlearning (model_id, person_ref, version, done_at_us) VALUES (?, ?, ?, ?)
@@ -89,8 +126,19 @@ impl Store {
             .await?;
         }
         ledger::append(&mut tx, "model_unlearned", ledger_payload).await?;
+        let finish = vec![(manifest_file.to_path_buf(), manifest.to_string())];
+        Store::operation_recorded(&mut tx, op, &finish).await?;
         tx.commit().await?;
+        Store::operation_committed(op, finish);
         Ok(())
+    }
+
+    /// Every model on record, oldest first.
+    pub async fn models(&self) -> Result<Vec<ModelRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM models ORDER BY trained_at_us, model_id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(record).collect()
     }
 
     /// One model by id (or a unique id prefix).

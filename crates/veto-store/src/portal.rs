@@ -54,7 +54,7 @@ impl Store {
     /// Files a batch in one transaction (one fsync) with ledger entries.
     pub async fn file_objections(&self, batch: &[NewObjection]) -> Result<Vec<Filed>, StoreError> {
         let secret = self.secret().await?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut out = Vec::with_capacity(batch.len());
         let now = to_micros(Utc::now());
         for n in batch {
@@ -127,7 +127,7 @@ impl Store {
         person_id: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Objection>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT * FROM objections WHERE objection_id = ? AND person_id = ?")
             .bind(objection_id)
             .bind(person_id)
@@ -162,7 +162,7 @@ impl Store {
         token: &str,
         mail: (&str, &str),
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO third_party_objections (id, email, known_as, token_sha256, created_at_us) VALUES (?, ?, ?, ?, ?)")
             .bind(&t.id)
             .bind(&t.email)
@@ -188,7 +188,7 @@ impl Store {
         token: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<ThirdPartyObjection>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query("SELECT * FROM third_party_objections WHERE token_sha256 = ? AND verified_at_us IS NULL")
             .bind(sha256_hex(token))
             .fetch_optional(&mut *tx)

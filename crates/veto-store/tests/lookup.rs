@@ -8,15 +8,20 @@ use veto_store::{SnapshotRecord, Store};
 
 async fn snapshot(store: &Store, id: &str) {
     store
-        .record_snapshot(&SnapshotRecord {
-            snapshot_id: id.into(),
-            as_of: chrono::Utc::now(),
-            policy_name: "meta-2025".into(),
-            policy_sha256: "0".repeat(64),
-            path: format!("/snapshots/{id}"),
-            built_at: chrono::Utc::now(),
-            manifest: "{}".into(),
-        })
+        .record_snapshot(
+            &SnapshotRecord {
+                snapshot_id: id.into(),
+                as_of: chrono::Utc::now(),
+                policy_name: "meta-2025".into(),
+                policy_sha256: "0".repeat(64),
+                path: format!("/snapshots/{id}"),
+                built_at: chrono::Utc::now(),
+                manifest: "{}".into(),
+                objections_seq: None,
+            },
+            &[],
+            None,
+        )
         .await
         .unwrap();
 }

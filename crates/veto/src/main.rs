@@ -157,6 +157,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Recover what commands that died left unfinished, and check that the
+    /// records and the files on disk agree (exit 1 if they do not).
+    Doctor,
     /// Reports.
     Report {
         #[command(subcommand)]
@@ -229,9 +232,11 @@ enum TokensCommand {
 
 #[derive(Subcommand)]
 enum ReceiptCommand {
-    /// Check a receipt's signature (against this installation's key, or --public-key).
+    /// Check a receipt's signature against --public-key, or against the key of
+    /// the existing installation at --home (read-only; nothing is created).
     Verify {
         file: PathBuf,
+        /// The installation's public key (hex), as its operator publishes it.
         #[arg(long)]
         public_key: Option<String>,
     },
@@ -404,6 +409,11 @@ fn main() -> ExitCode {
             Command::Receipt {
                 command: ReceiptCommand::Verify { file, public_key },
             } => commands::portal::verify_receipt(&home, &file, public_key).await,
+            Command::Doctor => match commands::doctor::run(&home).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!("veto doctor found records and files that disagree")),
+                Err(e) => Err(e),
+            },
             Command::Demo {
                 persons,
                 seed,

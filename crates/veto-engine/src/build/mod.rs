@@ -96,6 +96,52 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 /// Runs a build. On error nothing is left at the destination.
 pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
+    check_request(&req)?;
+    let probe = match &req.destination {
+        Destination::Exact(p) => {
+            if p.exists() {
+                return Err(BuildError::Refused(format!(
+                    "{} already exists; nothing was overwritten",
+                    p.display()
+                )));
+            }
+            p.clone()
+        }
+        Destination::Under(dir) => dir.join("snapshot"),
+    };
+    let staging = Staging::next_to(&probe)?;
+    let StagedBuild { manifest, persons: tally } = build_staged(&req, staging.path()).await?;
+    let path = match &req.destination {
+        Destination::Exact(p) => p.clone(),
+        Destination::Under(dir) => dir.join(&manifest.snapshot_id),
+    };
+    if matches!(req.destination, Destination::Under(_)) && path.join("manifest.json").is_file() {
+        // Same id means same inputs, policy, as-of, secret and content.
+        return Ok(BuildOutcome {
+            manifest,
+            path,
+            already_built: true,
+            persons: tally,
+        });
+    }
+    staging.commit(&path)?;
+    Ok(BuildOutcome {
+        manifest,
+        path,
+        already_built: false,
+        persons: tally,
+    })
+}
+
+/// A snapshot written and fsynced in a staging directory, not yet renamed.
+#[derive(Debug)]
+pub struct StagedBuild {
+    pub manifest: Manifest,
+    pub persons: PersonTally,
+}
+
+/// Checks a request before anything is written.
+pub fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
     if req.as_of < req.policy.training_start {
         return Err(BuildError::Refused(format!(
             "as-of {} is before training_start {} of policy {}; the policy allows no training build before then",
@@ -110,20 +156,16 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             req.shards
         )));
     }
-    let probe = match &req.destination {
-        Destination::Exact(p) => {
-            if p.exists() {
-                return Err(BuildError::Refused(format!(
-                    "{} already exists; nothing was overwritten",
-                    p.display()
-                )));
-            }
-            p.clone()
-        }
-        Destination::Under(dir) => dir.join("snapshot"),
-    };
-    let staging = Staging::next_to(&probe)?;
-    let root = staging.path().to_path_buf();
+    Ok(())
+}
+
+/// Writes the whole snapshot into `root` (an existing, empty staging
+/// directory) and fsyncs every file and directory in it; the caller renames
+/// it into place (the CLI does so as a recorded operation: see veto-store's
+/// `operations`). `req.destination` is not used.
+pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild, BuildError> {
+    check_request(req)?;
+    let root = root.to_path_buf();
     let progress = progress_bar(req.progress);
     // From the start: staging a JSON Lines export frees as much as the query.
     let returner = return_freed_memory(req.memory_limit);
@@ -147,7 +189,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             "build phase done"
         )
     };
-    let persons = load_persons(&persons_table, &mut rejections)?;
+    let persons = load_persons(&persons_table, req.as_of, &mut rejections)?;
     phase("persons");
     let persons_rejected = rejections.persons;
     let threads = req.threads.max(1);
@@ -254,7 +296,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         (outcome, Some(_)) => {
             // A row failed its checks in the query, or rows went missing in
             // the author lookup (an author not in persons): name the first bad row.
-            let persons = load_persons(&persons_table, &mut rejections)?;
+            let persons = load_persons(&persons_table, req.as_of, &mut rejections)?;
             progress.set_message("finding the bad row");
             check_in_place(&items_table, &persons, threads, &progress)?;
             return Err(outcome.err().unwrap_or_else(|| {
@@ -343,25 +385,9 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&root.join("manifest.json"), &json)?;
     progress.finish_and_clear();
-
-    let path = match &req.destination {
-        Destination::Exact(p) => p.clone(),
-        Destination::Under(dir) => dir.join(&manifest.snapshot_id),
-    };
-    if matches!(req.destination, Destination::Under(_)) && path.join("manifest.json").is_file() {
-        // Same id means same inputs, policy, as-of, secret and content.
-        return Ok(BuildOutcome {
-            manifest,
-            path,
-            already_built: true,
-            persons: tally,
-        });
-    }
-    staging.commit(&path)?;
-    Ok(BuildOutcome {
+    crate::fsutil::sync_tree(&root)?;
+    Ok(StagedBuild {
         manifest,
-        path,
-        already_built: false,
         persons: tally,
     })
 }

@@ -307,7 +307,7 @@ mod tests {
         .unwrap();
         let table = crate::export::TableFile::locate(dir.path(), "persons").unwrap();
         let mut rejections = crate::export::Rejections::new(crate::export::OnError::Abort, dir.path().join("r"));
-        let persons = crate::export::load_persons(&table, &mut rejections).unwrap();
+        let persons = crate::export::load_persons(&table, chrono::Utc::now(), &mut rejections).unwrap();
         let persons = Arc::new(persons.into_table(|_| 7, |_| None, 1));
         let shards = call(
             &ShardKeyUdf::udf(persons),

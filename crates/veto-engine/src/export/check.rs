@@ -38,7 +38,7 @@ pub const CHECKED: [&str; 8] = [
 
 fn open(table: &TableFile) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, BuildError> {
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
-    Ok(ParquetRecordBatchReaderBuilder::try_new(file)?)
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))
 }
 
 /// The rows of `table` if the query engine can read it in place: Parquet
@@ -107,10 +107,11 @@ pub fn check_in_place(
                             .with_row_groups(vec![group])
                             .with_projection(mask.clone())
                             .with_batch_size(8192)
-                            .build()?;
+                            .build()
+                            .map_err(|e| table.damaged(starts[group], e))?;
                         let mut row = starts[group];
                         for batch in reader {
-                            let batch = batch?;
+                            let batch = batch.map_err(|e| table.damaged(row, e))?;
                             let columns = ItemColumns::read(&batch)?;
                             for i in 0..batch.num_rows() {
                                 row += 1;
@@ -168,8 +169,13 @@ pub fn confirm_repeats(table: &TableFile, candidates: impl IntoIterator<Item = S
     let id_column = builder.schema().index_of("item_id")?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [id_column]);
     let mut row = 0u64;
-    for batch in builder.with_projection(mask).with_batch_size(8192).build()? {
-        let batch = batch?;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| table.damaged(0, e))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| table.damaged(row, e))?;
         let ids = text(&batch, "item_id")?;
         for i in 0..batch.num_rows() {
             row += 1;

@@ -2,7 +2,6 @@
 //! the build's temporary directory for the query engine. Only valid rows are
 //! staged; each keeps its source row number for later error reports.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
@@ -22,7 +21,8 @@ use veto_core::{Audience, Kind, Platform};
 use super::columns::{Expect, InstantColumn, RawInstant, check_schema, text};
 use super::json::{check_known, opt_str, parse_object};
 use super::persons::OptionalValue;
-use super::{Persons, Rejections, TableFile, TableFormat};
+use super::json::Lines;
+use super::{Persons, Rejections, TableFile, TableFormat, plausible};
 use crate::error::BuildError;
 
 pub(super) const COLUMNS: &[(&str, Expect)] = &[
@@ -169,13 +169,15 @@ pub fn validate_fields(raw: &RawItem<'_>) -> Result<(i64, Option<i64>), (&'stati
         }
     }
     fn instant(field: &'static str, t: &RawInstant<'_>) -> Result<Option<i64>, (&'static str, String)> {
-        match t {
-            RawInstant::Null => Ok(None),
-            RawInstant::Micros(us) => Ok(Some(*us)),
+        let us = match t {
+            RawInstant::Null => return Ok(None),
+            RawInstant::Micros(us) => *us,
             RawInstant::Text(s) => veto_core::time::parse_rfc3339(s)
-                .map(|t| Some(t.timestamp_micros()))
-                .map_err(|m| (field, m)),
-        }
+                .map_err(|m| (field, m))?
+                .timestamp_micros(),
+        };
+        plausible::instant_in_range(us).map_err(|m| (field, m))?;
+        Ok(Some(us))
     }
     required("item_id", raw.item_id)?;
     required("person_id", raw.person_id)?;
@@ -185,6 +187,9 @@ pub fn validate_fields(raw: &RawItem<'_>) -> Result<(i64, Option<i64>), (&'stati
     kind.check_audience(audience).map_err(|m| ("audience", m))?;
     let created = instant("created_at", &raw.created_at)?.ok_or(("created_at", "is required".to_string()))?;
     let deleted = instant("deleted_at", &raw.deleted_at)?;
+    if let Some(deleted) = deleted {
+        plausible::not_before("deleted_at", deleted, "created_at", created).map_err(|m| ("deleted_at", m))?;
+    }
     if let Some(sha) = raw.media_sha256
         && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
     {
@@ -209,7 +214,7 @@ const FLUSH_ROWS: usize = 65_536;
 impl Stager {
     fn create(path: &Path) -> Result<Stager, BuildError> {
         let file = std::fs::File::create(path).map_err(BuildError::io(path))?;
-        // Staging is read once, right away: favour write speed over size.
+        // ItemsStaging is read once, right away: favour write speed over size.
         let props = WriterProperties::builder()
             .set_compression(Compression::LZ4_RAW)
             .build();
@@ -327,80 +332,30 @@ pub fn stage_items(
     staging_path: &Path,
     progress: &indicatif::ProgressBar,
 ) -> Result<StagedItems, BuildError> {
-    let mut stager = Stager::create(staging_path)?;
+    let stager = Stager::create(staging_path)?;
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
     // An estimate of the rows from the file size; one too low only adds
     // false positives, which the exact check of the candidates clears.
     let size = file.metadata().map_err(BuildError::io(&table.path))?.len();
-    let seen = super::SeenIds::with_expected(size / 32);
-    let mut repeat_candidates = Vec::new();
-    let mut read = 0u64;
-    let mut handle =
-        |row: u64, raw: RawItem<'_>, stager: &mut Stager, rejections: &mut Rejections| match validate(&raw, persons) {
-            Ok((created, deleted)) => {
-                if let Some(id) = raw.item_id
-                    && seen.insert(id)
-                {
-                    repeat_candidates.push(id.to_string());
-                }
-                stager.push(row, &raw, created, deleted)
-            }
-            Err((field, message)) => {
-                rejections.reject(table.error_at(Some(row), Some(field), message), raw.to_json(), false)
-            }
-        };
+    let mut staging = ItemsStaging {
+        table,
+        persons,
+        rejections,
+        stager,
+        seen: super::SeenIds::with_expected(size / 32),
+        repeat_candidates: Vec::new(),
+        read: 0,
+    };
     match table.format {
-        TableFormat::JsonLines => {
-            for (i, line) in std::io::BufReader::with_capacity(1 << 20, file).lines().enumerate() {
-                let row = i as u64 + 1;
-                let line = line.map_err(BuildError::io(&table.path))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                read += 1;
-                let item: JsonItem = match serde_json::from_str(&line) {
-                    Ok(item) => item,
-                    Err(_) => {
-                        let (field, message) = json_field_error(&line);
-                        let field = (!field.is_empty()).then_some(field.as_str());
-                        let record = serde_json::from_str(&line).unwrap_or(Value::String(line.clone()));
-                        rejections.reject(table.error_at(Some(row), field, message), record, false)?;
-                        continue;
-                    }
-                };
-                let raw = RawItem {
-                    item_id: item.item_id.as_deref(),
-                    person_id: item.person_id.as_deref(),
-                    platform: item.platform.as_deref(),
-                    kind: item.kind.as_deref(),
-                    audience: item.audience.as_deref(),
-                    created_at: instant(&item.created_at),
-                    deleted_at: instant(&item.deleted_at),
-                    text: item.text.as_deref(),
-                    media_sha256: item.media_sha256.as_deref(),
-                    lang: item.lang.as_deref(),
-                };
-                handle(row, raw, &mut stager, rejections)?;
-                if read.is_multiple_of(65_536) {
-                    progress.set_position(read);
-                }
-            }
-        }
-        TableFormat::Parquet => {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-            check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
-            for batch in builder.with_batch_size(8192).build()? {
-                let batch = batch?;
-                let columns = ItemColumns::read(&batch)?;
-                for i in 0..batch.num_rows() {
-                    read += 1;
-                    let raw = columns.row(i);
-                    handle(read, raw, &mut stager, rejections)?;
-                }
-                progress.set_position(read);
-            }
-        }
+        TableFormat::JsonLines => staging.json_lines(file, progress)?,
+        TableFormat::Parquet => staging.parquet(file, progress)?,
     }
+    let ItemsStaging {
+        stager,
+        mut repeat_candidates,
+        read,
+        ..
+    } = staging;
     let staged = stager.finish()?;
     // An id seen three times is a candidate twice.
     repeat_candidates.sort_unstable();
@@ -411,4 +366,100 @@ pub fn stage_items(
         staged,
         repeat_candidates,
     })
+}
+
+/// The state of [`stage_items`] while it reads.
+struct ItemsStaging<'a> {
+    table: &'a TableFile,
+    persons: &'a Persons,
+    rejections: &'a mut Rejections,
+    stager: Stager,
+    seen: super::SeenIds,
+    repeat_candidates: Vec<String>,
+    read: u64,
+}
+
+impl ItemsStaging<'_> {
+    /// Stages one row, or rejects it.
+    fn handle(&mut self, row: u64, raw: RawItem<'_>) -> Result<(), BuildError> {
+        match validate(&raw, self.persons) {
+            Ok((created, deleted)) => {
+                if let Some(id) = raw.item_id
+                    && self.seen.insert(id)
+                {
+                    self.repeat_candidates.push(id.to_string());
+                }
+                self.stager.push(row, &raw, created, deleted)
+            }
+            Err((field, message)) => {
+                let error = self.table.error_at(Some(row), Some(field), message);
+                self.rejections.reject(error, raw.to_json(), false)
+            }
+        }
+    }
+
+    fn json_lines(&mut self, file: std::fs::File, progress: &indicatif::ProgressBar) -> Result<(), BuildError> {
+        let table = self.table;
+        let mut lines = Lines::new(std::io::BufReader::with_capacity(1 << 20, file));
+        while let Some((row, line)) = lines.next_line().map_err(BuildError::io(&table.path))? {
+            let line = match line {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => line,
+                Err(bad) => {
+                    self.read += 1;
+                    let error = table.error_at(Some(row), None, bad.message);
+                    self.rejections.reject(error, Value::String(bad.lossy), false)?;
+                    continue;
+                }
+            };
+            self.read += 1;
+            let item: JsonItem = match serde_json::from_str(line) {
+                Ok(item) => item,
+                Err(_) => {
+                    let (field, message) = json_field_error(line);
+                    let field = (!field.is_empty()).then_some(field.as_str());
+                    let record = serde_json::from_str(line).unwrap_or_else(|_| Value::String(line.to_string()));
+                    self.rejections.reject(table.error_at(Some(row), field, message), record, false)?;
+                    continue;
+                }
+            };
+            let raw = RawItem {
+                item_id: item.item_id.as_deref(),
+                person_id: item.person_id.as_deref(),
+                platform: item.platform.as_deref(),
+                kind: item.kind.as_deref(),
+                audience: item.audience.as_deref(),
+                created_at: instant(&item.created_at),
+                deleted_at: instant(&item.deleted_at),
+                text: item.text.as_deref(),
+                media_sha256: item.media_sha256.as_deref(),
+                lang: item.lang.as_deref(),
+            };
+            self.handle(row, raw)?;
+            if self.read.is_multiple_of(65_536) {
+                progress.set_position(self.read);
+            }
+        }
+        Ok(())
+    }
+
+    fn parquet(&mut self, file: std::fs::File, progress: &indicatif::ProgressBar) -> Result<(), BuildError> {
+        let table = self.table;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))?;
+        check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
+        let reader = builder
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| table.damaged(0, e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| table.damaged(self.read, e))?;
+            let columns = ItemColumns::read(&batch)?;
+            for i in 0..batch.num_rows() {
+                self.read += 1;
+                self.handle(self.read, columns.row(i))?;
+            }
+            progress.set_position(self.read);
+        }
+        Ok(())
+    }
 }

@@ -12,6 +12,7 @@ mod items;
 mod json;
 mod objections;
 mod persons;
+mod plausible;
 mod seen;
 
 use std::fs::File;
@@ -88,6 +89,17 @@ impl TableFile {
             TableFormat::Parquet => "row",
             TableFormat::JsonLines => "line",
         }
+    }
+
+    /// A Parquet file its reader cannot read: truncated, or a damaged footer
+    /// or page. An error of the whole file (quarantine does not apply: no
+    /// row can be set aside), naming how far reading got.
+    pub(crate) fn damaged(&self, rows_read: u64, e: impl std::fmt::Display) -> BuildError {
+        let message = match rows_read {
+            0 => format!("not a readable Parquet file (truncated or damaged): {e}"),
+            n => format!("damaged Parquet file, unreadable after row {n}: {e}"),
+        };
+        BuildError::Input(self.error_at(None, None, message))
     }
 
     /// An error at `row` (1-based) and `field` of this table.

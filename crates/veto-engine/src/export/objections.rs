@@ -1,13 +1,13 @@
 //! Objection files (JSON Lines) for `veto objections import`.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::str::FromStr;
 
 use veto_core::time::parse_rfc3339;
 use veto_core::{Channel, Objection, ObjectionScope};
 
-use super::json::{FieldError, check_known, opt_str, parse_object};
+use super::json::{FieldError, Lines, check_known, opt_str, parse_object};
+use super::plausible::datetime_in_range;
 use crate::error::{BuildError, InputError};
 
 const FIELDS: &[&str] = &[
@@ -30,12 +30,8 @@ pub fn read_objections(path: &Path) -> Result<Vec<Objection>, BuildError> {
         .unwrap_or_default();
     let mut seen = std::collections::HashMap::new();
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let line = line.map_err(BuildError::io(path))?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    let mut lines = Lines::new(std::io::BufReader::new(file));
+    while let Some((line_no, line)) = lines.next_line().map_err(BuildError::io(path))? {
         let error = |(field, message): FieldError| {
             BuildError::Input(InputError {
                 file: name.clone(),
@@ -45,7 +41,11 @@ pub fn read_objections(path: &Path) -> Result<Vec<Objection>, BuildError> {
                 message,
             })
         };
-        let objection = parse_objection(&line).map_err(error)?;
+        let line = line.map_err(|bad| error((String::new(), bad.message)))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let objection = parse_objection(line).map_err(error)?;
         if let Some(first) = seen.insert(objection.objection_id.clone(), line_no) {
             return Err(error((
                 "objection_id".into(),
@@ -66,7 +66,11 @@ fn parse_objection(line: &str) -> Result<Objection, FieldError> {
             _ => Err((field.to_string(), "is required".into())),
         }
     };
-    let at = |field: &str, s: &str| parse_rfc3339(s).map_err(|m| (field.to_string(), m));
+    let at = |field: &str, s: &str| {
+        let t = parse_rfc3339(s).map_err(|m| (field.to_string(), m))?;
+        datetime_in_range(t).map_err(|m| (field.to_string(), m))?;
+        Ok::<_, FieldError>(t)
+    };
     let objection = Objection {
         objection_id: required("objection_id")?,
         person_id: required("person_id")?,

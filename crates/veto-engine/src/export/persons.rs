@@ -2,17 +2,17 @@
 //! the build's join.
 
 use std::collections::HashMap;
-use std::io::BufRead;
-
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 use datafusion::arrow::array::{ArrayBuilder, StringArray, StringBuilder};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::json;
 
 use super::columns::{DateColumn, Expect, check_schema, text};
-use super::json::{check_known, opt_str, opt_str_list, parse_object};
-use super::{Rejections, TableFile, TableFormat};
+use super::json::{Lines, check_known, opt_str, opt_str_list, parse_object};
+use super::{Rejections, TableFile, TableFormat, plausible};
 use crate::error::BuildError;
 
 const COLUMNS: &[(&str, Expect)] = &[
@@ -191,24 +191,12 @@ impl Persons {
         }
     }
 
-    fn add(
-        &mut self,
-        table: &TableFile,
-        row: u64,
-        raw: RawPerson<'_>,
-        rejections: &mut Rejections,
-    ) -> Result<(), BuildError> {
-        let record = || json!({"person_id": raw.person_id, "country": raw.country});
-        let fail = |field: &str, message: String| table.error_at(Some(row), Some(field), message);
+    /// Checks one person; on success returns the id, birth day and
+    /// country to keep, on failure the field and message.
+    fn check<'a>(&self, table: &TableFile, raw: &RawPerson<'a>, as_of: NaiveDate) -> Result<Checked<'a>, FieldFailure> {
         let person_id = match raw.person_id {
             Some(id) if !id.trim().is_empty() => id,
-            _ => {
-                return rejections.reject(
-                    fail("person_id", "is required and must not be empty".into()),
-                    record(),
-                    true,
-                );
-            }
+            _ => return Err(("person_id", "is required and must not be empty".into())),
         };
         if let Some(first) = self.find(person_id) {
             let message = format!(
@@ -216,18 +204,37 @@ impl Persons {
                 table.row_label(),
                 self.rows[first as usize]
             );
-            return rejections.reject(fail("person_id", message), record(), true);
+            return Err(("person_id", message));
         }
-        let birth = match raw.birth_date {
-            Ok(b) => b,
-            Err(m) => return rejections.reject(fail("birth_date", m), record(), true),
+        let birth = raw.birth_date.clone().map_err(|m| ("birth_date", m))?;
+        if let Some(days) = birth {
+            plausible::birth_date(days, as_of).map_err(|m| ("birth_date", m))?;
+        }
+        let country = match raw.country {
+            None => None,
+            Some(c) => {
+                veto_core::country::check(c).map_err(|m| ("country", m))?;
+                Some([c.as_bytes()[0], c.as_bytes()[1]])
+            }
         };
-        if let Some(c) = raw.country
-            && (c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()))
-        {
-            let message = format!("{c:?} is not an ISO 3166-1 alpha-2 code (two capital letters)");
-            return rejections.reject(fail("country", message), record(), true);
-        }
+        Ok((person_id, birth, country))
+    }
+
+    fn add(
+        &mut self,
+        table: &TableFile,
+        row: u64,
+        raw: RawPerson<'_>,
+        as_of: NaiveDate,
+        rejections: &mut Rejections,
+    ) -> Result<(), BuildError> {
+        let (person_id, birth, country) = match self.check(table, &raw, as_of) {
+            Ok(checked) => checked,
+            Err((field, message)) => {
+                let record = json!({"person_id": raw.person_id, "country": raw.country});
+                return rejections.reject(table.error_at(Some(row), Some(field), message), record, true);
+            }
+        };
         let position = self.len() as u32;
         let hash = self.hasher.hash_one(person_id);
         match self.index.entry(hash) {
@@ -240,88 +247,118 @@ impl Persons {
         }
         self.ids.append_value(person_id);
         self.birth_days.push(birth);
-        self.countries
-            .push(raw.country.map(|c| [c.as_bytes()[0], c.as_bytes()[1]]));
+        self.countries.push(country);
         self.rows.push(row);
         Ok(())
     }
 }
 
-/// Reads and validates the persons table.
-pub fn load_persons(table: &TableFile, rejections: &mut Rejections) -> Result<Persons, BuildError> {
+/// What [`Persons::check`] keeps of a good person: id, birth day, country.
+type Checked<'a> = (&'a str, Option<i32>, Option<[u8; 2]>);
+/// A bad field of a person and what is wrong with it.
+type FieldFailure = (&'static str, String);
+
+/// Reads and validates the persons table. Birth dates after the build's
+/// `as_of` (or before 1900) are refused, see `plausible::birth_date`.
+pub fn load_persons(table: &TableFile, as_of: DateTime<Utc>, rejections: &mut Rejections) -> Result<Persons, BuildError> {
     let mut persons = Persons::default();
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
+    let as_of = as_of.date_naive();
     match table.format {
-        TableFormat::JsonLines => {
-            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let row = i as u64 + 1;
-                let line = line.map_err(BuildError::io(&table.path))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let parsed = parse_object(&line).and_then(|map| {
-                    check_known(&map, FIELDS)?;
-                    opt_str_list(&map, "handles")?;
-                    opt_str(&map, "display_name")?;
-                    Ok(map)
-                });
-                let map = match parsed {
-                    Ok(map) => map,
-                    Err((field, message)) => {
-                        let field = (!field.is_empty()).then_some(field.as_str());
-                        rejections.reject(table.error_at(Some(row), field, message), json!(line), true)?;
-                        continue;
-                    }
-                };
-                let strings = (
-                    opt_str(&map, "person_id"),
-                    opt_str(&map, "country"),
-                    opt_str(&map, "birth_date"),
-                );
-                let (person_id, country, birth) = match strings {
-                    (Ok(p), Ok(c), Ok(b)) => (p, c, b),
-                    (Err((f, m)), _, _) | (_, Err((f, m)), _) | (_, _, Err((f, m))) => {
-                        rejections.reject(table.error_at(Some(row), Some(&f), m), json!(line), true)?;
-                        continue;
-                    }
-                };
-                let birth_date = birth
-                    .map(|b| veto_core::time::parse_date(b).map(veto_core::time::to_days))
-                    .transpose();
-                persons.add(
-                    table,
-                    row,
-                    RawPerson {
-                        person_id,
-                        birth_date,
-                        country,
-                    },
-                    rejections,
-                )?;
-            }
-        }
-        TableFormat::Parquet => {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-            check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
-            let mut row = 0u64;
-            for batch in builder.with_batch_size(8192).build()? {
-                let batch = batch?;
-                let ids = text(&batch, "person_id")?;
-                let countries = text(&batch, "country")?;
-                let births = DateColumn::read(&batch, "birth_date")?;
-                for i in 0..batch.num_rows() {
-                    row += 1;
-                    let raw = RawPerson {
-                        person_id: ids.is_valid_at(i),
-                        birth_date: births.get(i),
-                        country: countries.is_valid_at(i),
-                    };
-                    persons.add(table, row, raw, rejections)?;
-                }
-            }
-        }
+        TableFormat::JsonLines => load_json(table, file, as_of, &mut persons, rejections)?,
+        TableFormat::Parquet => load_parquet(table, file, as_of, &mut persons, rejections)?,
     }
     Ok(persons)
+}
+
+fn load_json(
+    table: &TableFile,
+    file: std::fs::File,
+    as_of: NaiveDate,
+    persons: &mut Persons,
+    rejections: &mut Rejections,
+) -> Result<(), BuildError> {
+    let mut lines = Lines::new(std::io::BufReader::new(file));
+    while let Some((row, line)) = lines.next_line().map_err(BuildError::io(&table.path))? {
+        let line = match line {
+            Ok(line) => line,
+            Err(bad) => {
+                rejections.reject(table.error_at(Some(row), None, bad.message), json!(bad.lossy), true)?;
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = parse_object(line).and_then(|map| {
+            check_known(&map, FIELDS)?;
+            opt_str_list(&map, "handles")?;
+            opt_str(&map, "display_name")?;
+            Ok(map)
+        });
+        let map = match parsed {
+            Ok(map) => map,
+            Err((field, message)) => {
+                let field = (!field.is_empty()).then_some(field.as_str());
+                rejections.reject(table.error_at(Some(row), field, message), json!(line), true)?;
+                continue;
+            }
+        };
+        let strings = (
+            opt_str(&map, "person_id"),
+            opt_str(&map, "country"),
+            opt_str(&map, "birth_date"),
+        );
+        let (person_id, country, birth) = match strings {
+            (Ok(p), Ok(c), Ok(b)) => (p, c, b),
+            (Err((f, m)), _, _) | (_, Err((f, m)), _) | (_, _, Err((f, m))) => {
+                rejections.reject(table.error_at(Some(row), Some(&f), m), json!(line), true)?;
+                continue;
+            }
+        };
+        let birth_date = birth
+            .map(|b| veto_core::time::parse_date(b).map(veto_core::time::to_days))
+            .transpose();
+        let raw = RawPerson {
+            person_id,
+            birth_date,
+            country,
+        };
+        persons.add(table, row, raw, as_of, rejections)?;
+    }
+    Ok(())
+}
+
+fn load_parquet(
+    table: &TableFile,
+    file: std::fs::File,
+    as_of: NaiveDate,
+    persons: &mut Persons,
+    rejections: &mut Rejections,
+) -> Result<(), BuildError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))?;
+    check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
+    let mut row = 0u64;
+    let reader = builder
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| table.damaged(0, e))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| table.damaged(row, e))?;
+        let ids = text(&batch, "person_id")?;
+        let countries = text(&batch, "country")?;
+        let births = DateColumn::read(&batch, "birth_date")?;
+        for i in 0..batch.num_rows() {
+            row += 1;
+            let raw = RawPerson {
+                person_id: ids.is_valid_at(i),
+                birth_date: births.get(i),
+                country: countries.is_valid_at(i),
+            };
+            persons.add(table, row, raw, as_of, rejections)?;
+        }
+    }
+    Ok(())
 }
 
 /// `Some(value)` where the cell is not null.

@@ -160,7 +160,7 @@ pub struct ObjectionView {
 #[derive(Serialize, ToSchema)]
 pub struct ObjectionResponse {
     pub objection: ObjectionView,
-    /// The signed receipt (veto-receipt/1).
+    /// The signed receipt (veto-receipt/2).
     #[schema(value_type = Object)]
     pub receipt: serde_json::Value,
 }
@@ -290,7 +290,7 @@ pub struct VerifyResponse {
 }
 
 /// Check a receipt's signature against this installation's key. Public.
-#[utoipa::path(post, path = "/api/v1/receipts/verify", request_body(content = Object, description = "A veto-receipt/1 document"),
+#[utoipa::path(post, path = "/api/v1/receipts/verify", request_body(content = Object, description = "A veto-receipt document (format 2, or 1 for receipts issued before)"),
     responses((status = 200, body = VerifyResponse)))]
 async fn verify_receipt(State(state): State<AppState>, body: String) -> Json<VerifyResponse> {
     let outcome = super::pages::check_receipt(&state.public_key, &body);

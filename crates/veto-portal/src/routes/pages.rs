@@ -194,7 +194,8 @@ pub struct VerifyForm {
 
 /// Checks a receipt against this installation's public key.
 pub fn check_receipt(public_key: &str, text: &str) -> Result<veto_core::receipt::Receipt, String> {
-    let receipt: veto_core::receipt::Receipt = serde_json::from_str(text).map_err(|e| format!("not a receipt: {e}"))?;
+    // Strict: a receipt with added or repeated fields is not what was signed.
+    let receipt = veto_core::receipt::Receipt::from_json(text).map_err(|e| format!("not a receipt: {e}"))?;
     receipt.verify(Some(public_key))?;
     Ok(receipt)
 }

@@ -55,19 +55,12 @@ impl Store {
     /// and marks it ready, in one transaction: a reader sees all of it or
     /// none. Recording again (an identical snapshot built again) replaces it.
     pub async fn record_lookup(&self, snapshot_id: &str, pages: &[Page]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM lookup_pages WHERE snapshot_id = ?")
             .bind(snapshot_id)
             .execute(&mut *tx)
             .await?;
-        for page in pages {
-            sqlx::query("INSERT INTO lookup_pages (snapshot_id, first_ref, page) VALUES (?, ?, ?)")
-                .bind(snapshot_id)
-                .bind(page.first_ref.as_slice())
-                .bind(page.bytes.as_slice())
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_pages(&mut tx, snapshot_id, pages).await?;
         let done = sqlx::query("UPDATE snapshots SET lookup_ready = TRUE WHERE snapshot_id = ?")
             .bind(snapshot_id)
             .execute(&mut *tx)
@@ -77,6 +70,16 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Snapshots on record whose lookup was never completed (only stores
+    /// from before snapshots and lookups were recorded together have any).
+    pub async fn snapshots_without_lookup(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT snapshot_id FROM snapshots WHERE NOT lookup_ready ORDER BY snapshot_id")
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     /// Every snapshot with what it holds of the person `person_ref` (the
@@ -125,7 +128,7 @@ impl Store {
         if legacy.is_none() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let snapshots: Vec<String> = sqlx::query_scalar("SELECT DISTINCT snapshot_id FROM snapshot_persons")
             .fetch_all(&mut *tx)
             .await?;
@@ -168,6 +171,23 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts a snapshot's pages inside the caller's transaction.
+pub(crate) async fn insert_pages(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    snapshot_id: &str,
+    pages: &[Page],
+) -> Result<(), StoreError> {
+    for page in pages {
+        sqlx::query("INSERT INTO lookup_pages (snapshot_id, first_ref, page) VALUES (?, ?, ?)")
+            .bind(snapshot_id)
+            .bind(page.first_ref.as_slice())
+            .bind(page.bytes.as_slice())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The 16 bytes of a person_ref given as hex.

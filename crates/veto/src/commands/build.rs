@@ -8,6 +8,9 @@ use clap::{Args, ValueEnum};
 use veto_core::Policy;
 use veto_engine::build::{BuildOutcome, DEFAULT_MEMORY_LIMIT};
 use veto_engine::{BuildRequest, Destination, OnError};
+use veto_store::lock;
+use veto_store::lookup::Page;
+use veto_store::operations::{OpKind, Operation};
 use veto_store::{SnapshotRecord, Store};
 
 #[derive(Args)]
@@ -72,7 +75,8 @@ pub fn parse_as_of(s: &str) -> anyhow::Result<DateTime<Utc>> {
 pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
     let policy = load_policy(&args.policy)?;
     let as_of = parse_as_of(&args.as_of)?;
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
+    let read = store.objections_read().await?;
     let request = BuildRequest {
         data_dir: args.data,
         policy,
@@ -90,55 +94,198 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
             ErrorMode::Quarantine => OnError::Quarantine,
         },
         secret: store.secret().await?,
-        objections: store.objections().await?,
+        objections: read.objections,
         memory_limit: args.memory_mib << 20,
         progress: true,
     };
     let started = std::time::Instant::now();
-    let outcome = build_and_record(&store, request).await?;
+    let built = build_and_record(&store, request, Some(read.ledger_seq)).await?;
     store.close().await;
-    print_summary(&outcome, started.elapsed());
+    print_summary(&built.outcome, started.elapsed());
+    match built.repaired.as_deref() {
+        Some([]) | None => {}
+        Some(files) => println!(
+            "  repaired on disk: {} (they were missing or changed)",
+            files.join(", ")
+        ),
+    }
     Ok(())
 }
 
-/// Runs a build, records the snapshot (and its ledger entry) in the store,
-/// and fills the per-person lookup for it.
-pub async fn build_and_record(store: &Store, request: BuildRequest) -> anyhow::Result<BuildOutcome> {
-    let as_of = request.as_of;
-    let secret = request.secret.clone();
-    let clock = std::time::Instant::now();
-    let outcome = veto_engine::build(request).await?;
-    tracing::info!(elapsed_ms = clock.elapsed().as_millis() as u64, "snapshot written");
-    let m = &outcome.manifest;
-    let manifest_path = outcome.path.join("manifest.json");
-    let manifest =
-        std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
-    store
-        .record_snapshot(&SnapshotRecord {
-            snapshot_id: m.snapshot_id.clone(),
-            as_of,
-            policy_name: m.policy.name.clone(),
-            policy_sha256: m.policy.sha256.clone(),
-            path: outcome.path.display().to_string(),
-            built_at: Utc::now(),
-            manifest,
-        })
-        .await?;
-    tracing::info!(elapsed_ms = clock.elapsed().as_millis() as u64, "snapshot recorded");
-    record_lookup(store, &outcome.persons, &m.snapshot_id, &secret).await?;
-    tracing::info!(elapsed_ms = clock.elapsed().as_millis() as u64, "lookup recorded");
-    Ok(outcome)
+/// A build as the CLI runs it: an operation of the store (see veto-store's
+/// `operations`): intent, the snapshot staged and fsynced, renamed into
+/// place, then the snapshot, its lookup and its ledger entry recorded in one
+/// transaction. On any error the operation is rolled back; after a crash the
+/// next command does that.
+/// `objections_seq` is the ledger position the request's objections were
+/// read at ([`Store::objections_read`]).
+pub async fn build_and_record(
+    store: &Store,
+    request: BuildRequest,
+    objections_seq: Option<u64>,
+) -> anyhow::Result<Built> {
+    veto_engine::build::check_request(&request)?;
+    let (parent, exact) = match &request.destination {
+        Destination::Exact(p) => {
+            if p.exists() {
+                bail!("{} already exists; nothing was overwritten", p.display());
+            }
+            (parent_of(p), Some(p.clone()))
+        }
+        Destination::Under(dir) => (dir.clone(), None),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let target = exact.as_ref().unwrap_or(&parent).display().to_string();
+    let mut op = store.begin_operation(OpKind::Build, &target, &parent).await?;
+    match build_steps(store, &mut op, &request, (&parent, exact), objections_seq).await {
+        Ok(built) => {
+            match built.repaired.is_some() {
+                true => store.abandon_operation(op, "identical snapshot on record").await?,
+                false => store.finish_operation(op).await?,
+            }
+            Ok(built)
+        }
+        Err(e) => {
+            if let Err(undo) = store.roll_back(op).await {
+                tracing::error!(error = %undo, "rolling back the build");
+            }
+            Err(e)
+        }
+    }
 }
 
-/// Records the store's lookup from the build's per-person counts: keyed
-/// hashes on every core, sorted into the lookup's key order, packed into
-/// pages, and written in one transaction.
-pub async fn record_lookup(
+/// A recorded build.
+pub struct Built {
+    pub outcome: BuildOutcome,
+    /// Some(files replaced) when an identical snapshot was already on record.
+    pub repaired: Option<Vec<String>>,
+}
+
+async fn build_steps(
     store: &Store,
-    persons: &veto_engine::PersonTally,
-    snapshot_id: &str,
-    secret: &[u8],
-) -> anyhow::Result<()> {
+    op: &mut Operation,
+    request: &BuildRequest,
+    (parent, exact): (&Path, Option<PathBuf>),
+    objections_seq: Option<u64>,
+) -> anyhow::Result<Built> {
+    let clock = std::time::Instant::now();
+    let staged = veto_engine::build_staged(request, op.staging()).await?;
+    tracing::info!(elapsed_ms = clock.elapsed().as_millis() as u64, "snapshot written");
+    store.operation_staged(op).await?;
+    let m = &staged.manifest;
+    let resource = format!("snapshot-{}", m.snapshot_id);
+    let _lock = lock::acquire(store.home(), &resource, "veto build", |who| {
+        eprintln!("Waiting for {who}, which holds snapshot {} ...", m.snapshot_id)
+    })
+    .await?;
+    store.recover(Some(&resource)).await?;
+    let outcome = |path: PathBuf, already_built: bool, persons| BuildOutcome {
+        manifest: m.clone(),
+        path,
+        already_built,
+        persons,
+    };
+    if let Some(existing) = store
+        .snapshots()
+        .await?
+        .into_iter()
+        .find(|s| s.snapshot_id == m.snapshot_id)
+    {
+        let path = PathBuf::from(&existing.path);
+        let repaired = repair(&path, op.staging())?;
+        return Ok(Built {
+            outcome: outcome(path, true, staged.persons),
+            repaired: Some(repaired),
+        });
+    }
+    let from_id = exact.is_none();
+    let dest = exact.unwrap_or_else(|| parent.join(&m.snapshot_id));
+    if from_id && dest.exists() {
+        // <snapshots>/<id> that no record names: what a build that died
+        // before builds were recorded operations left. Nothing refers to it.
+        std::fs::remove_dir_all(&dest).with_context(|| format!("removing unrecorded {}", dest.display()))?;
+    }
+    store.operation_rename(op, &dest, &resource).await?;
+    let manifest_path = dest.join("manifest.json");
+    let manifest =
+        std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+    let pages = lookup_pages(&staged.persons, &request.secret)?;
+    store
+        .record_snapshot(
+            &SnapshotRecord {
+                snapshot_id: m.snapshot_id.clone(),
+                as_of: request.as_of,
+                policy_name: m.policy.name.clone(),
+                policy_sha256: m.policy.sha256.clone(),
+                path: dest.display().to_string(),
+                built_at: Utc::now(),
+                manifest,
+                objections_seq,
+            },
+            &pages,
+            Some(op),
+        )
+        .await?;
+    tracing::info!(
+        elapsed_ms = clock.elapsed().as_millis() as u64,
+        "snapshot and lookup recorded"
+    );
+    Ok(Built {
+        outcome: outcome(dest, false, staged.persons),
+        repaired: None,
+    })
+}
+
+/// Compares every file of a snapshot on record with the identical build
+/// just staged and moves the staged copy over each one that is missing or
+/// differs (each by one rename). Returns the files replaced.
+fn repair(recorded: &Path, staged: &Path) -> anyhow::Result<Vec<String>> {
+    let mut replaced = Vec::new();
+    let mut files = Vec::new();
+    list_files(staged, Path::new(""), &mut files)?;
+    for rel in files {
+        let fresh = staged.join(&rel);
+        let old = recorded.join(&rel);
+        let same = old.is_file() && veto_engine::sha256_file(&old)?.0 == veto_engine::sha256_file(&fresh)?.0;
+        if !same {
+            if let Some(dir) = old.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::rename(&fresh, &old).with_context(|| format!("restoring {}", old.display()))?;
+            std::fs::File::open(old.parent().unwrap_or(recorded))
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("syncing {}", recorded.display()))?;
+            replaced.push(rel.display().to_string());
+        }
+    }
+    Ok(replaced)
+}
+
+fn list_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let dir = root.join(rel);
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let rel = rel.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            list_files(root, &rel, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The store's lookup pages from the build's per-person counts: keyed
+/// hashes on every core, sorted into the lookup's key order, packed.
+pub fn lookup_pages(persons: &veto_engine::PersonTally, secret: &[u8]) -> anyhow::Result<Vec<Page>> {
     let hasher = veto_core::hashing::KeyedHasher::person_refs(secret);
     let indices: Vec<u32> = persons.persons().map(|(i, _)| i as u32).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -169,10 +316,8 @@ pub async fn record_lookup(
         };
         (person_ref, counts)
     });
-    let pages = veto_store::lookup::page::pack(entries)
-        .map_err(|k| anyhow::anyhow!("two persons share the person_ref {}", hex::encode(k)))?;
-    store.record_lookup(snapshot_id, &pages).await?;
-    Ok(())
+    veto_store::lookup::page::pack(entries)
+        .map_err(|k| anyhow::anyhow!("two persons share the person_ref {}", hex::encode(k)))
 }
 
 fn thousands(n: u64) -> String {

@@ -39,7 +39,7 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
     );
 
     println!("2. Importing objections into the state store ...");
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let objections = veto_engine::export::read_objections(&platform.join("objections.jsonl"))?;
     let counts = store.import_objections(&objections).await?;
     let policy = Policy::preset("meta-2025").expect("preset exists");
@@ -56,6 +56,8 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
         "3. Building the first training snapshot with policy meta-2025 as of {} ...",
         as_of.with_timezone(&policy.timezone)
     );
+    // What the build considers: the objections on file, as of one ledger position.
+    let read = store.objections_read().await?;
     let request = BuildRequest {
         data_dir: platform,
         policy,
@@ -65,13 +67,15 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
         destination: Destination::Under(home.join("snapshots")),
         on_error: OnError::Abort,
         secret: store.secret().await?,
-        objections,
+        objections: read.objections,
         memory_limit: DEFAULT_MEMORY_LIMIT,
         progress: true,
     };
     let started = std::time::Instant::now();
     let demo_objections = request.objections.clone();
-    let outcome = super::build::build_and_record(&store, request).await?;
+    let outcome = super::build::build_and_record(&store, request, Some(read.ledger_seq))
+        .await?
+        .outcome;
     println!();
     super::build::print_summary(&outcome, started.elapsed());
     println!();

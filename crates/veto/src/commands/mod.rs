@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod demo;
+pub mod doctor;
 pub mod models;
 pub mod portal;
 pub mod transparency;
@@ -32,9 +33,32 @@ pub fn generate(
     Ok(())
 }
 
+/// Opens the store and recovers what a command that died left unfinished
+/// (see veto-store's `operations`), saying so on stderr. Every command that
+/// uses the store opens it here.
+pub async fn open_store(home: &Path) -> anyhow::Result<Store> {
+    let store = Store::open(home).await?;
+    for r in store.recover(None).await? {
+        if r.outcome != "running" {
+            eprintln!(
+                "Recovered an unfinished {} of {} (left in state {}): {}.",
+                r.kind,
+                r.target,
+                r.from,
+                if r.outcome == "done" {
+                    "completed"
+                } else {
+                    "rolled back"
+                }
+            );
+        }
+    }
+    Ok(store)
+}
+
 pub async fn import_objections(home: &Path, file: &Path) -> anyhow::Result<()> {
     let objections = veto_engine::export::read_objections(file)?;
-    let store = Store::open(home).await?;
+    let store = open_store(home).await?;
     let counts = store
         .import_objections(&objections)
         .await
@@ -50,7 +74,7 @@ pub async fn import_objections(home: &Path, file: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn list_snapshots(home: &Path) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = open_store(home).await?;
     let snapshots = store.snapshots().await?;
     store.close().await;
     if snapshots.is_empty() {

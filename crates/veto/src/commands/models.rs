@@ -7,10 +7,11 @@ use chrono::{SecondsFormat, Utc};
 use rand::SeedableRng;
 use serde_json::json;
 use veto_core::LateObjections;
-use veto_lm::KneserNey;
+use veto_lm::{KneserNey, Trainer};
 use veto_models::{ModelManifest, canary, train, unlearn};
-use veto_store::Store;
 use veto_store::models::ModelRecord;
+use veto_store::operations::{OpKind, Operation};
+use veto_store::{SnapshotRecord, Store, lock};
 
 fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -33,40 +34,51 @@ fn shard_hashes(m: &ModelManifest) -> Vec<serde_json::Value> {
 
 pub async fn train_cmd(home: &Path, snapshot: &str, order: usize, out: Option<PathBuf>) -> anyhow::Result<()> {
     let kn = KneserNey::new(order).map_err(anyhow::Error::msg)?;
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let snap = store.snapshot(snapshot).await?;
-    let (snapshot_manifest, _) = veto_audit::read_manifest(Path::new(&snap.path))?;
-    let tmp_dir = out
-        .clone()
-        .unwrap_or_else(|| home.join("models").join(format!(".training-{}", std::process::id())));
-    if tmp_dir.exists() {
-        bail!("{} already exists; nothing was overwritten", tmp_dir.display());
+    let resource = format!("train-{}", snap.snapshot_id);
+    let _lock = lock::acquire(home, &resource, "veto train", |who| {
+        eprintln!(
+            "Waiting for {who}, which is training on snapshot {} ...",
+            snap.snapshot_id
+        )
+    })
+    .await?;
+    store.recover(Some(&resource)).await?;
+    // Training is deterministic: the same snapshot and trainer give the
+    // same model, so one on record is refused before anything is written.
+    for m in store.models().await? {
+        let trainer = serde_json::from_str::<ModelManifest>(&m.manifest).map(|mm| mm.trainer);
+        if m.snapshot_id == snap.snapshot_id && trainer.as_deref().ok() == Some(kn.name().as_str()) {
+            bail!(
+                "model {} ({}) is already trained on snapshot {} (in {}); nothing was written",
+                m.model_id,
+                kn.name(),
+                snap.snapshot_id,
+                m.path
+            );
+        }
     }
+    let (parent, exact) = match out {
+        Some(dir) if dir.exists() => bail!("{} already exists; nothing was overwritten", dir.display()),
+        Some(dir) => (parent_of(&dir), Some(dir)),
+        None => (home.join("models"), None),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let started = std::time::Instant::now();
-    let m = train::train_model(Path::new(&snap.path), &tmp_dir, &kn, order, threads(), &now_rfc3339())?;
-    let dir = match out {
-        Some(dir) => dir,
-        None => {
-            let dir = home.join("models").join(&m.model_id);
-            std::fs::rename(&tmp_dir, &dir).with_context(|| format!("moving the model to {}", dir.display()))?;
-            dir
+    let mut op = store.begin_operation(OpKind::Train, &snap.snapshot_id, &parent).await?;
+    let trained = match train_steps(&store, &mut op, &snap, (&kn, order), (&parent, exact), &resource).await {
+        Ok(trained) => trained,
+        Err(e) => {
+            if let Err(undo) = store.roll_back(op).await {
+                tracing::error!(error = %undo, "rolling back the training");
+            }
+            return Err(e);
         }
     };
-    let payload = json!({
-        "model_id": m.model_id, "snapshot_id": m.snapshot_id, "version": 1, "trainer": m.trainer,
-        "model_sha256": m.model_sha256, "shards": shard_hashes(&m),
-        "snapshot_shards": snapshot_manifest.shards.iter().map(|s| json!({"shard": s.shard, "sha256": s.sha256})).collect::<Vec<_>>(),
-    });
-    let record = ModelRecord {
-        model_id: m.model_id.clone(),
-        snapshot_id: m.snapshot_id.clone(),
-        path: dir.display().to_string(),
-        version: 1,
-        trained_at: Utc::now(),
-        manifest: serde_json::to_string_pretty(&m)?,
-    };
-    store.record_model(&record, payload).await?;
+    store.finish_operation(op).await?;
     store.close().await;
+    let (m, dir) = trained;
     let docs: u64 = m.shards.iter().map(|s| s.docs).sum();
     println!(
         "Model {} ({}) trained on snapshot {}: {} shard models, {docs} documents, in {:.1} s.",
@@ -86,8 +98,57 @@ pub async fn train_cmd(home: &Path, snapshot: &str, order: usize, out: Option<Pa
     Ok(())
 }
 
+/// Trains into the operation's staging directory, renames it into place
+/// and records the model with its ledger entry.
+async fn train_steps(
+    store: &Store,
+    op: &mut Operation,
+    snap: &SnapshotRecord,
+    (kn, order): (&KneserNey, usize),
+    (parent, exact): (&Path, Option<PathBuf>),
+    resource: &str,
+) -> anyhow::Result<(ModelManifest, PathBuf)> {
+    let (snapshot_manifest, _) = veto_audit::read_manifest(Path::new(&snap.path))?;
+    let m = train::train_model(
+        Path::new(&snap.path),
+        op.staging(),
+        kn,
+        order,
+        threads(),
+        &now_rfc3339(),
+    )?;
+    store.operation_staged(op).await?;
+    let dir = exact.unwrap_or_else(|| parent.join(&m.model_id));
+    if store.model(&m.model_id).await.is_ok() {
+        bail!("model {} is already on record; nothing was written", m.model_id);
+    }
+    store.operation_rename(op, &dir, resource).await?;
+    let payload = json!({
+        "model_id": m.model_id, "snapshot_id": m.snapshot_id, "version": 1, "trainer": m.trainer,
+        "model_sha256": m.model_sha256, "shards": shard_hashes(&m),
+        "snapshot_shards": snapshot_manifest.shards.iter().map(|s| json!({"shard": s.shard, "sha256": s.sha256})).collect::<Vec<_>>(),
+    });
+    let record = ModelRecord {
+        model_id: m.model_id.clone(),
+        snapshot_id: m.snapshot_id.clone(),
+        path: dir.display().to_string(),
+        version: 1,
+        trained_at: Utc::now(),
+        manifest: serde_json::to_string_pretty(&m)?,
+    };
+    store.record_model(&record, payload, Some(op)).await?;
+    Ok((m, dir))
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 pub async fn generate_text(home: &Path, model: &str, prompt: &str, max_bytes: usize, seed: u64) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let record = store.model(model).await?;
     store.close().await;
     let dir = Path::new(&record.path);
@@ -99,13 +160,19 @@ pub async fn generate_text(home: &Path, model: &str, prompt: &str, max_bytes: us
 }
 
 pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
-    let record = store.model(model).await?;
+    let store = super::open_store(home).await?;
+    let model_id = store.model(model).await?.model_id;
+    // One unlearning per model at a time; the second waits, then finds
+    // what the first left to do.
+    let resource = format!("model-{model_id}");
+    let _lock = lock::acquire(home, &resource, "veto unlearn", |who| {
+        eprintln!("Waiting for {who}, which holds model {model_id} ...")
+    })
+    .await?;
+    store.recover(Some(&resource)).await?;
+    let record = store.model(&model_id).await?;
     let snap = store.snapshot(&record.snapshot_id).await?;
-    let policy_path = Path::new(&snap.path).join("policy.toml");
-    let policy_text =
-        std::fs::read_to_string(&policy_path).with_context(|| format!("reading {}", policy_path.display()))?;
-    let policy = veto_core::Policy::from_toml(&policy_text, &policy_path.display().to_string())?;
+    let policy = snapshot_policy(&snap)?;
     if policy.late_objections == LateObjections::KeepTrained {
         bail!(
             "snapshot {} was built under policy {} (late_objections = keep_trained): models already trained keep \
@@ -115,10 +182,10 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
             policy.name
         );
     }
-    let dir = Path::new(&record.path);
-    let current = train::read_manifest(dir)?;
+    // The store's record is the model's truth; model.json follows it.
+    let current: ModelManifest = serde_json::from_str(&record.manifest)
+        .with_context(|| format!("the recorded manifest of model {}", record.model_id))?;
     let objections = store.objections().await?;
-    let secret = store.secret().await?;
     let now = Utc::now();
     let removed = current.removed_doc_ids.iter().cloned().collect();
     let plan = unlearn::plan(Path::new(&snap.path), &objections, now, &removed)?;
@@ -129,26 +196,98 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let secret = store.secret().await?;
     let refs: Vec<String> = plan
         .iter()
         .map(|r| veto_core::hashing::person_ref(&secret, &r.person_id))
         .collect();
     let started = std::time::Instant::now();
-    let at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let model_dir = PathBuf::from(&record.path);
+    let mut op = store
+        .begin_operation(OpKind::Unlearn, &record.model_id, &model_dir)
+        .await?;
+    let job = Unlearning {
+        model_dir: &model_dir,
+        snap: &snap,
+        current: &current,
+        plan: &plan,
+        refs: &refs,
+        now,
+        resource: &resource,
+    };
+    let next = match unlearn_steps(&store, &mut op, &job).await {
+        Ok(next) => next,
+        Err(e) => {
+            if let Err(undo) = store.roll_back(op).await {
+                tracing::error!(error = %undo, "rolling back the unlearning");
+            }
+            return Err(e);
+        }
+    };
+    store.finish_operation(op).await?;
+    store.close().await;
+    print_unlearned(&plan, &current, &next, started.elapsed());
+    Ok(())
+}
+
+/// The snapshot's policy as recorded: the file in the snapshot must be the
+/// one whose hash the store and the manifest hold.
+fn snapshot_policy(snap: &SnapshotRecord) -> anyhow::Result<veto_core::Policy> {
+    let policy_path = Path::new(&snap.path).join("policy.toml");
+    let policy_text =
+        std::fs::read_to_string(&policy_path).with_context(|| format!("reading {}", policy_path.display()))?;
+    let policy = veto_core::Policy::from_toml(&policy_text, &policy_path.display().to_string())?;
+    if policy.sha256 != snap.policy_sha256 {
+        bail!(
+            "{} was changed after the build (sha256 {}, recorded {}); nothing was done. \
+             Restore it, or rebuild the snapshot to repair it.",
+            policy_path.display(),
+            policy.sha256,
+            snap.policy_sha256
+        );
+    }
+    Ok(policy)
+}
+
+struct Unlearning<'a> {
+    model_dir: &'a Path,
+    snap: &'a SnapshotRecord,
+    current: &'a ModelManifest,
+    plan: &'a [unlearn::Removal],
+    refs: &'a [String],
+    now: chrono::DateTime<Utc>,
+    resource: &'a str,
+}
+
+/// Retrains the affected shards into the staging directory, renames it to
+/// `v<N>`, records the version (model.json follows when the operation
+/// finishes).
+async fn unlearn_steps(store: &Store, op: &mut Operation, job: &Unlearning<'_>) -> anyhow::Result<ModelManifest> {
+    let at = job.now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let next = unlearn::apply(
-        dir,
-        Path::new(&snap.path),
-        &current,
-        &plan,
-        refs.clone(),
-        &trainer_for(&current)?,
+        job.model_dir,
+        op.staging(),
+        Path::new(&job.snap.path),
+        job.current,
+        job.plan,
+        job.refs.to_vec(),
+        &trainer_for(job.current)?,
         threads(),
         &at,
     )?;
-    let retrained = &next.versions.last().expect("a version was added").retrained_shards;
+    store.operation_staged(op).await?;
+    let dest = job.model_dir.join(format!("v{}", next.version));
+    if dest.exists() {
+        // A version directory the record does not reach (the record is at
+        // version - 1): left by an unlearning that died before operations
+        // were recorded. Nothing refers to it.
+        std::fs::remove_dir_all(&dest).with_context(|| format!("removing unrecorded {}", dest.display()))?;
+    }
+    store.operation_rename(op, &dest, job.resource).await?;
+    let retrained = &next.versions.last().context("a version was added")?.retrained_shards;
     let payload = json!({
         "model_id": next.model_id, "version": next.version, "model_sha256": next.model_sha256,
-        "removed": plan.iter().zip(&refs).map(|(r, pref)| json!({"person_ref": pref, "items": r.docs.len()})).collect::<Vec<_>>(),
+        "removed": job.plan.iter().zip(job.refs).map(|(r, pref)| json!({"person_ref": pref, "items": r.docs.len()})).collect::<Vec<_>>(),
         "retrained_shards": retrained, "shards": shard_hashes(&next),
     });
     store
@@ -156,20 +295,35 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
             &next.model_id,
             next.version,
             &serde_json::to_string_pretty(&next)?,
-            &refs,
-            now,
+            job.refs,
+            job.now,
             payload,
+            op,
+            &job.model_dir.join("model.json"),
         )
         .await?;
-    store.close().await;
+    Ok(next)
+}
+
+fn print_unlearned(
+    plan: &[unlearn::Removal],
+    current: &ModelManifest,
+    next: &ModelManifest,
+    took: std::time::Duration,
+) {
     let docs: usize = plan.iter().map(|r| r.docs.len()).sum();
+    let retrained = next
+        .versions
+        .last()
+        .map(|v| v.retrained_shards.clone())
+        .unwrap_or_default();
     println!(
         "Unlearned {} person(s), {docs} item(s): retrained {} of {} shards {:?} in {:.1} s. Model {} is now version {}.",
         plan.len(),
         retrained.len(),
         next.shards.len(),
         retrained,
-        started.elapsed().as_secs_f64(),
+        took.as_secs_f64(),
         next.model_id,
         next.version
     );
@@ -177,7 +331,6 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
         "Held-out perplexity {:.3} (was {:.3}).",
         next.heldout.perplexity, current.heldout.perplexity
     );
-    Ok(())
 }
 
 pub async fn audit_canary(
@@ -187,7 +340,7 @@ pub async fn audit_canary(
     repeats: usize,
     seed: u64,
 ) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let record = store.model(model).await?;
     let snap = store.snapshot(&record.snapshot_id).await?;
     let secret = store.secret().await?;

@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use veto_portal::configuration::Settings;
 use veto_portal::startup::{Application, shutdown_signal};
-use veto_store::Store;
 use veto_store::accounts::{Role, TokenRole};
 
 pub async fn serve(
@@ -62,7 +61,7 @@ pub async fn add_account(
         _ => bail!("give exactly one of --person ID or --operator NAME"),
     };
     let hash = tokio::task::spawn_blocking(move || veto_portal::auth::hash_password(&password)).await?;
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     store.upsert_account(&username, &role, email.as_deref(), &hash).await?;
     store.close().await;
     println!("Account {username} is ready.");
@@ -70,7 +69,7 @@ pub async fn add_account(
 }
 
 pub async fn add_token(home: &Path, name: &str, operator: bool) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let token = store
         .create_api_token(
             name,
@@ -87,18 +86,17 @@ pub async fn add_token(home: &Path, name: &str, operator: bool) -> anyhow::Resul
     Ok(())
 }
 
+/// Checks a receipt offline. It writes nothing: the key is `public_key`, or
+/// the one in force in the ledger of the existing installation at `home`,
+/// read without opening the store (which would create a home, a key and a
+/// ledger where there is none, and migrate one that exists).
 pub async fn verify_receipt(home: &Path, file: &Path, public_key: Option<String>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let receipt: veto_core::receipt::Receipt =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a receipt", file.display()))?;
+    let receipt = veto_core::receipt::Receipt::from_json(&text)
+        .with_context(|| format!("{} is not a receipt veto can vouch for", file.display()))?;
     let key = match public_key {
         Some(k) => k,
-        None => {
-            let store = Store::open(home).await?;
-            let k = store.public_key().await?;
-            store.close().await;
-            k
-        }
+        None => installation_key(home).await?,
     };
     receipt
         .verify(Some(&key))
@@ -108,4 +106,45 @@ pub async fn verify_receipt(home: &Path, file: &Path, public_key: Option<String>
         receipt.objection_id, receipt.event
     );
     Ok(())
+}
+
+/// The public key in force at the last `ledger_created` or `key_rotated`
+/// entry of the store under `home`, read through a read-only connection.
+async fn installation_key(home: &Path) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    // The store's file name (veto_store's DB_FILE, which it does not export).
+    let db = home.join("veto.db");
+    if !db.is_file() {
+        bail!(
+            "no veto installation at {}: pass --public-key HEX (the key the operator publishes) \
+             or --home DIR of the installation that issued the receipt",
+            home.display()
+        );
+    }
+    // Read-only still makes SQLite create the -shm and -wal files of a WAL
+    // database that no one has open. Then there is no -wal: every commit
+    // is in the main file, and `immutable` reads it without those files
+    // and without locks. With a -wal (the store is open, or was not closed
+    // cleanly) the files exist already and a plain read-only connection
+    // sees the latest commits.
+    let quiescent = !home.join("veto.db-wal").exists();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .read_only(true)
+        .immutable(quiescent);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("opening {} read-only", db.display()))?;
+    let payload: Option<String> = sqlx::query_scalar(
+        "SELECT payload FROM ledger WHERE kind IN ('ledger_created', 'key_rotated') ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .with_context(|| format!("reading the ledger of {}", db.display()))?;
+    conn.close().await.ok();
+    let payload: serde_json::Value = serde_json::from_str(&payload.context("the installation's ledger is empty")?)?;
+    payload["public_key"]
+        .as_str()
+        .map(str::to_string)
+        .context("the ledger's last key entry has no public_key")
 }

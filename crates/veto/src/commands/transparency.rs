@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::json;
 use veto_audit::{ledger_file, proof, report, snapshot};
-use veto_store::Store;
 
 /// Writes `text` to `out` atomically, or to stdout.
 fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
@@ -22,7 +21,7 @@ fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
 }
 
 pub async fn ledger_export(home: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let (entries, head) = (store.ledger_entries().await?, store.signed_head().await?);
     store.close().await;
     match out {
@@ -54,7 +53,7 @@ pub fn ledger_verify(file: &Path, trusted_key: Option<&str>) -> anyhow::Result<(
 }
 
 pub async fn rotate_key(home: &Path) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let key = store.rotate_signing_key().await?;
     store.close().await;
     println!("New signing key {key}; the ledger records it, signed by the previous key.");
@@ -62,7 +61,7 @@ pub async fn rotate_key(home: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn lookup(home: &Path, person: &str, as_json: bool) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let secret = store.secret().await?;
     let person_ref = veto_core::hashing::person_ref(&secret, person);
     let rows = store.lookup(&person_ref).await?;
@@ -182,7 +181,7 @@ fn fmt_reasons(r: &std::collections::BTreeMap<String, u64>) -> String {
 }
 
 pub async fn prove(home: &Path, person: &str, snapshot_id: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let record = store.snapshot(snapshot_id).await?;
     let secret = store.secret().await?;
     store.close().await;
@@ -219,8 +218,8 @@ pub fn verify(
                 bail!("verifying a proof needs --ledger FILE (from `veto ledger export`)")
             };
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let bundle: proof::ProofBundle =
-                serde_json::from_str(&text).with_context(|| format!("{} is not a proof bundle", path.display()))?;
+            let bundle = proof::ProofBundle::from_json(&text)
+                .with_context(|| format!("{} is not a proof bundle veto can vouch for", path.display()))?;
             let check = proof::verify(&bundle, entries, snapshot_dir)?;
             println!(
                 "proof: {} included items verified against the ledger's shard roots",
@@ -244,8 +243,9 @@ pub fn verify(
             };
             let check = snapshot::verify(dir, entries.as_deref())?;
             println!(
-                "snapshot {}: {} shards, {} rows re-hashed; Merkle roots {}",
+                "snapshot {}: {} files re-hashed, {} shards and {} rows; Merkle roots {}",
                 check.snapshot_id,
+                check.files_checked,
                 check.shards_checked,
                 check.rows_checked,
                 if check.ledger_checked {
@@ -275,7 +275,7 @@ pub async fn report_ai_act(
     provider: &str,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let store = Store::open(home).await?;
+    let store = super::open_store(home).await?;
     let record = store.snapshot(snapshot_id).await?;
     let ledger = store.ledger_entries().await?;
     store.close().await;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test of veto, bringing what the tests need from outside Rust:
+#   - pyarrow, DuckDB and cryptography (tests/requirements.txt) in a virtual
+#     environment under the target directory, first on PATH for the tests;
+#   - as root with apt: Debian's chromium and chromium-driver (the portal's
+#     browser test) and fortunes-de (real German text for the model test).
+# Whatever cannot be brought is skipped with one loud line naming what to
+# install. Extra arguments go to `cargo nextest run`.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+skipped=()
+
+need=()
+[ -d /usr/share/games/fortunes/de ] || need+=(fortunes-de)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing ${need[*]} (Debian packages)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || true
+fi
+if [ ! -d /usr/share/games/fortunes/de ]; then
+  export VETO_SKIP_FORTUNES=1
+  skipped+=("the fortunes-de model test: apt-get install fortunes-de")
+fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  export VETO_SKIP_BROWSER=1
+  skipped+=("the browser test: apt-get install chromium chromium-driver")
+fi
+
+venv="$target/test-venv"
+if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography' 2>/dev/null; then
+  echo "== Python test tools into $venv"
+  python3 -m venv "$venv" && "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
+    -r tests/requirements.txt || true
+fi
+if "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography' 2>/dev/null; then
+  export PATH="$venv/bin:$PATH"
+else
+  export VETO_SKIP_PYTHON_INTEROP=1
+  skipped+=("the Python interop tests: pip install -r tests/requirements.txt")
+fi
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "== installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+for s in "${skipped[@]}"; do
+  echo "!! SKIPPING $s" >&2
+done
+status=0
+cargo nextest run --workspace "$@" || status=$?
+for s in "${skipped[@]}"; do
+  echo "!! SKIPPED $s" >&2
+done
+exit $status

@@ -378,3 +378,29 @@ fn an_unlearning_killed_at_any_step_leaves_records_that_agree_and_a_rerun_conver
 fn an_import_killed_at_any_step_leaves_records_that_agree_and_a_rerun_converges() {
     crash_every_point_of(Step::Import, &IMPORT_POINTS);
 }
+
+#[test]
+fn rebuilding_a_snapshot_whose_files_were_damaged_restores_them() {
+    let export = export();
+    let home = export.fresh_home("damaged");
+    for step in [Step::Import, Step::Build] {
+        assert!(run_step(step, &export, &home, None).status.success());
+    }
+    let dir = home.join("snapshots").join(only_snapshot(&home));
+    let shard = dir.join("shards/shard-00001.parquet");
+    let original = std::fs::read(&shard).unwrap();
+    std::fs::remove_file(&shard).unwrap();
+    std::fs::write(dir.join("exclusions.parquet"), b"not parquet").unwrap();
+    let before = ledger(&home).len();
+
+    let again = run_step(Step::Build, &export, &home, None);
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        said.contains("repaired on disk: exclusions.parquet, shards/shard-00001.parquet"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&shard).unwrap(), original, "the shard is back, byte for byte");
+    assert_eq!(ledger(&home).len(), before, "the same snapshot: no second ledger entry");
+    observe(&home, &export);
+}

@@ -265,6 +265,9 @@ fn verify_snapshot_rehashes_every_file_the_manifest_names() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// A word the failure names, and the change to the bundle that causes it.
+type Change<'a> = (&'a str, &'a dyn Fn(&mut serde_json::Value));
+
 #[test]
 fn verify_refuses_a_proof_whose_top_level_claims_were_changed_or_items_repeated() {
     let d = demo();
@@ -297,7 +300,7 @@ fn verify_refuses_a_proof_whose_top_level_claims_were_changed_or_items_repeated(
     assert!(out.status.success(), "{}", text(&out));
 
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
-    let changes: [(&str, &dyn Fn(&mut serde_json::Value)); 4] = [
+    let changes: [Change; 4] = [
         ("merkle_root", &|v| {
             v["merkle_root"] = serde_json::json!("ab".repeat(32))
         }),

@@ -42,7 +42,8 @@ def main(path, trusted_key=None):
             sys.exit(f"entry {position}: prev does not link to the entry before")
         # The hash covers every field but itself: seq, kind, at, payload,
         # prev, and from format 2 on "format": 2.
-        if entry.get("format", 1) not in (1, 2) or set(entry) - {"format", "seq", "kind", "at", "payload", "prev", "hash"}:
+        fields = {"format", "seq", "kind", "at", "payload", "prev", "hash"}
+        if entry.get("format", 1) not in (1, 2) or set(entry) - fields:
             sys.exit(f"entry {position}: not a veto ledger entry (format 1 or 2)")
         body = {field: value for field, value in entry.items() if field != "hash"}
         if hashlib.sha256(canonical(body).encode()).hexdigest() != entry["hash"]:

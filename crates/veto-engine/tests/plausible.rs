@@ -14,6 +14,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, RecordBatc
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use veto_engine::export::{TableFile, queryable_rows, read_objections};
 use veto_engine::{BuildError, OnError};
 
@@ -125,10 +126,16 @@ fn timestamps_before_1970_or_from_2100_on_are_refused() {
         "items.jsonl line 3, field `created_at`: 1969-12-31T23:59:59+00:00 is outside the accepted range 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z"
     );
     let e = item_error(item("i9", "2100-01-01T00:00:00Z", None));
-    assert!(e.starts_with("items.jsonl line 3, field `created_at`: 2100-01-01T00:00:00+00:00 is outside"), "{e}");
+    assert!(
+        e.starts_with("items.jsonl line 3, field `created_at`: 2100-01-01T00:00:00+00:00 is outside"),
+        "{e}"
+    );
     // A "never" placeholder is not a time the rules could compare.
     let e = item_error(item("i9", "2025-01-01T10:00:00Z", Some("9999-12-31T23:59:59Z")));
-    assert!(e.starts_with("items.jsonl line 3, field `deleted_at`: 9999-12-31T23:59:59+00:00 is outside"), "{e}");
+    assert!(
+        e.starts_with("items.jsonl line 3, field `deleted_at`: 9999-12-31T23:59:59+00:00 is outside"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -140,7 +147,10 @@ fn birth_dates_after_the_as_of_or_before_1900_are_refused() {
         "persons.jsonl line 2, field `birth_date`: 2025-07-02 is in the future: after the build's as-of date 2025-07-01"
     );
     let e = person_error(r#"{"person_id":"p2","birth_date":"1899-12-31","country":null}"#);
-    assert_eq!(e, "persons.jsonl line 2, field `birth_date`: 1899-12-31 is before 1900-01-01");
+    assert_eq!(
+        e,
+        "persons.jsonl line 2, field `birth_date`: 1899-12-31 is before 1900-01-01"
+    );
     person_error_free(r#"{"person_id":"p2","birth_date":"2025-07-01","country":null}"#);
 }
 
@@ -158,9 +168,15 @@ fn country_codes_must_be_officially_assigned() {
         "persons.jsonl line 2, field `country`: \"UK\" is not an officially assigned ISO 3166-1 alpha-2 country code"
     );
     let e = person_error(r#"{"person_id":"p2","birth_date":null,"country":"XK"}"#);
-    assert!(e.starts_with("persons.jsonl line 2, field `country`: \"XK\" is not"), "{e}");
+    assert!(
+        e.starts_with("persons.jsonl line 2, field `country`: \"XK\" is not"),
+        "{e}"
+    );
     let e = person_error(r#"{"person_id":"p2","birth_date":null,"country":"de"}"#);
-    assert!(e.starts_with("persons.jsonl line 2, field `country`: \"de\" is not"), "{e}");
+    assert!(
+        e.starts_with("persons.jsonl line 2, field `country`: \"de\" is not"),
+        "{e}"
+    );
     person_error_free(r#"{"person_id":"p2","birth_date":null,"country":"SS"}"#);
 }
 
@@ -177,7 +193,11 @@ fn quarantine_sets_aside_each_implausible_row_with_its_line_and_field() {
     items.push(item("i4", "2025-01-02T00:00:00Z", Some("2025-01-01T00:00:00Z")).into_bytes()); // line 4
     items.push(not_utf8); // line 5
     items.push(item("i6", "1960-01-01T00:00:00Z", None).into_bytes()); // line 6
-    items.push(item("i7", "2025-01-01T10:00:00Z", None).replace("\"lang\":\"de\"", "\"lang\":\"de\",\"lang\":\"en\"").into_bytes()); // line 7
+    items.push(
+        item("i7", "2025-01-01T10:00:00Z", None)
+            .replace("\"lang\":\"de\"", "\"lang\":\"de\",\"lang\":\"en\"")
+            .into_bytes(),
+    ); // line 7
     let rejected = build_jsonl(persons.as_bytes(), &items, OnError::Quarantine).unwrap();
     let located: Vec<(String, u64, Option<String>)> = rejected
         .iter()
@@ -202,7 +222,10 @@ fn quarantine_sets_aside_each_implausible_row_with_its_line_and_field() {
         ]
     );
     assert!(rejected[3]["error"].as_str().unwrap().starts_with("not valid UTF-8"));
-    assert!(rejected[3]["record"].as_str().unwrap().contains('\u{fffd}'), "the line, made readable");
+    assert!(
+        rejected[3]["record"].as_str().unwrap().contains('\u{fffd}'),
+        "the line, made readable"
+    );
 }
 
 #[test]
@@ -217,7 +240,10 @@ fn objection_files_are_held_to_the_same_checks() {
     let mut bad = GOOD.replace("o1", "o2").into_bytes();
     bad[20] = 0x80;
     let e = read(&[GOOD.as_bytes(), b"\n", &bad].concat()).unwrap_err();
-    assert!(e.starts_with("objections.jsonl line 2: not valid UTF-8: byte 21 "), "{e}");
+    assert!(
+        e.starts_with("objections.jsonl line 2: not valid UTF-8: byte 21 "),
+        "{e}"
+    );
     let twice = GOOD.replace("\"scope\":\"all\"", "\"scope\":\"all\",\"scope\":\"whatsapp\"");
     assert_eq!(
         read(twice.as_bytes()).unwrap_err(),
@@ -258,9 +284,18 @@ fn replace_column(batch: RecordBatch, name: &str, column: ArrayRef) -> RecordBat
 
 /// `batch` with the timestamp column `name` set to `us` at 0-based `row`.
 fn with_instant(batch: RecordBatch, name: &str, row: usize, us: i64) -> RecordBatch {
-    let old = batch.column_by_name(name).unwrap().as_primitive::<TimestampMicrosecondType>();
+    let old = batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
     let values: TimestampMicrosecondArray = (0..old.len())
-        .map(|i| if i == row { Some(us) } else { old.is_valid(i).then(|| old.value(i)) })
+        .map(|i| {
+            if i == row {
+                Some(us)
+            } else {
+                old.is_valid(i).then(|| old.value(i))
+            }
+        })
         .collect();
     let values = values.with_timezone_opt(old.timezone());
     replace_column(batch, name, Arc::new(values))
@@ -287,15 +322,23 @@ fn parquet_read_in_place_refuses_implausible_instants_by_row_and_field() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("export");
     let items = parquet_export(&data, 11);
-    let created = items.column_by_name("created_at").unwrap().as_primitive::<TimestampMicrosecondType>();
+    let created = items
+        .column_by_name("created_at")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
     let (row, at) = (17, created.value(17));
     rewrite(&data, "items", |b| with_instant(b, "deleted_at", row, at - 1));
     assert!(
-        queryable_rows(&TableFile::locate(&data, "items").unwrap()).unwrap().is_some(),
+        queryable_rows(&TableFile::locate(&data, "items").unwrap())
+            .unwrap()
+            .is_some(),
         "read in place"
     );
     let e = parquet_error(&data, &tmp.path().join("snap"), OnError::Abort);
-    assert!(e.starts_with("items.parquet row 18, field `deleted_at`: deleted_at "), "{e}");
+    assert!(
+        e.starts_with("items.parquet row 18, field `deleted_at`: deleted_at "),
+        "{e}"
+    );
     assert!(e.contains(" is before created_at "), "{e}");
 
     rewrite(&data, "items", |b| with_instant(b, "deleted_at", row, at));
@@ -326,7 +369,13 @@ fn parquet_persons_refuse_future_birth_dates_and_unknown_countries() {
     rewrite(&data, "persons", |b| {
         let old = b.column_by_name("birth_date").unwrap().as_primitive::<Date32Type>();
         let births: Date32Array = (0..old.len())
-            .map(|i| if i == 9 { Some(after_as_of) } else { old.is_valid(i).then(|| old.value(i)) })
+            .map(|i| {
+                if i == 9 {
+                    Some(after_as_of)
+                } else {
+                    old.is_valid(i).then(|| old.value(i))
+                }
+            })
             .collect();
         replace_column(b, "birth_date", Arc::new(births))
     });
@@ -339,10 +388,18 @@ fn parquet_persons_refuse_future_birth_dates_and_unknown_countries() {
         let countries = strings(std::slice::from_ref(&b), "country");
         let mut countries: Vec<Option<String>> = countries;
         countries[3] = Some("EU".into());
-        let births = b.column_by_name("birth_date").unwrap().as_primitive::<Date32Type>().clone();
+        let births = b
+            .column_by_name("birth_date")
+            .unwrap()
+            .as_primitive::<Date32Type>()
+            .clone();
         let births: Date32Array = births.iter().map(|d| d.filter(|&d| d != after_as_of)).collect();
         let b = replace_column(b, "birth_date", Arc::new(births));
-        replace_column(b, "country", Arc::new(datafusion::arrow::array::StringArray::from(countries)))
+        replace_column(
+            b,
+            "country",
+            Arc::new(datafusion::arrow::array::StringArray::from(countries)),
+        )
     });
     let e = parquet_error(&data, &tmp.path().join("snap"), OnError::Abort);
     assert_eq!(
@@ -368,7 +425,7 @@ fn truncate(path: &Path) {
 fn a_damaged_parquet_file_is_named_not_a_panic() {
     for (table, damage) in [
         ("items", truncate as fn(&Path)),
-        ("items", |p: &Path| spoil(p, 8, 4)), // the footer's length
+        ("items", |p: &Path| spoil(p, 8, 4)),     // the footer's length
         ("items", |p: &Path| spoil(p, 200, 190)), // the footer itself
         ("persons", truncate),
         ("persons", |p: &Path| spoil(p, 120, 110)),
@@ -380,9 +437,62 @@ fn a_damaged_parquet_file_is_named_not_a_panic() {
             damage(&data.join(format!("{table}.parquet")));
             let e = parquet_error(&data, &tmp.path().join("snap"), mode);
             assert!(
-                e.starts_with(&format!("{table}.parquet: not a readable Parquet file (truncated or damaged): ")),
+                e.starts_with(&format!(
+                    "{table}.parquet: not a readable Parquet file (truncated or damaged): "
+                )),
                 "{table}, {mode:?}: {e}"
             );
         }
     }
+}
+
+#[test]
+fn a_damaged_page_in_a_column_the_row_checks_skip_is_named_too() {
+    // Read in place, the query engine meets the damaged `text` page; its
+    // error alone would not say which file.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("export");
+    parquet_export(&data, 15);
+    let path = data.join("items.parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+    let text = builder
+        .metadata()
+        .row_group(0)
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "text");
+    let (start, _) = text.unwrap().byte_range();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[start as usize..start as usize + 16].fill(0xab); // the first page header
+    std::fs::write(&path, bytes).unwrap();
+    let e = parquet_error(&data, &tmp.path().join("snap"), OnError::Abort);
+    assert!(
+        e.starts_with("items.parquet: not a readable Parquet file (truncated or damaged): "),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_shard_count_the_build_cannot_run_is_refused_up_front() {
+    // 40,000 shards used to abort the process (a thread per shard, out of
+    // memory maps); now the request is refused before anything is read.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut req = request(&tmp.path().join("no-export"), tmp.path().join("snap"), vec![]);
+    req.shards = 40_000;
+    let e = run(req).unwrap_err();
+    assert!(matches!(e, BuildError::Refused(_)), "{e:?}");
+    assert_eq!(e.to_string(), "--shards must be between 1 and 10000, not 40000");
+    assert_eq!(veto_engine::build::MAX_SHARDS, 10_000);
+    assert!(entries(tmp.path()).is_empty(), "nothing written");
+}
+
+#[test]
+fn the_largest_allowed_shard_count_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("export");
+    generate(&data, 20, 14, veto_synth::Format::JsonLines);
+    let mut req = request(&data, tmp.path().join("snap"), vec![]);
+    req.shards = veto_engine::build::MAX_SHARDS;
+    let outcome = run(req).unwrap();
+    assert_eq!(outcome.manifest.shards.len(), 10_000);
 }

@@ -140,6 +140,14 @@ pub struct StagedBuild {
     pub persons: PersonTally,
 }
 
+/// The most shards a build writes. Each shard file is finished on a thread
+/// of its own that `ShardSink` joins only at the end of the build, and an
+/// exited thread keeps its stack mapped until joined: near 33,000 shards a
+/// Linux process runs out of memory maps (`vm.max_map_count`, 65,530 by
+/// default) and aborts ("failed to set up alternative stack guard page").
+/// 10,000 leaves a wide margin (a build of that many takes seconds).
+pub const MAX_SHARDS: u32 = 10_000;
+
 /// Checks a request before anything is written.
 pub fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
     if req.as_of < req.policy.training_start {
@@ -150,9 +158,9 @@ pub fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
             req.policy.name
         )));
     }
-    if req.shards == 0 || req.shards > 100_000 {
+    if req.shards == 0 || req.shards > MAX_SHARDS {
         return Err(BuildError::Refused(format!(
-            "--shards must be between 1 and 100000, not {}",
+            "--shards must be between 1 and {MAX_SHARDS}, not {}",
             req.shards
         )));
     }

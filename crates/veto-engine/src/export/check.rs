@@ -9,7 +9,9 @@
 //! *whether* some row is bad. [`check_in_place`] says *which*: it reads only
 //! the checked columns, spreads row groups over threads, and reports the
 //! error at the lowest row whatever the thread count. Repeated item ids are
-//! confirmed exactly in a second, id-only read ([`confirm_repeats`]).
+//! confirmed exactly in a second, id-only read ([`confirm_repeats`]). If
+//! all of that passes, the other columns are read too: a damaged page
+//! there is then what stopped the query, and the error names the file.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,6 +158,28 @@ pub fn check_in_place(
     }
     if !candidates.is_empty() {
         confirm_repeats(table, candidates.into_iter().map(|(_, id)| id))?;
+    }
+    readable_beyond_checks(table)
+}
+
+/// Reads the columns the row checks do not (text, lang, ...) to the end:
+/// when the query failed and every checked column was fine, a damaged page
+/// there is the likely cause, and the query engine's error would not name
+/// the file.
+fn readable_beyond_checks(table: &TableFile) -> Result<(), BuildError> {
+    let builder = open(table)?;
+    let others: Vec<usize> = (0..builder.schema().fields().len())
+        .filter(|&i| !CHECKED.contains(&builder.schema().field(i).name().as_str()))
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), others);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| table.damaged(0, e))?;
+    let mut rows = 0u64;
+    for batch in reader {
+        rows += batch.map_err(|e| table.damaged(rows, e))?.num_rows() as u64;
     }
     Ok(())
 }

@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 use veto_core::{Audience, Kind, Platform};
 
 use super::columns::{Expect, InstantColumn, RawInstant, check_schema, text};
+use super::json::Lines;
 use super::json::{check_known, opt_str, parse_object};
 use super::persons::OptionalValue;
-use super::json::Lines;
 use super::{Persons, Rejections, TableFile, TableFormat, plausible};
 use crate::error::BuildError;
 
@@ -419,7 +419,8 @@ impl ItemsStaging<'_> {
                     let (field, message) = json_field_error(line);
                     let field = (!field.is_empty()).then_some(field.as_str());
                     let record = serde_json::from_str(line).unwrap_or_else(|_| Value::String(line.to_string()));
-                    self.rejections.reject(table.error_at(Some(row), field, message), record, false)?;
+                    self.rejections
+                        .reject(table.error_at(Some(row), field, message), record, false)?;
                     continue;
                 }
             };
@@ -447,10 +448,7 @@ impl ItemsStaging<'_> {
         let table = self.table;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))?;
         check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
-        let reader = builder
-            .with_batch_size(8192)
-            .build()
-            .map_err(|e| table.damaged(0, e))?;
+        let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;
         for batch in reader {
             let batch = batch.map_err(|e| table.damaged(self.read, e))?;
             let columns = ItemColumns::read(&batch)?;

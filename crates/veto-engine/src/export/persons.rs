@@ -260,7 +260,11 @@ type FieldFailure = (&'static str, String);
 
 /// Reads and validates the persons table. Birth dates after the build's
 /// `as_of` (or before 1900) are refused, see `plausible::birth_date`.
-pub fn load_persons(table: &TableFile, as_of: DateTime<Utc>, rejections: &mut Rejections) -> Result<Persons, BuildError> {
+pub fn load_persons(
+    table: &TableFile,
+    as_of: DateTime<Utc>,
+    rejections: &mut Rejections,
+) -> Result<Persons, BuildError> {
     let mut persons = Persons::default();
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
     let as_of = as_of.date_naive();
@@ -339,10 +343,7 @@ fn load_parquet(
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))?;
     check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
     let mut row = 0u64;
-    let reader = builder
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| table.damaged(0, e))?;
+    let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;
     for batch in reader {
         let batch = batch.map_err(|e| table.damaged(row, e))?;
         let ids = text(&batch, "person_id")?;

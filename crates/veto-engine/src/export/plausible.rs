@@ -117,7 +117,11 @@ mod tests {
             birth_date(days(1899, 12, 31), as_of).unwrap_err(),
             "1899-12-31 is before 1900-01-01"
         );
-        assert!(birth_date(i32::MAX, as_of).unwrap_err().contains("days since 1970-01-01"));
+        assert!(
+            birth_date(i32::MAX, as_of)
+                .unwrap_err()
+                .contains("days since 1970-01-01")
+        );
         assert!(birth_date(i32::MIN, as_of).unwrap_err().contains("before 1900-01-01"));
     }
 }

@@ -6,7 +6,7 @@ use veto_core::{Kind, Platform, Reason};
 use veto_store::lookup::{PersonCounts, page};
 use veto_store::{SnapshotRecord, Store};
 
-async fn snapshot(store: &Store, id: &str) {
+async fn snapshot(store: &Store, id: &str, pages: &[page::Page]) {
     store
         .record_snapshot(
             &SnapshotRecord {
@@ -19,7 +19,7 @@ async fn snapshot(store: &Store, id: &str) {
                 manifest: "{}".into(),
                 objections_seq: None,
             },
-            &[],
+            pages,
             None,
         )
         .await
@@ -31,8 +31,6 @@ async fn a_lookup_shows_each_snapshot_with_the_persons_counts_or_their_absence()
     let home = tempfile::tempdir().unwrap();
     let store = Store::open(home.path()).await.unwrap();
     let secret = store.secret().await.unwrap();
-    snapshot(&store, "snap-a").await;
-    snapshot(&store, "snap-b").await;
     // 1,300 persons: three pages, so most lookups land past the first page.
     let hasher = veto_core::hashing::KeyedHasher::person_refs(&secret);
     let mut entries: Vec<([u8; 16], PersonCounts)> = (0..1300u32)
@@ -50,10 +48,9 @@ async fn a_lookup_shows_each_snapshot_with_the_persons_counts_or_their_absence()
         })
         .collect();
     entries.sort_unstable_by_key(|e| e.0);
-    store
-        .record_lookup("snap-a", &page::pack(entries).unwrap())
-        .await
-        .unwrap();
+    // snap-a with its persons; snap-b, recorded with no one in it.
+    snapshot(&store, "snap-a", &page::pack(entries).unwrap()).await;
+    snapshot(&store, "snap-b", &[]).await;
 
     let rows = store.lookup(&person_ref(&secret, "person-42")).await.unwrap();
     assert_eq!(rows.len(), 2);
@@ -66,9 +63,9 @@ async fn a_lookup_shows_each_snapshot_with_the_persons_counts_or_their_absence()
     // 42 % 3 = 0 excluded items: a zero count is not listed.
     assert!(p.excluded_by_reason.is_empty());
     assert_eq!(p.included(), 43);
-    // snap-b has no lookup yet: not ready, and no answer for anyone.
+    // snap-b's lookup was recorded with it: ready, and it has no one.
     assert_eq!(rows[1].snapshot_id, "snap-b");
-    assert!(!rows[1].lookup_ready);
+    assert!(rows[1].lookup_ready);
     assert!(rows[1].person.is_none());
 
     let excluded_only = store.lookup(&person_ref(&secret, "person-10")).await.unwrap();
@@ -84,7 +81,7 @@ async fn rows_of_the_old_per_person_table_are_repacked_when_the_store_opens() {
     let home = tempfile::tempdir().unwrap();
     let store = Store::open(home.path()).await.unwrap();
     let secret = store.secret().await.unwrap();
-    snapshot(&store, "snap-old").await;
+    snapshot(&store, "snap-old", &[]).await;
     store.close().await;
     // The table and rows as migrations 0002 and 0004 left them.
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", home.path().join("veto.db").display()))

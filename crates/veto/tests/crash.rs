@@ -166,6 +166,10 @@ fn ledger(home: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// A late objector's lookup: (snapshot, items included) and (model,
+/// version the person was unlearned in).
+type Lookup = (Vec<(String, u64)>, Vec<(String, Option<u64>)>);
+
 /// What a person and an auditor can see, without times: it must be the same
 /// after a crash and a rerun as after an undisturbed run.
 #[derive(Debug, PartialEq)]
@@ -175,7 +179,7 @@ struct Seen {
     /// (model id, version, model_sha256) as model.json on disk says.
     models: Vec<(String, u64, String)>,
     /// The late objector's lookup: (snapshot, included) and (model, version unlearned in).
-    lookup: (Vec<(String, u64)>, Vec<(String, Option<u64>)>),
+    lookup: Lookup,
 }
 
 /// Looks at the installation and asserts that records and files agree.
@@ -262,7 +266,7 @@ fn models_on_disk(home: &Path, entries: &[Value]) -> Vec<(String, u64, String)> 
 
 /// The late objector's lookup, checked against the ledger: a model shows as
 /// unlearned exactly when the ledger has its unlearning.
-fn lookup(home: &Path, person: &str, entries: &[Value]) -> (Vec<(String, u64)>, Vec<(String, Option<u64>)>) {
+fn lookup(home: &Path, person: &str, entries: &[Value]) -> Lookup {
     let v: Value = serde_json::from_str(&ok(home, &["lookup", "--person", person, "--json"])).unwrap();
     let snapshots = v["snapshots"]
         .as_array()

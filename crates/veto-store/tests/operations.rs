@@ -64,11 +64,17 @@ async fn advance(store: &Store, t: &mut Tracked) {
             t.state = OpState::Staged;
         }
         OpState::Staged => {
-            store.operation_rename(op, &t.dest, &format!("snapshot-{}", t.id)).await.unwrap();
+            store
+                .operation_rename(op, &t.dest, &format!("snapshot-{}", t.id))
+                .await
+                .unwrap();
             t.state = OpState::Renamed;
         }
         OpState::Renamed => {
-            store.record_snapshot(&record(&t.id, &t.dest), &[], Some(op)).await.unwrap();
+            store
+                .record_snapshot(&record(&t.id, &t.dest), &[], Some(op))
+                .await
+                .unwrap();
             t.state = OpState::Recorded;
         }
         OpState::Recorded => {
@@ -100,7 +106,10 @@ async fn run(actions: Vec<Action>) {
         let live: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].live.is_some()).collect();
         match a {
             Action::Begin => {
-                let op = store.begin_operation(OpKind::Build, "snapshots", &snapshots).await.unwrap();
+                let op = store
+                    .begin_operation(OpKind::Build, "snapshots", &snapshots)
+                    .await
+                    .unwrap();
                 let id = format!("snap-{}", ops.len());
                 ops.push(Tracked {
                     dest: snapshots.join(&id),
@@ -122,7 +131,10 @@ async fn run(actions: Vec<Action>) {
             }
             Action::Recover => {
                 for r in store.recover(None).await.unwrap() {
-                    let t = ops.iter().find(|t| t.staging.display().to_string().contains(&r.op_id)).unwrap();
+                    let t = ops
+                        .iter()
+                        .find(|t| t.staging.display().to_string().contains(&r.op_id))
+                        .unwrap();
                     assert_eq!(r.outcome == "running", t.live.is_some(), "{r:?}");
                 }
                 ops.iter().for_each(check);
@@ -135,7 +147,13 @@ async fn run(actions: Vec<Action>) {
         .filter(|t| matches!(t.state, OpState::Recorded | OpState::Done))
         .map(|t| t.id.clone())
         .collect();
-    let mut listed: Vec<String> = store.snapshots().await.unwrap().into_iter().map(|s| s.snapshot_id).collect();
+    let mut listed: Vec<String> = store
+        .snapshots()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.snapshot_id)
+        .collect();
     listed.sort();
     let mut recorded_sorted = recorded.clone();
     recorded_sorted.sort();

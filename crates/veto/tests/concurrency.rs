@@ -26,7 +26,11 @@ fn command(home: &Path, args: &[&str]) -> Command {
 
 fn ok(home: &Path, args: &[&str]) -> String {
     let o = command(home, args).output().unwrap();
-    assert!(o.status.success(), "veto {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "veto {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -113,10 +117,22 @@ fn trained(tmp: &Path) -> (PathBuf, PathBuf, String, String) {
     ok(
         &home,
         &[
-            "build", "--data", data.to_str().unwrap(), "--policy", "strict", "--as-of", AS_OF, "--shards", "4",
+            "build",
+            "--data",
+            data.to_str().unwrap(),
+            "--policy",
+            "strict",
+            "--as-of",
+            AS_OF,
+            "--shards",
+            "4",
         ],
     );
-    let snapshot = ok(&home, &["snapshots", "list"]).split_whitespace().next().unwrap().to_string();
+    let snapshot = ok(&home, &["snapshots", "list"])
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let train = ok(&home, &["train", "--snapshot", &snapshot, "--order", "3"]);
     let model = train.split_whitespace().nth(1).unwrap().to_string();
     (home, data, snapshot, model)
@@ -169,13 +185,19 @@ fn a_second_training_of_one_snapshot_waits_and_is_refused_by_name() {
     let (b, b_err) = second.finish();
     assert!(a.status.success(), "{a_err}");
     assert!(!b.status.success());
-    let order2 = String::from_utf8_lossy(&a.stdout).split_whitespace().nth(1).unwrap().to_string();
+    let order2 = String::from_utf8_lossy(&a.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
     assert!(
         b_err.contains(&format!("model {order2}")) && b_err.contains("already trained"),
         "{b_err}"
     );
     // And the first model again, sequentially: refused before any work.
-    let again = command(&home, &["train", "--snapshot", &snapshot, "--order", "3"]).output().unwrap();
+    let again = command(&home, &["train", "--snapshot", &snapshot, "--order", "3"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&again.stderr).contains(&format!("model {model}")));
     let mut dirs: Vec<String> = std::fs::read_dir(home.join("models"))
         .unwrap()
@@ -185,7 +207,10 @@ fn a_second_training_of_one_snapshot_waits_and_is_refused_by_name() {
     let mut expected = vec![model, order2];
     expected.sort();
     assert_eq!(dirs, expected, "nothing else left in models/");
-    let trained = ledger(&home).into_iter().filter(|e| e["kind"] == "model_trained").count();
+    let trained = ledger(&home)
+        .into_iter()
+        .filter(|e| e["kind"] == "model_trained")
+        .count();
     assert_eq!(trained, 2);
 }
 
@@ -211,7 +236,15 @@ fn objections_imported_during_a_build_are_after_its_position_in_the_ledger() {
     let gate = Gate::new(tmp.path());
     let mut build = command(
         &home,
-        &["build", "--data", data.to_str().unwrap(), "--policy", "strict", "--as-of", AS_OF],
+        &[
+            "build",
+            "--data",
+            data.to_str().unwrap(),
+            "--policy",
+            "strict",
+            "--as-of",
+            AS_OF,
+        ],
     );
     gate.pause(&mut build, "build:intent");
     let mut build = Running::start(build);
@@ -224,7 +257,9 @@ fn objections_imported_during_a_build_are_after_its_position_in_the_ledger() {
 
     let entries = ledger(&home);
     let built = entries.iter().find(|e| e["kind"] == "snapshot_built").unwrap();
-    let through = built["payload"]["objections_through_seq"].as_u64().expect("the build's position");
+    let through = built["payload"]["objections_through_seq"]
+        .as_u64()
+        .expect("the build's position");
     let id_of = |l: &&str| serde_json::from_str::<Value>(l).unwrap()["objection_id"].clone();
     let considered: Vec<Value> = entries
         .iter()
@@ -235,7 +270,10 @@ fn objections_imported_during_a_build_are_after_its_position_in_the_ledger() {
     expected.sort_by_key(|v| v.to_string());
     let mut considered_sorted = considered.clone();
     considered_sorted.sort_by_key(|v| v.to_string());
-    assert_eq!(considered_sorted, expected, "exactly the objections on file when the build read them");
+    assert_eq!(
+        considered_sorted, expected,
+        "exactly the objections on file when the build read them"
+    );
     // The later ones come before the snapshot_built entry, after its position.
     let later_before_entry = entries
         .iter()
@@ -243,7 +281,11 @@ fn objections_imported_during_a_build_are_after_its_position_in_the_ledger() {
         .filter(|e| e["kind"] == "objection_filed" && e["seq"].as_u64().unwrap() > through)
         .count();
     assert_eq!(later_before_entry, late.len());
-    let snapshot = ok(&home, &["snapshots", "list"]).split_whitespace().next().unwrap().to_string();
+    let snapshot = ok(&home, &["snapshots", "list"])
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(home.join("snapshots").join(&snapshot).join("manifest.json")).unwrap())
             .unwrap();

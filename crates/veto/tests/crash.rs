@@ -404,7 +404,11 @@ fn rebuilding_a_snapshot_whose_files_were_damaged_restores_them() {
         said.contains("repaired on disk: exclusions.parquet, shards/shard-00001.parquet"),
         "{said}"
     );
-    assert_eq!(std::fs::read(&shard).unwrap(), original, "the shard is back, byte for byte");
+    assert_eq!(
+        std::fs::read(&shard).unwrap(),
+        original,
+        "the shard is back, byte for byte"
+    );
     assert_eq!(ledger(&home).len(), before, "the same snapshot: no second ledger entry");
     observe(&home, &export);
 }

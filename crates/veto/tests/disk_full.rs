@@ -94,7 +94,15 @@ fn a_full_disk_under_home_or_out_fails_the_build_and_leaves_nothing() {
         &["objections", "import", data.join("objections.jsonl").to_str().unwrap()],
     );
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
-    let build = ["build", "--data", data.to_str().unwrap(), "--policy", "strict", "--as-of", AS_OF];
+    let build = [
+        "build",
+        "--data",
+        data.to_str().unwrap(),
+        "--policy",
+        "strict",
+        "--as-of",
+        AS_OF,
+    ];
     let o = veto(&home, &build);
     assert_failed_cleanly(&o, &home);
     let left: Vec<String> = files_under(&home)
@@ -114,5 +122,9 @@ fn a_full_disk_under_home_or_out_fails_the_build_and_leaves_nothing() {
     let out = out_fs.0.join("snapshot");
     let o = veto(&home, &[&build[..], &["--out", out.to_str().unwrap()]].concat());
     assert_failed_cleanly(&o, &home);
-    assert!(files_under(&out_fs.0).is_empty(), "left under --out: {:?}", files_under(&out_fs.0));
+    assert!(
+        files_under(&out_fs.0).is_empty(),
+        "left under --out: {:?}",
+        files_under(&out_fs.0)
+    );
 }

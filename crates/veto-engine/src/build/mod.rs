@@ -110,7 +110,10 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         Destination::Under(dir) => dir.join("snapshot"),
     };
     let staging = Staging::next_to(&probe)?;
-    let StagedBuild { manifest, persons: tally } = build_staged(&req, staging.path()).await?;
+    let StagedBuild {
+        manifest,
+        persons: tally,
+    } = build_staged(&req, staging.path()).await?;
     let path = match &req.destination {
         Destination::Exact(p) => p.clone(),
         Destination::Under(dir) => dir.join(&manifest.snapshot_id),
@@ -229,7 +232,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     let staged_copy = in_place_rows.is_none();
     phase("items ready");
 
-    let ctx = session(&req, &root)?;
+    let ctx = session(req, &root)?;
     if staged_copy {
         ctx.register_parquet("staged", path_str(&staged.path)?, ParquetReadOptions::default())
             .await?;

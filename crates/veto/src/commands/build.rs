@@ -192,7 +192,14 @@ async fn build_steps(
         .find(|s| s.snapshot_id == m.snapshot_id)
     {
         let path = PathBuf::from(&existing.path);
-        let repaired = repair(&path, op.staging())?;
+        let mut repaired = repair(&path, op.staging())?;
+        if store.snapshots_without_lookup().await?.contains(&m.snapshot_id) {
+            // Recorded by a version of veto that wrote the lookup afterwards
+            // and died in between: the rebuild completes it.
+            let pages = lookup_pages(&staged.persons, &request.secret)?;
+            store.record_lookup(&m.snapshot_id, &pages).await?;
+            repaired.push("the per-person lookup".into());
+        }
         return Ok(Built {
             outcome: outcome(path, true, staged.persons),
             repaired: Some(repaired),

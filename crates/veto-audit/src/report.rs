@@ -82,11 +82,7 @@ fn sections(input: &ReportInput<'_>) -> Vec<Section> {
         .unwrap_or_else(|| "none".into());
     let policy_lines = match input.policy {
         Some(p) => vec![
-            format!(
-                "Objection deadline: {} ({}).",
-                p.objection_deadline.with_timezone(&p.timezone),
-                p.timezone
-            ),
+            format!("Objection deadline: {} (on time until the end of that second).", p.deadline_display()),
             format!(
                 "Objections filed after the deadline: {}.",
                 match p.late_objections {

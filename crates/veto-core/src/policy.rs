@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,7 +54,11 @@ pub struct Policy {
     pub description: String,
     pub timezone: Tz,
     pub training_start: DateTime<Utc>,
-    pub objection_deadline: DateTime<Utc>,
+    /// The first instant that is late: the end of the last second the
+    /// `objection_deadline` names. Exclusive, so that no fraction of the last
+    /// second is lost (an objection at 23:59:59.4 is on time). Only
+    /// [`Policy::is_late`] compares against it.
+    pub objections_end: DateTime<Utc>,
     /// For each platform, the kinds it may contribute (bit `Kind::code`).
     scope: [u16; 3],
     pub assistant_chats: AssistantChats,
@@ -134,11 +138,13 @@ impl Policy {
             .map_err(|_| err(format!("field `timezone`: unknown IANA time zone {:?}", file.timezone)))?;
         let training_start = parse_policy_time(&file.training_start, timezone)
             .map_err(|m| err(format!("field `training_start`: {m}")))?;
-        let objection_deadline = parse_policy_time(&file.objection_deadline, timezone)
+        let objections_end = parse_deadline_end(&file.objection_deadline, timezone)
             .map_err(|m| err(format!("field `objection_deadline`: {m}")))?;
-        if objection_deadline >= training_start {
+        // Ending exactly when training starts is fine: the last on-time
+        // objection is still honoured before the first training.
+        if objections_end > training_start {
             return Err(err(format!(
-                "field `objection_deadline` ({objection_deadline}) must be before `training_start` ({training_start})"
+                "field `objection_deadline` (on time until {objections_end}) must end by `training_start` ({training_start})"
             )));
         }
         let mut scope = [0u16; 3];
@@ -172,7 +178,7 @@ impl Policy {
             description: file.description,
             timezone,
             training_start,
-            objection_deadline,
+            objections_end,
             scope,
             assistant_chats: file.assistant_chats,
             min_age: file.min_age,
@@ -198,10 +204,52 @@ impl Policy {
             .collect()
     }
 
-    /// Whether an objection filed at `filed_at` came after the deadline.
+    /// Whether an objection filed at `filed_at` came after the deadline: the
+    /// one definition of "late" that receipts, the API, the dashboard, the
+    /// demo and the reports use.
     pub fn is_late(&self, filed_at: DateTime<Utc>) -> bool {
-        filed_at > self.objection_deadline
+        filed_at >= self.objections_end
     }
+
+    /// The last second that is on time, in the policy's time zone (the
+    /// deadline as people read it: 26 May 2025, 23:59:59).
+    pub fn deadline_last_second(&self) -> DateTime<Tz> {
+        (self.objections_end - Duration::seconds(1)).with_timezone(&self.timezone)
+    }
+
+    /// The deadline for people, in English: "26 May 2025, 23:59:59 (Europe/Berlin)".
+    pub fn deadline_display(&self) -> String {
+        format!(
+            "{} ({})",
+            self.deadline_last_second().format("%-d %B %Y, %H:%M:%S"),
+            self.timezone
+        )
+    }
+}
+
+/// The exclusive end of an `objection_deadline`: a date (`2025-05-26`) is
+/// the whole day in the policy's time zone; a date-time names the last
+/// second that counts, all of it (`2025-05-26T23:59:59` ends at 00:00:00).
+/// Both end at the same instant, so older policy files keep their meaning
+/// minus the lost second.
+fn parse_deadline_end(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let next = day
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .ok_or_else(|| format!("{s:?} is out of range"))?;
+        // The earliest midnight if the clocks go back at midnight.
+        return tz
+            .from_local_datetime(&next)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| format!("the day after {s:?} does not begin at midnight in {tz}"));
+    }
+    let last_second = parse_policy_time(s, tz).map_err(|m| format!("{m}, nor a date YYYY-MM-DD"))?;
+    last_second
+        .trunc_subsecs(0)
+        .checked_add_signed(Duration::seconds(1))
+        .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
 /// A time in a policy: RFC 3339 with an offset, or a local date-time
@@ -232,7 +280,9 @@ mod tests {
         let p = Policy::preset("meta-2025").unwrap();
         // 27 May 2025 00:00 in Berlin is 26 May 22:00 UTC (CEST, UTC+2).
         assert_eq!(p.training_start.to_rfc3339(), "2025-05-26T22:00:00+00:00");
-        assert_eq!(p.objection_deadline.to_rfc3339(), "2025-05-26T21:59:59+00:00");
+        // On time until 27 May 00:00 Berlin, exclusive: the whole of 26 May.
+        assert_eq!(p.objections_end.to_rfc3339(), "2025-05-26T22:00:00+00:00");
+        assert_eq!(p.deadline_display(), "26 May 2025, 23:59:59 (Europe/Berlin)");
         assert!(p.admits(Platform::Facebook, Kind::Reel));
         assert!(p.admits(Platform::Instagram, Kind::ProfilePicture));
         assert!(!p.admits(Platform::Facebook, Kind::PrivateMessage));
@@ -292,6 +342,48 @@ mod tests {
         assert!(e.message.contains("training_start"), "{e}");
         let e = Policy::from_toml(&with("Europe/Berlin", "Mars/Olympus"), "p").unwrap_err();
         assert!(e.message.contains("Mars/Olympus"), "{e}");
+    }
+
+    fn berlin(s: &str) -> DateTime<Utc> {
+        let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").unwrap();
+        chrono_tz::Europe::Berlin
+            .from_local_datetime(&naive)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_last_second_of_the_deadline_day_is_on_time_to_its_end() {
+        let old_form = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"2025-05-26T23:59:59\"");
+        let offset = with(
+            "objection_deadline = \"2025-05-26\"",
+            "objection_deadline = \"2025-05-26T23:59:59.250+02:00\"",
+        );
+        for text in [STRICT.to_string(), old_form, offset] {
+            let p = Policy::from_toml(&text, "p").unwrap();
+            assert!(!p.is_late(berlin("2025-05-26T23:59:59")), "{text}");
+            assert!(!p.is_late(berlin("2025-05-26T23:59:59.400")));
+            assert!(!p.is_late(berlin("2025-05-26T23:59:59.999999")));
+            assert!(p.is_late(berlin("2025-05-27T00:00:00.000")));
+            assert!(p.is_late(berlin("2025-05-27T00:00:00.000001")));
+            assert_eq!(p.objections_end, berlin("2025-05-27T00:00:00"));
+            assert_eq!(p.deadline_display(), "26 May 2025, 23:59:59 (Europe/Berlin)");
+        }
+    }
+
+    #[test]
+    fn a_deadline_must_end_by_the_training_start() {
+        // Ending at the training start is allowed; a second later is not.
+        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"2025-05-27\"");
+        let e = Policy::from_toml(&text, "p").unwrap_err();
+        assert!(e.message.contains("objection_deadline"), "{e}");
+        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"2025-05-27T00:00:00\"");
+        assert!(Policy::from_toml(&text, "p").is_err());
+        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"26.05.2025\"");
+        let e = Policy::from_toml(&text, "p").unwrap_err();
+        assert!(e.message.contains("YYYY-MM-DD"), "{e}");
+        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"+262143-12-31\"");
+        assert!(Policy::from_toml(&text, "p").is_err(), "out of range, no panic");
     }
 
     #[test]

@@ -117,8 +117,11 @@ fn an_objection_filed_at_the_deadline_second_counts_for_the_first_build() {
         .with_ymd_and_hms(2025, 5, 26, 23, 59, 59)
         .unwrap()
         .with_timezone(&Utc);
-    assert_eq!(deadline, p.objection_deadline);
+    assert_eq!(deadline, p.deadline_last_second());
     assert!(!p.is_late(deadline));
+    // The whole last second counts, to its last microsecond.
+    assert!(!p.is_late(deadline + Duration::milliseconds(400)));
+    assert!(!p.is_late(deadline + Duration::microseconds(999_999)));
     assert!(p.is_late(deadline + Duration::seconds(1)));
     let first_build = p.training_start;
     let o = objection(ObjectionScope::All, deadline, None);

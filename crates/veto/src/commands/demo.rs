@@ -48,7 +48,7 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
         "   {} objections on file ({} filed after the deadline {})",
         counts.added,
         late,
-        policy.objection_deadline.with_timezone(&policy.timezone)
+        policy.deadline_display()
     );
 
     let as_of = policy.training_start;

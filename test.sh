@@ -24,6 +24,9 @@ if [ ! -d /usr/share/games/fortunes/de ]; then
   export VETO_SKIP_FORTUNES=1
   skipped+=("the fortunes-de model test: apt-get install fortunes-de")
 fi
+if [ "$(id -u)" != 0 ]; then
+  skipped+=("the full-disk test (it mounts a tmpfs): run as root")
+fi
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   export VETO_SKIP_BROWSER=1
   skipped+=("the browser test: apt-get install chromium chromium-driver")
@@ -39,7 +42,7 @@ if "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography' 2>/dev/null; th
   export PATH="$venv/bin:$PATH"
 else
   export VETO_SKIP_PYTHON_INTEROP=1
-  skipped+=("the Python interop tests: pip install -r tests/requirements.txt")
+  skipped+=("the Python interop tests: apt-get install python3-venv (Debian), then rerun; or pip install -r tests/requirements.txt")
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then

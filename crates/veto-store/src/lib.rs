@@ -46,8 +46,10 @@ pub enum StoreError {
     UnknownSnapshot(String),
     #[error("model {0} is not on record")]
     UnknownModel(String),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// `error` is not a `source`: the message already names it, and a
+    /// chain would print it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     /// The request cannot be carried out as asked; nothing was changed.
     #[error("{0}")]
     Refused(String),

@@ -41,7 +41,7 @@ fn open(home: &Path, name: &str) -> Result<(File, PathBuf), StoreError> {
     let dir = locks_dir(home);
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
         path: dir.clone(),
-        source: e,
+        error: e,
     })?;
     let path = dir.join(format!("{name}.lock"));
     let file = OpenOptions::new()
@@ -52,7 +52,7 @@ fn open(home: &Path, name: &str) -> Result<(File, PathBuf), StoreError> {
         .open(&path)
         .map_err(|e| StoreError::Io {
             path: path.clone(),
-            source: e,
+            error: e,
         })?;
     Ok((file, path))
 }
@@ -60,7 +60,7 @@ fn open(home: &Path, name: &str) -> Result<(File, PathBuf), StoreError> {
 fn claim(mut file: File, path: PathBuf, holder: &str) -> Result<Lock, StoreError> {
     let io = |e| StoreError::Io {
         path: path.clone(),
-        source: e,
+        error: e,
     };
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;
@@ -79,7 +79,7 @@ pub fn try_acquire(home: &Path, name: &str, holder: &str) -> Result<Option<Lock>
     match file.try_lock() {
         Ok(()) => claim(file, path, holder).map(Some),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io { path, source: e }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io { path, error: e }),
     }
 }
 
@@ -99,7 +99,7 @@ pub async fn acquire(home: &Path, name: &str, holder: &str, waiting: impl FnOnce
         .map_err(|e| StoreError::Internal(format!("lock thread: {e}")))?
         .map_err(|e| StoreError::Io {
             path: path.clone(),
-            source: e,
+            error: e,
         })?;
     claim(file, path, holder)
 }

@@ -133,9 +133,9 @@ pub struct Recovered {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -158,16 +158,55 @@ fn parent(path: &Path) -> PathBuf {
     }
 }
 
-/// Writes `text` to `path` under a temporary name, fsyncs, renames.
+/// Writes `text` to `path` under a temporary name, fsyncs, renames. Errors
+/// name `path`, the file a person knows.
 fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
     use std::io::Write;
     let tmp = path.with_extension("recover-tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
     sync_dir(&parent(path))
+}
+
+/// The file inside an operation's staging directory that names it. It
+/// travels with the rename, so a recovery removes a destination only if the
+/// marker says the files there are this operation's: never a directory it
+/// did not create, whatever happened around the rename.
+fn marker(dir: &Path, op_id: &str) -> PathBuf {
+    dir.join(format!(".veto-op-{op_id}"))
+}
+
+/// Whether a file name is an operation marker (not part of the output).
+pub fn is_marker(name: &str) -> bool {
+    name.starts_with(".veto-op-")
+}
+
+fn remove_marker(dest: Option<&Path>, op_id: &str) -> Result<(), StoreError> {
+    let Some(dest) = dest else { return Ok(()) };
+    let m = marker(dest, op_id);
+    match std::fs::remove_file(&m) {
+        Ok(()) => sync_dir(dest),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(&m)(e)),
+    }
+}
+
+/// Removes what an operation short of its commit point left: its staging
+/// directory (named after it) and its destination if the marker shows the
+/// rename happened.
+fn undo_files(op_id: &str, staging: &Path, dest: Option<&Path>) -> Result<(), StoreError> {
+    remove_dir(staging)?;
+    if let Some(dest) = dest
+        && marker(dest, op_id).exists()
+    {
+        remove_dir(dest)?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -212,6 +251,7 @@ impl Store {
         .await?;
         fault::point(kind.as_str(), "intent");
         std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+        std::fs::File::create(marker(&staging, &op_id)).map_err(io(&staging))?;
         Ok(Operation {
             op_id,
             kind,
@@ -253,6 +293,11 @@ impl Store {
             .bind(&op.op_id)
             .execute(self.pool())
             .await?;
+        // The marker must be on disk before the rename makes it matter.
+        std::fs::File::open(marker(&op.staging, &op.op_id))
+            .and_then(|f| f.sync_all())
+            .map_err(io(&op.staging))?;
+        sync_dir(&op.staging)?;
         std::fs::rename(&op.staging, dest).map_err(io(dest))?;
         op.dest = Some(dest.to_path_buf());
         sync_dir(&parent(dest))?;
@@ -304,6 +349,7 @@ impl Store {
         for (path, text) in &op.finish {
             write_atomic(path, text)?;
         }
+        remove_marker(op.dest.as_deref(), &op.op_id)?;
         fault::point(op.kind.as_str(), "finish");
         self.set_state(&op.op_id, OpState::Done, None).await?;
         if let Some(lock) = op.lock.take() {
@@ -332,10 +378,7 @@ impl Store {
                 op.op_id
             )));
         }
-        remove_dir(&op.staging)?;
-        if let Some(dest) = &op.dest {
-            remove_dir(dest)?;
-        }
+        undo_files(&op.op_id, &op.staging, op.dest.as_deref())?;
         self.set_state(&op.op_id, OpState::RolledBack, None).await?;
         if let Some(lock) = op.lock.take() {
             lock.release_and_remove();
@@ -386,38 +429,67 @@ impl Store {
 
     /// Finds operations whose command died and completes or rolls back each
     /// (see the module doc). `holding` names a resource lock this process
-    /// already holds. Operations of live commands are reported as `running`.
+    /// already holds: an operation on it is settled before this returns
+    /// (waiting for a recovery by another process to finish), so the caller
+    /// never works on a resource with a dead operation's files on it.
+    /// Operations of live commands are reported as `running`; one that
+    /// cannot be settled as `failed: <why>`, and the others still are.
     pub async fn recover(&self, holding: Option<&str>) -> Result<Vec<Recovered>, StoreError> {
         let mut report = Vec::new();
         for candidate in self.unfinished(None).await? {
-            let Some(op_lock) = lock::try_acquire(self.home(), &format!("op-{}", candidate.op_id), "recovery")? else {
-                report.push(recovered(&candidate, "running"));
-                continue;
+            let mine = holding.is_some() && candidate.resource.as_deref() == holding;
+            let outcome = match self.recover_one(&candidate, mine).await {
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => continue,
+                Err(e) => format!("failed: {e}"),
             };
-            // Read again under the lock: its owner may have just finished.
-            let Some(op) = self.unfinished(Some(&candidate.op_id)).await?.pop() else {
-                op_lock.release_and_remove();
-                continue;
-            };
-            let _resource = match op.resource.as_deref() {
-                Some(r) if op.dest.is_some() && Some(r) != holding => {
-                    match lock::try_acquire(self.home(), r, "recovery")? {
-                        Some(l) => Some(l),
-                        // Someone uses the resource; they recover it when
-                        // they next start, or the next command does.
-                        None => {
-                            report.push(recovered(&op, "running"));
-                            continue;
-                        }
-                    }
-                }
-                _ => None,
-            };
-            let outcome = self.settle(&op).await?;
-            report.push(recovered(&op, outcome.as_str()));
-            op_lock.release_and_remove();
+            report.push(recovered(&candidate, &outcome));
         }
         Ok(report)
+    }
+
+    /// Settles one operation if its command is dead; None if it finished
+    /// meanwhile. `mine`: the caller holds its resource lock, so its lock
+    /// can only be held by another recovery, which is waited for.
+    async fn recover_one(&self, candidate: &Unfinished, mine: bool) -> Result<Option<String>, StoreError> {
+        let name = format!("op-{}", candidate.op_id);
+        let op_lock = if mine {
+            lock::acquire(self.home(), &name, "recovery", |_| {}).await?
+        } else {
+            match lock::try_acquire(self.home(), &name, "recovery")? {
+                Some(l) => l,
+                None => return Ok(Some("running".into())),
+            }
+        };
+        // Read again under the lock: its owner or another recovery may have
+        // just finished it.
+        let Some(op) = self.unfinished(Some(&candidate.op_id)).await?.pop() else {
+            op_lock.release_and_remove();
+            return Ok(None);
+        };
+        let _resource = match op.resource.as_deref() {
+            Some(r) if op.dest.is_some() && !mine => match lock::try_acquire(self.home(), r, "recovery")? {
+                Some(l) => Some(l),
+                // Someone uses the resource; they settle it when they
+                // take it (see `holding`).
+                None => return Ok(Some("running".into())),
+            },
+            _ => None,
+        };
+        let outcome = self.settle(&op).await?;
+        op_lock.release_and_remove();
+        Ok(Some(outcome.as_str().to_string()))
+    }
+
+    /// Whether an unfinished operation names `dest` as its destination.
+    pub async fn unfinished_at(&self, dest: &Path) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM operations WHERE dest = ? AND state NOT IN ('done', 'rolled_back')",
+        )
+        .bind(dest.display().to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
     }
 
     async fn settle(&self, op: &Unfinished) -> Result<OpState, StoreError> {
@@ -425,15 +497,10 @@ impl Store {
             for (path, text) in &op.finish {
                 write_atomic(path, text)?;
             }
+            remove_marker(op.dest.as_deref(), &op.op_id)?;
             OpState::Done
         } else {
-            // The rename happened if the state says so, or if it was about
-            // to (dest set) and the staging directory is gone.
-            let renamed = op.state == OpState::Renamed || (op.dest.is_some() && !op.staging.exists());
-            remove_dir(&op.staging)?;
-            if renamed && let Some(dest) = &op.dest {
-                remove_dir(dest)?;
-            }
+            undo_files(&op.op_id, &op.staging, op.dest.as_deref())?;
             OpState::RolledBack
         };
         sqlx::query("UPDATE operations SET state = ?, note = ?, updated_at_us = ? WHERE op_id = ?")

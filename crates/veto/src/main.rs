@@ -293,6 +293,12 @@ enum ExportFormat {
     Jsonl,
 }
 
+/// `path` made absolute against the current directory (without resolving
+/// links); unchanged if the current directory cannot be read.
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
@@ -306,7 +312,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let home = cli.home.clone().unwrap_or_else(|| PathBuf::from("veto-data"));
+    // Absolute from here on: the store records paths (snapshots, models,
+    // staging directories) that a later command run elsewhere must find.
+    let home = absolute(cli.home.clone().unwrap_or_else(|| PathBuf::from("veto-data")));
     let result = runtime.block_on(async {
         match cli.command {
             Command::Generate {
@@ -420,7 +428,7 @@ fn main() -> ExitCode {
                 serve,
                 listen,
             } => {
-                let home = cli.home.unwrap_or_else(|| PathBuf::from("veto-demo"));
+                let home = absolute(cli.home.unwrap_or_else(|| PathBuf::from("veto-demo")));
                 commands::demo::run(&home, persons, seed, serve.then_some(listen)).await
             }
         }

@@ -306,7 +306,12 @@ fn assert_no_debris(home: &Path) {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".staging") || name.contains(".tmp") || name.starts_with("op-") {
+            if name.ends_with(".staging")
+                || name.contains(".tmp")
+                || name.contains("recover-tmp")
+                || name.starts_with(".veto-op-")
+                || name.starts_with("op-")
+            {
                 found.push(e.path());
             }
             if e.file_type().unwrap().is_dir() {
@@ -411,4 +416,44 @@ fn rebuilding_a_snapshot_whose_files_were_damaged_restores_them() {
     );
     assert_eq!(ledger(&home).len(), before, "the same snapshot: no second ledger entry");
     observe(&home, &export);
+}
+
+#[test]
+fn a_relative_out_is_recovered_where_it_was_made_not_where_the_next_command_runs() {
+    let export = export();
+    let home = export.fresh_home("relative");
+    assert!(run_step(Step::Import, &export, &home, None).status.success());
+    let (made_in, elsewhere) = (home.with_file_name("made-in"), home.with_file_name("elsewhere"));
+    std::fs::create_dir_all(&made_in).unwrap();
+    // Someone else's directory of the same name where the next command runs.
+    std::fs::create_dir_all(elsewhere.join("mysnap")).unwrap();
+    std::fs::write(elsewhere.join("mysnap/keep.txt"), "mine").unwrap();
+    let mut build = args_of(Step::Build, &export, &home);
+    build.extend(["--out".to_string(), "mysnap".to_string()]);
+    let o = Command::new(env!("CARGO_BIN_EXE_veto"))
+        .current_dir(&made_in)
+        .arg("--home")
+        .arg(&home)
+        .args(&build)
+        .env("VETO_CRASH_AT", "build:renamed")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(9));
+    assert!(made_in.join("mysnap/manifest.json").is_file(), "the rename happened");
+    let doctor = Command::new(env!("CARGO_BIN_EXE_veto"))
+        .current_dir(&elsewhere)
+        .arg("--home")
+        .arg(&home)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stdout));
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("mysnap/keep.txt")).unwrap(),
+        "mine"
+    );
+    assert!(
+        !made_in.join("mysnap").exists(),
+        "the unrecorded snapshot is rolled back"
+    );
 }

@@ -86,7 +86,8 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         destination: match args.out {
-            Some(dir) => Destination::Exact(dir),
+            // Absolute: the store records it (see main.rs).
+            Some(dir) => Destination::Exact(std::path::absolute(&dir).unwrap_or(dir)),
             None => Destination::Under(home.join("snapshots")),
         },
         on_error: match args.on_error {
@@ -192,7 +193,7 @@ async fn build_steps(
         .find(|s| s.snapshot_id == m.snapshot_id)
     {
         let path = PathBuf::from(&existing.path);
-        let mut repaired = repair(&path, op.staging())?;
+        let mut repaired = repair(&path, op.staging(), &m.snapshot_id)?;
         if store.snapshots_without_lookup().await?.contains(&m.snapshot_id) {
             // Recorded by a version of veto that wrote the lookup afterwards
             // and died in between: the rebuild completes it.
@@ -207,6 +208,26 @@ async fn build_steps(
     }
     let from_id = exact.is_none();
     let dest = exact.unwrap_or_else(|| parent.join(&m.snapshot_id));
+    if let Some(other) = store
+        .snapshots()
+        .await?
+        .into_iter()
+        .find(|s| Path::new(&s.path) == dest)
+    {
+        bail!(
+            "{} is where snapshot {} is recorded (its files are missing); build into another directory, \
+             or rebuild {} to restore it",
+            dest.display(),
+            other.snapshot_id,
+            other.snapshot_id
+        );
+    }
+    if store.unfinished_at(&dest).await? {
+        bail!(
+            "{} is the destination of an unfinished operation; `veto doctor` says which",
+            dest.display()
+        );
+    }
     if from_id && dest.exists() {
         // <snapshots>/<id> that no record names: what a build that died
         // before builds were recorded operations left. Nothing refers to it.
@@ -246,7 +267,18 @@ async fn build_steps(
 /// Compares every file of a snapshot on record with the identical build
 /// just staged and moves the staged copy over each one that is missing or
 /// differs (each by one rename). Returns the files replaced.
-fn repair(recorded: &Path, staged: &Path) -> anyhow::Result<Vec<String>> {
+fn repair(recorded: &Path, staged: &Path, snapshot_id: &str) -> anyhow::Result<Vec<String>> {
+    // Only ever into the snapshot's own directory: files of another
+    // snapshot there (the path reused) are not this one's to replace.
+    if let Ok((there, _)) = veto_audit::read_manifest(recorded)
+        && there.snapshot_id != snapshot_id
+    {
+        bail!(
+            "{} holds snapshot {}, not {snapshot_id} as recorded; nothing was changed",
+            recorded.display(),
+            there.snapshot_id
+        );
+    }
     let mut replaced = Vec::new();
     let mut files = Vec::new();
     list_files(staged, Path::new(""), &mut files)?;
@@ -272,6 +304,9 @@ fn list_files(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result
     let dir = root.join(rel);
     for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry?;
+        if veto_store::operations::is_marker(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
         let rel = rel.join(entry.file_name());
         if entry.file_type()?.is_dir() {
             list_files(root, &rel, out)?;

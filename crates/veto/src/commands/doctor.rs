@@ -14,18 +14,39 @@ struct Finding {
 pub async fn run(home: &Path) -> anyhow::Result<bool> {
     let store = Store::open(home).await?;
     let mut findings = Vec::new();
+    let mut busy = Vec::new();
     for r in store.recover(None).await? {
-        let text = match r.outcome.as_str() {
-            "running" => format!(
-                "{} of {} in progress (state {}), op {}",
-                r.kind, r.target, r.from, r.op_id
+        let (ok, text) = match r.outcome.as_str() {
+            "running" => {
+                busy.push(r.target.clone());
+                (
+                    true,
+                    format!(
+                        "{} of {} in progress (state {}), op {}",
+                        r.kind, r.target, r.from, r.op_id
+                    ),
+                )
+            }
+            "done" => (
+                true,
+                format!("completed an unfinished {} of {} (was {})", r.kind, r.target, r.from),
             ),
-            "done" => format!("completed an unfinished {} of {} (was {})", r.kind, r.target, r.from),
-            _ => format!("rolled back an unfinished {} of {} (was {})", r.kind, r.target, r.from),
+            "rolled_back" => (
+                true,
+                format!("rolled back an unfinished {} of {} (was {})", r.kind, r.target, r.from),
+            ),
+            failed => (
+                false,
+                format!(
+                    "could not recover the {} of {} (op {}, state {}): {failed}",
+                    r.kind, r.target, r.op_id, r.from
+                ),
+            ),
         };
-        findings.push(Finding { ok: true, text });
+        findings.push(Finding { ok, text });
     }
-    for dir in stray_staging(home) {
+    let recorded: Vec<String> = store.snapshots().await?.into_iter().map(|s| s.path).collect();
+    for dir in stray_staging(home, &recorded) {
         let text = match std::fs::remove_dir_all(&dir) {
             Ok(()) => format!("removed {}, left by a command that died", dir.display()),
             Err(e) => format!("could not remove {}: {e}", dir.display()),
@@ -33,7 +54,7 @@ pub async fn run(home: &Path) -> anyhow::Result<bool> {
         findings.push(Finding { ok: true, text });
     }
     check_snapshots(&store, &mut findings).await?;
-    check_models(&store, &mut findings).await?;
+    check_models(&store, &busy, &mut findings).await?;
     store.close().await;
     let healthy = findings.iter().all(|f| f.ok);
     for f in &findings {
@@ -50,36 +71,45 @@ pub async fn run(home: &Path) -> anyhow::Result<bool> {
     Ok(healthy)
 }
 
+/// Every snapshot on record: its manifest is the recorded one, and every
+/// file it names re-hashes to the manifest's hash (as `veto verify
+/// --snapshot` does, against the ledger too).
 async fn check_snapshots(store: &Store, findings: &mut Vec<Finding>) -> anyhow::Result<()> {
     let incomplete = store.snapshots_without_lookup().await?;
+    let ledger = store.ledger_entries().await?;
     for s in store.snapshots().await? {
+        let bad = |text: String| Finding {
+            ok: false,
+            text: format!("snapshot {}: {text} (rebuild it to restore it)", s.snapshot_id),
+        };
         let dir = Path::new(&s.path);
-        if !dir.join("manifest.json").is_file() {
-            findings.push(Finding {
-                ok: false,
-                text: format!(
-                    "snapshot {}: {} has no manifest.json (rebuild it to restore it)",
-                    s.snapshot_id, s.path
-                ),
-            });
+        match veto_audit::read_manifest(dir) {
+            Err(e) => findings.push(bad(format!("{e}"))),
+            Ok((_, bytes)) if bytes != s.manifest.as_bytes() => {
+                findings.push(bad(format!("{} holds another manifest than the recorded one", s.path)))
+            }
+            Ok(_) => match veto_audit::snapshot::verify(dir, Some(&ledger)) {
+                Err(e) => findings.push(bad(format!("{e}"))),
+                Ok(check) => findings.extend(check.failures.into_iter().map(bad)),
+            },
         }
         if incomplete.contains(&s.snapshot_id) {
-            findings.push(Finding {
-                ok: false,
-                text: format!(
-                    "snapshot {}: its per-person lookup was never completed (rebuild it)",
-                    s.snapshot_id
-                ),
-            });
+            findings.push(bad("its per-person lookup was never completed".into()));
         }
     }
     Ok(())
 }
 
-async fn check_models(store: &Store, findings: &mut Vec<Finding>) -> anyhow::Result<()> {
+/// Every model on record: model.json is the recorded version and each
+/// current shard model re-hashes to its recorded hash. Models that a live
+/// command is changing are left alone.
+async fn check_models(store: &Store, busy: &[String], findings: &mut Vec<Finding>) -> anyhow::Result<()> {
     for m in store.models().await? {
-        let on_disk = veto_models::train::read_manifest(Path::new(&m.path));
-        let problem = match on_disk {
+        if busy.contains(&m.model_id) {
+            continue;
+        }
+        let dir = Path::new(&m.path);
+        let problem = match veto_models::train::read_manifest(dir) {
             Err(e) => Some(format!("{e}")),
             Ok(d) if d.version != m.version => Some(format!(
                 "model.json is at version {}, the record at version {}",
@@ -88,8 +118,11 @@ async fn check_models(store: &Store, findings: &mut Vec<Finding>) -> anyhow::Res
             Ok(d) => d
                 .shards
                 .iter()
-                .find(|s| !Path::new(&m.path).join(&s.file).is_file())
-                .map(|s| format!("{} is missing", s.file)),
+                .find_map(|s| match veto_engine::sha256_file(&dir.join(&s.file)) {
+                    Err(e) => Some(format!("{e}")),
+                    Ok((sha, _)) if sha != s.model_sha256 => Some(format!("{} differs from its recorded hash", s.file)),
+                    Ok(_) => None,
+                }),
         };
         if let Some(problem) = problem {
             findings.push(Finding {
@@ -102,9 +135,10 @@ async fn check_models(store: &Store, findings: &mut Vec<Finding>) -> anyhow::Res
 }
 
 /// Staging directories from before builds and trainings were recorded
-/// operations (`.<name>.tmp-<pid>-<nanos>`, `.training-<pid>`) whose
-/// process is gone.
-fn stray_staging(home: &Path) -> Vec<PathBuf> {
+/// operations, exactly as those versions named them
+/// (`.<name>.tmp-<pid>-<nanos>`, `.training-<pid>`), whose process is gone
+/// and that no record names.
+fn stray_staging(home: &Path, recorded: &[String]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for parent in [home.join("snapshots"), home.join("models")] {
         let Ok(entries) = std::fs::read_dir(&parent) else {
@@ -112,17 +146,23 @@ fn stray_staging(home: &Path) -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let pid = name
-                .strip_prefix(".training-")
-                .or_else(|| {
-                    name.split_once(".tmp-")
-                        .map(|(_, rest)| rest.split('-').next().unwrap_or(""))
-                })
-                .and_then(|p| p.parse::<i32>().ok());
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            let pid = match name.strip_prefix('.') {
+                Some(rest) if rest.starts_with("training-") && digits(&rest[9..]) => rest[9..].parse::<i32>().ok(),
+                Some(rest) => rest
+                    .rsplit_once(".tmp-")
+                    .and_then(|(_, tail)| match tail.split_once('-') {
+                        Some((pid, nanos)) if digits(pid) && digits(nanos) => pid.parse::<i32>().ok(),
+                        _ => None,
+                    }),
+                None => None,
+            };
+            let path = entry.path();
             if let Some(pid) = pid
                 && !alive(pid)
+                && !recorded.iter().any(|r| Path::new(r) == path)
             {
-                out.push(entry.path());
+                out.push(path);
             }
         }
     }

@@ -39,18 +39,12 @@ pub fn generate(
 pub async fn open_store(home: &Path) -> anyhow::Result<Store> {
     let store = Store::open(home).await?;
     for r in store.recover(None).await? {
-        if r.outcome != "running" {
-            eprintln!(
-                "Recovered an unfinished {} of {} (left in state {}): {}.",
-                r.kind,
-                r.target,
-                r.from,
-                if r.outcome == "done" {
-                    "completed"
-                } else {
-                    "rolled back"
-                }
-            );
+        let what = format!("an unfinished {} of {} (left in state {})", r.kind, r.target, r.from);
+        match r.outcome.as_str() {
+            "running" => {}
+            "done" => eprintln!("Recovered {what}: completed."),
+            "rolled_back" => eprintln!("Recovered {what}: rolled back."),
+            failed => eprintln!("Could not recover {what}: {failed}. `veto doctor` says more."),
         }
     }
     Ok(store)

@@ -59,6 +59,8 @@ pub async fn train_cmd(home: &Path, snapshot: &str, order: usize, out: Option<Pa
             );
         }
     }
+    // Absolute: the store records it (see main.rs).
+    let out = out.map(|dir| std::path::absolute(&dir).unwrap_or(dir));
     let (parent, exact) = match out {
         Some(dir) if dir.exists() => bail!("{} already exists; nothing was overwritten", dir.display()),
         Some(dir) => (parent_of(&dir), Some(dir)),
@@ -108,7 +110,7 @@ async fn train_steps(
     (parent, exact): (&Path, Option<PathBuf>),
     resource: &str,
 ) -> anyhow::Result<(ModelManifest, PathBuf)> {
-    let (snapshot_manifest, _) = veto_audit::read_manifest(Path::new(&snap.path))?;
+    let snapshot_manifest = snapshot_on_disk(snap)?;
     let m = train::train_model(
         Path::new(&snap.path),
         op.staging(),
@@ -118,9 +120,21 @@ async fn train_steps(
         &now_rfc3339(),
     )?;
     store.operation_staged(op).await?;
+    let default_dest = exact.is_none();
     let dir = exact.unwrap_or_else(|| parent.join(&m.model_id));
     if store.model(&m.model_id).await.is_ok() {
         bail!("model {} is already on record; nothing was written", m.model_id);
+    }
+    if store.unfinished_at(&dir).await? {
+        bail!(
+            "{} is the destination of an unfinished operation; `veto doctor` says which",
+            dir.display()
+        );
+    }
+    if default_dest && dir.exists() {
+        // models/<id> that no record names: left by a training that died
+        // before trainings were recorded operations. Nothing refers to it.
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing unrecorded {}", dir.display()))?;
     }
     store.operation_rename(op, &dir, resource).await?;
     let payload = json!({
@@ -230,9 +244,32 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The manifest of the snapshot's files, which must be the one on record:
+/// a directory reused for another snapshot, or a manifest edited, is not
+/// trained on or unlearned from.
+fn snapshot_on_disk(snap: &SnapshotRecord) -> anyhow::Result<veto_engine::Manifest> {
+    let dir = Path::new(&snap.path);
+    let read = veto_audit::read_manifest(dir);
+    match read {
+        Ok((manifest, bytes)) if bytes == snap.manifest.as_bytes() => Ok(manifest),
+        Ok(_) => bail!(
+            "{} does not hold snapshot {} as recorded (its manifest.json differs); nothing was done. \
+             Rebuild the snapshot to restore it.",
+            dir.display(),
+            snap.snapshot_id
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "snapshot {} is recorded at {}; rebuild it to restore its files",
+            snap.snapshot_id,
+            dir.display()
+        ))),
+    }
+}
+
 /// The snapshot's policy as recorded: the file in the snapshot must be the
 /// one whose hash the store and the manifest hold.
 fn snapshot_policy(snap: &SnapshotRecord) -> anyhow::Result<veto_core::Policy> {
+    snapshot_on_disk(snap)?;
     let policy_path = Path::new(&snap.path).join("policy.toml");
     let policy_text =
         std::fs::read_to_string(&policy_path).with_context(|| format!("reading {}", policy_path.display()))?;
@@ -277,6 +314,12 @@ async fn unlearn_steps(store: &Store, op: &mut Operation, job: &Unlearning<'_>) 
     )?;
     store.operation_staged(op).await?;
     let dest = job.model_dir.join(format!("v{}", next.version));
+    if store.unfinished_at(&dest).await? {
+        bail!(
+            "{} is the destination of an unfinished operation; `veto doctor` says which",
+            dest.display()
+        );
+    }
     if dest.exists() {
         // A version directory the record does not reach (the record is at
         // version - 1): left by an unlearning that died before operations

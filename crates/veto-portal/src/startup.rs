@@ -46,8 +46,15 @@ impl Application {
             public_key: store.public_key().await?,
             auth: Box::new(LocalAccounts { store: store.clone() }),
             login_limiter: limiter(settings.login_per_minute),
+            login_throttle: crate::throttle::LoginThrottle::new(
+                settings.login_failures_per_client,
+                settings.login_failures_per_account,
+                settings.login_failure_window,
+            ),
+            csrf_key: crate::csrf::derive_key(&store.secret().await?),
             objection_limiter: limiter(settings.objections_per_minute),
             metrics: Metrics::default(),
+            delivering: Default::default(),
             mailer: match &settings.smtp {
                 Some((host, port, from)) => Box::new(SmtpMailer::new(host, *port, from).map_err(StartupError::Mail)?),
                 None => Box::new(FileMailer {

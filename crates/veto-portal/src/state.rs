@@ -91,9 +91,16 @@ pub struct Inner {
     pub auth: Box<dyn Authenticator>,
     pub writer: ObjectionWriter,
     pub login_limiter: KeyedLimiter,
+    /// Failed logins per client address and per account.
+    pub login_throttle: crate::throttle::LoginThrottle,
+    /// The key that signs double-submit CSRF tokens (see `csrf`).
+    pub csrf_key: [u8; 32],
     pub objection_limiter: KeyedLimiter,
     pub metrics: Metrics,
     pub mailer: Box<dyn Mailer>,
+    /// Held while handing mail to the sender: two requests delivering at
+    /// once would otherwise both read and send the same pending mail.
+    pub delivering: tokio::sync::Mutex<()>,
     pub public_key: String,
 }
 
@@ -102,6 +109,7 @@ pub type AppState = Arc<Inner>;
 impl Inner {
     /// Hands queued mail to the sender; what fails stays queued.
     pub async fn deliver_mail(&self) {
+        let _delivering = self.delivering.lock().await;
         let Ok(pending) = self.store.pending_mail(100).await else {
             return;
         };

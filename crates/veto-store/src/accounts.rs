@@ -151,6 +151,15 @@ impl Store {
         Ok(())
     }
 
+    /// Ends every session of an account ("log out everywhere"); returns how many.
+    pub async fn delete_sessions_of(&self, username: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE username = ?")
+            .bind(username)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Creates a service or operator API token; returns it (shown once).
     pub async fn create_api_token(&self, name: &str, role: TokenRole) -> Result<String, StoreError> {
         let token = format!("veto_{}", random_token());

@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::landing))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
+        .route("/logout/everywhere", post(pages::logout_everywhere))
         .route("/object", get(objections::form).post(objections::submit))
         .route("/receipts/verify", get(pages::verify_form).post(pages::verify))
         .route("/receipts/{id}", get(objections::receipt_page))
@@ -38,7 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/my-data", get(mydata::page))
         .route("/my-data/{snapshot}/items", get(mydata::items))
         .route("/non-user", get(nonuser::form).post(nonuser::submit))
-        .route("/non-user/verify", get(nonuser::verify))
+        .route("/non-user/verify", get(nonuser::verify).post(nonuser::confirm))
         .route("/operator", get(operator::dashboard))
         .route("/operator/objections.csv", get(operator::csv))
         .route("/healthz", get(health::healthz))
@@ -50,15 +51,37 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts requests and sets the security headers on every response.
+/// Counts requests, refuses state changes from other origins, and sets the
+/// security headers on every response.
 async fn count_and_secure(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: Request<axum::body::Body>,
     next: Next,
 ) -> Response {
+    use axum::response::IntoResponse;
     Metrics::inc(&state.metrics.http_requests);
-    let mut res = next.run(req).await;
+    let path = req.uri().path().to_string();
+    let mut res = if crate::origin::allowed(req.method(), req.headers(), state.settings.public_origin.as_deref()) {
+        next.run(req).await
+    } else {
+        Metrics::inc(&state.metrics.csrf_rejected);
+        let e = ApiError::new(
+            Code::Forbidden,
+            "cross-origin request refused: send it from this portal's own pages",
+        );
+        if path.starts_with("/api/") {
+            e.into_response()
+        } else {
+            PageError(e).into_response()
+        }
+    };
     let h = res.headers_mut();
+    // Receipts, My data, the CSV, the dashboard and the API carry personal
+    // data: no response but the static assets may be kept by a browser or
+    // a shared cache.
+    if !path.starts_with("/static/") {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -89,6 +112,8 @@ pub struct Visit {
     pub session: Option<Session>,
     pub jar: CookieJar,
     path: String,
+    /// Signs and checks the double-submit token of forms without a session.
+    csrf_key: [u8; 32],
 }
 
 /// A page request by a signed-in person: their visit and their person id.
@@ -156,6 +181,7 @@ impl Visit {
             session,
             jar,
             path: uri.path().to_string(),
+            csrf_key: state.csrf_key,
         })
     }
 
@@ -175,10 +201,12 @@ impl Visit {
     pub fn page(&mut self) -> PageCtx {
         let csrf = match &self.session {
             Some(s) => s.csrf_token.clone(),
+            // A cookie this server did not sign (planted, or from before the
+            // key) is replaced.
             None => match self.jar.get(crate::csrf::COOKIE) {
-                Some(c) => c.value().to_string(),
-                None => {
-                    let token = crate::csrf::new_token();
+                Some(c) if crate::csrf::is_signed(&self.csrf_key, c.value()) => c.value().to_string(),
+                _ => {
+                    let token = crate::csrf::new_signed_token(&self.csrf_key);
                     self.jar = self.jar.clone().add(secure_cookie(crate::csrf::COOKIE, token.clone()));
                     token
                 }
@@ -203,6 +231,7 @@ impl Visit {
                 .jar
                 .get(crate::csrf::COOKIE)
                 .map(|c| c.value().to_string())
+                .filter(|token| crate::csrf::is_signed(&self.csrf_key, token))
                 .unwrap_or_default(),
         };
         if crate::csrf::matches(&expected, submitted) {

@@ -1,9 +1,11 @@
 //! Landing, login and logout, the public receipt check, static assets.
 
+use std::time::{Duration, Instant};
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{ConnectInfo, OriginalUri, State};
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::Utc;
@@ -34,20 +36,16 @@ pub async fn landing(
 ) -> Result<Response, PageError> {
     let mut visit = Visit::new(&state, jar, &uri).await?;
     let p = &state.policy;
-    let local = |t: chrono::DateTime<Utc>| {
-        format!(
-            "{} ({})",
-            t.with_timezone(&p.timezone).format("%d.%m.%Y %H:%M:%S"),
-            p.timezone
-        )
-    };
-    let left = p.objection_deadline - Utc::now();
+    let code = visit.lang.texts().code;
+    let now = Utc::now();
+    let left = p.objections_end - now;
     let page = Landing {
         page: visit.page(),
-        training_start: local(p.training_start),
-        deadline: local(p.objection_deadline),
-        deadline_utc: p.objection_deadline.to_rfc3339(),
-        before_deadline: left.num_seconds() > 0,
+        training_start: human_time(p.training_start.with_timezone(&p.timezone), code),
+        deadline: human_time(p.deadline_last_second(), code),
+        deadline_utc: p.objections_end.to_rfc3339(),
+        // Whether it is still on time is the policy's decision, not a subtraction here.
+        before_deadline: !p.is_late(now),
         remaining: format!(
             "{} d {:02}:{:02}",
             left.num_days(),
@@ -59,11 +57,58 @@ pub async fn landing(
     Ok((visit.jar, render(&page)?).into_response())
 }
 
+/// A time as people read it, with its zone: "26. Mai 2025, 23:59:59
+/// (Europe/Berlin)" or "26 May 2025, 23:59:59 (Europe/Berlin)".
+pub fn human_time(t: chrono::DateTime<chrono_tz::Tz>, lang_code: &str) -> String {
+    use chrono::{Datelike, Timelike};
+    const DE: [&str; 12] = [
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let (months, day_dot) = if lang_code == "de" { (DE, ".") } else { (EN, "") };
+    format!(
+        "{}{day_dot} {} {}, {:02}:{:02}:{:02} ({})",
+        t.day(),
+        months[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timezone()
+    )
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct Login {
     page: PageCtx,
     failed: bool,
+    /// Why no attempt is taken now (empty: none).
+    limited: String,
     username: String,
 }
 
@@ -76,6 +121,7 @@ pub async fn login_form(
     let page = Login {
         page: visit.page(),
         failed: false,
+        limited: String::new(),
         username: String::new(),
     };
     Ok((visit.jar, render(&page)?).into_response())
@@ -91,50 +137,108 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     jar: CookieJar,
     OriginalUri(uri): OriginalUri,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let mut visit = Visit::new(&state, jar, &uri).await?;
     visit.check_csrf(&state, form.csrf.as_deref())?;
-    let key = format!("{}|{}", client_key(&addr), form.username);
-    if state.login_limiter.check_key(&key).is_err() {
+    // The peer address: the portal has no trusted-proxy setting, so no
+    // forwarded header is believed.
+    let client = crate::throttle::client_bucket(addr.ip());
+    if let Some(wait) = login_wait(&state, &client, &form.username, &addr) {
         Metrics::inc(&state.metrics.rate_limited);
-        return Err(PageError(ApiError::new(
-            Code::RateLimited,
-            "too many login attempts; wait a minute and try again",
-        )));
+        return limited(visit, &headers, form.username, wait);
     }
     match state.auth.authenticate(&form.username, &form.password).await? {
         Some(account) => {
             Metrics::inc(&state.metrics.logins_succeeded);
             tracing::info!(username = %account.username, "login");
-            let (token, _) = state
-                .store
-                .create_session(&account.username, chrono::Duration::hours(8))
-                .await?;
-            let target = if account.role == Role::Operator {
-                "/operator"
-            } else {
-                "/object"
-            };
-            Ok((
-                visit.jar.add(secure_cookie(SESSION_COOKIE, token)),
-                Redirect::to(target),
-            )
-                .into_response())
+            state.login_throttle.succeeded(&form.username);
+            start_session(&state, visit, &account).await
         }
         None => {
             Metrics::inc(&state.metrics.logins_failed);
             tracing::info!("login failed");
+            state.login_throttle.failed(&client, &form.username, Instant::now());
             let page = Login {
                 page: visit.page(),
                 failed: true,
+                limited: String::new(),
                 username: form.username,
             };
-            Ok((axum::http::StatusCode::UNAUTHORIZED, visit.jar, render(&page)?).into_response())
+            Ok((StatusCode::UNAUTHORIZED, visit.jar, render(&page)?).into_response())
         }
     }
+}
+
+/// How long this attempt must wait: failed logins of the client or the
+/// account used up, or attempts for the pair coming too fast.
+fn login_wait(state: &AppState, client: &str, username: &str, addr: &std::net::SocketAddr) -> Option<Duration> {
+    use governor::clock::Clock;
+    // Checked first: a refused attempt must not also use up the pair's rate.
+    if let Some(wait) = state.login_throttle.blocked(client, username, Instant::now()) {
+        return Some(wait);
+    }
+    let key = format!("{}|{username}", client_key(addr));
+    state
+        .login_limiter
+        .check_key(&key)
+        .err()
+        .map(|not_until| not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
+}
+
+/// 429 with Retry-After: the login page saying how long to wait, or the
+/// JSON error for a client that asks for JSON.
+fn limited(mut visit: Visit, headers: &HeaderMap, username: String, wait: Duration) -> Result<Response, PageError> {
+    let secs = wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0);
+    let retry_after = [(header::RETRY_AFTER, secs.to_string())];
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        let e = ApiError::new(
+            Code::RateLimited,
+            format!("too many failed logins from this client or for this account; retry in {secs} s"),
+        );
+        return Ok((retry_after, e).into_response());
+    }
+    let t = visit.lang.texts();
+    let page = Login {
+        limited: t.login_limited.replace("{minutes}", &secs.div_ceil(60).to_string()),
+        page: visit.page(),
+        failed: false,
+        username,
+    };
+    Ok((StatusCode::TOO_MANY_REQUESTS, retry_after, visit.jar, render(&page)?).into_response())
+}
+
+/// A new session on every login; the one this browser held before ends,
+/// so a session token known before the login (fixation) is worth nothing.
+async fn start_session(
+    state: &AppState,
+    visit: Visit,
+    account: &veto_store::accounts::Account,
+) -> Result<Response, PageError> {
+    if let Some(previous) = visit.jar.get(SESSION_COOKIE) {
+        state.store.delete_session(previous.value()).await?;
+    }
+    let (token, _) = state
+        .store
+        .create_session(&account.username, chrono::Duration::hours(8))
+        .await?;
+    let target = if account.role == Role::Operator {
+        "/operator"
+    } else {
+        "/object"
+    };
+    Ok((
+        visit.jar.add(secure_cookie(SESSION_COOKIE, token)),
+        Redirect::to(target),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -152,6 +256,27 @@ pub async fn logout(
     visit.check_csrf(&state, form.csrf.as_deref())?;
     if let Some(c) = visit.jar.get(SESSION_COOKIE) {
         state.store.delete_session(c.value()).await?;
+    }
+    Ok((
+        visit.jar.remove(secure_cookie(SESSION_COOKIE, String::new())),
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+/// Ends every session of the signed-in account, on every device: for a
+/// person who logged in somewhere they no longer control.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let visit = Visit::new(&state, jar, &uri).await?;
+    visit.check_csrf(&state, form.csrf.as_deref())?;
+    if let Some(session) = &visit.session {
+        let ended = state.store.delete_sessions_of(&session.account.username).await?;
+        tracing::info!(sessions = ended, "logged out everywhere");
     }
     Ok((
         visit.jar.remove(secure_cookie(SESSION_COOKIE, String::new())),

@@ -82,7 +82,10 @@ fn sections(input: &ReportInput<'_>) -> Vec<Section> {
         .unwrap_or_else(|| "none".into());
     let policy_lines = match input.policy {
         Some(p) => vec![
-            format!("Objection deadline: {} (on time until the end of that second).", p.deadline_display()),
+            format!(
+                "Objection deadline: {} (on time until the end of that second).",
+                p.deadline_display()
+            ),
             format!(
                 "Objections filed after the deadline: {}.",
                 match p.late_objections {

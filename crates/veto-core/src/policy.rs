@@ -354,7 +354,10 @@ mod tests {
 
     #[test]
     fn the_last_second_of_the_deadline_day_is_on_time_to_its_end() {
-        let old_form = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"2025-05-26T23:59:59\"");
+        let old_form = with(
+            "objection_deadline = \"2025-05-26\"",
+            "objection_deadline = \"2025-05-26T23:59:59\"",
+        );
         let offset = with(
             "objection_deadline = \"2025-05-26\"",
             "objection_deadline = \"2025-05-26T23:59:59.250+02:00\"",
@@ -374,15 +377,27 @@ mod tests {
     #[test]
     fn a_deadline_must_end_by_the_training_start() {
         // Ending at the training start is allowed; a second later is not.
-        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"2025-05-27\"");
+        let text = with(
+            "objection_deadline = \"2025-05-26\"",
+            "objection_deadline = \"2025-05-27\"",
+        );
         let e = Policy::from_toml(&text, "p").unwrap_err();
         assert!(e.message.contains("objection_deadline"), "{e}");
-        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"2025-05-27T00:00:00\"");
+        let text = with(
+            "objection_deadline = \"2025-05-26\"",
+            "objection_deadline = \"2025-05-27T00:00:00\"",
+        );
         assert!(Policy::from_toml(&text, "p").is_err());
-        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"26.05.2025\"");
+        let text = with(
+            "objection_deadline = \"2025-05-26\"",
+            "objection_deadline = \"26.05.2025\"",
+        );
         let e = Policy::from_toml(&text, "p").unwrap_err();
         assert!(e.message.contains("YYYY-MM-DD"), "{e}");
-        let text = with("objection_deadline = \"2025-05-26\"", "objection_deadline = \"+262143-12-31\"");
+        let text = with(
+            "objection_deadline = \"2025-05-26\"",
+            "objection_deadline = \"+262143-12-31\"",
+        );
         assert!(Policy::from_toml(&text, "p").is_err(), "out of range, no panic");
     }
 

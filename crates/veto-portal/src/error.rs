@@ -15,6 +15,13 @@ pub enum Code {
     Csrf,
     RateLimited,
     Internal,
+    /// The JSON body is well-formed but does not fit the schema.
+    Unprocessable,
+    /// An Idempotency-Key used before with a different request body.
+    IdempotencyKeyReused,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    MethodNotAllowed,
 }
 
 impl Code {
@@ -26,6 +33,10 @@ impl Code {
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unprocessable | Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
     fn name(self) -> &'static str {
@@ -37,6 +48,11 @@ impl Code {
             Code::Csrf => "csrf_failed",
             Code::RateLimited => "rate_limited",
             Code::Internal => "internal",
+            Code::Unprocessable => "unprocessable",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::MethodNotAllowed => "method_not_allowed",
         }
     }
 }
@@ -55,7 +71,9 @@ pub struct ErrorBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: bad_request, unauthorized, forbidden, not_found, csrf_failed, rate_limited, internal.
+    /// Stable, machine-readable: bad_request, unauthorized, forbidden, not_found, csrf_failed, rate_limited,
+    /// internal, unprocessable, idempotency_key_reused, unsupported_media_type, payload_too_large,
+    /// method_not_allowed.
     pub code: String,
     pub message: String,
 }

@@ -33,3 +33,37 @@ pub async fn receipt_for(store: &Store, policy: &Policy, o: &Objection) -> Resul
     };
     store.sign_receipt(unsigned).await
 }
+
+/// The mail that carries a signed receipt to the person: in their
+/// language, with a link to the receipt page and the receipt itself inline
+/// (plain text, so every mail client shows it and it can be pasted into the
+/// check page as it is).
+pub fn receipt_mail(
+    public_url: &str,
+    lang: crate::i18n::Lang,
+    recipient: &str,
+    receipt: &Receipt,
+) -> Result<veto_store::portal::NewMail, serde_json::Error> {
+    let t = lang.texts();
+    let withdrawn = receipt.withdrawn_at.is_some();
+    let (subject, intro) = if withdrawn {
+        (t.receipt_mail_withdrawn_subject, t.receipt_mail_withdrawn_intro)
+    } else {
+        (t.receipt_mail_subject, t.receipt_mail_intro)
+    };
+    let json = serde_json::to_string_pretty(receipt)?;
+    let link = format!(
+        "{}/receipts/{}?lang={}",
+        public_url.trim_end_matches('/'),
+        receipt.objection_id,
+        t.code
+    );
+    Ok(veto_store::portal::NewMail {
+        recipient: recipient.to_string(),
+        subject: subject.to_string(),
+        body: format!(
+            "{intro}\n\n{}\n{link}\n\n{}\n{json}\n",
+            t.receipt_mail_link, t.receipt_mail_json
+        ),
+    })
+}

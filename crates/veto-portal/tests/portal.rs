@@ -480,7 +480,13 @@ async fn a_non_user_confirms_by_a_one_time_link() {
     assert!(mail.starts_with("To: erika@example.invalid"));
     let link = mail.lines().find(|l| l.contains("/non-user/verify?token=")).unwrap();
     let path = &link[link.find("/non-user").unwrap()..];
+    let token = path.split("token=").nth(1).unwrap().trim();
+    // The link opens a page whose button confirms (a POST).
     let (status, page, _) = b.get(path).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, page, _) = b
+        .post("/non-user/verify", &[("token", token), ("csrf", &csrf_in(&page))])
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Ihr Widerspruch ist bestätigt"));
     assert_eq!(b.get(path).await.0, StatusCode::NOT_FOUND, "the link works once");

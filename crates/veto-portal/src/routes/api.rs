@@ -7,7 +7,9 @@
 
 use std::str::FromStr;
 
-use axum::extract::{Path, Query, State};
+mod extract;
+
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,13 +19,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use veto_core::{Channel, Objection, ObjectionScope};
 use veto_store::accounts::{Role, TokenRole};
+use veto_store::portal::FiledOutcome;
 
 use super::SESSION_COOKIE;
-use super::objections::{file_objection, own_objection, withdraw_objection};
+use super::objections::{Filing, file_objection, own_objection, withdraw_objection};
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::receipts::receipt_for;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
+pub use extract::without_rust_types;
+use extract::{ApiJson, ApiQuery, Writer, mail_lang};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,13 +39,18 @@ pub fn router() -> Router<AppState> {
         .route("/v1/receipts/verify", post(verify_receipt))
         .route("/v1/my-data", get(my_data))
         .route("/v1/snapshots", get(snapshots))
+        .fallback(extract::not_found)
+        .layer(axum::middleware::from_fn(extract::json_errors))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "veto API",
-        description = "Objections (GDPR Art. 21), receipts and transparency."
+        description = "Objections (GDPR Art. 21), receipts and transparency. Every error under /api, \
+                       including unknown paths (404) and wrong methods (405), is an `ErrorBody`: \
+                       `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}` with a stable `code`. \
+                       Credentials are checked before the body is read."
     ),
     paths(
         create_objection,
@@ -67,7 +77,8 @@ async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
-/// Who is calling.
+/// Who is calling. As an extractor it comes before the body, so a request
+/// without valid credentials is a 401 whatever it carries.
 enum Caller {
     Person { person_id: String, csrf: Option<String> },
     Service,
@@ -127,7 +138,10 @@ fn acting_person(caller: &Caller, named: Option<&str>) -> Result<String, ApiErro
         (Caller::Person { person_id, .. }, None) => Ok(person_id.clone()),
         (Caller::Person { person_id, .. }, Some(n)) if n == person_id => Ok(person_id.clone()),
         (Caller::Person { .. }, Some(_)) => Err(ApiError::not_found()),
-        (Caller::Service, Some(n)) if !n.trim().is_empty() => Ok(n.to_string()),
+        (Caller::Service, Some(n)) if !n.trim().is_empty() => {
+            check_person_id(n)?;
+            Ok(n.to_string())
+        }
         (Caller::Service, _) => Err(ApiError::new(Code::BadRequest, "service calls name the person_id")),
         (Caller::Operator, _) => Err(ApiError::new(
             Code::Forbidden,
@@ -136,13 +150,33 @@ fn acting_person(caller: &Caller, named: Option<&str>) -> Result<String, ApiErro
     }
 }
 
+/// The longest person_id a service may name, in bytes.
+pub const MAX_PERSON_ID_BYTES: usize = 128;
+
+/// A person_id named by a service token: at most 128 bytes, no control
+/// characters, and not starting with `=`, `+`, `-` or `@`. Platform ids
+/// never look like that; such ids are how a spreadsheet formula (CSV
+/// injection) or a forged log line gets into what operators open.
+pub fn check_person_id(id: &str) -> Result<(), ApiError> {
+    let bad =
+        id.len() > MAX_PERSON_ID_BYTES || id.chars().any(char::is_control) || id.starts_with(['=', '+', '-', '@']);
+    if bad {
+        return Err(ApiError::new(
+            Code::Unprocessable,
+            "person_id: must be 1 to 128 bytes, without control characters, and not begin with = + - or @",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct CreateObjection {
     /// all | facebook | instagram | whatsapp (default all).
     #[serde(default)]
     pub scope: Option<String>,
     pub reason: Option<String>,
-    /// Only for service tokens: the person objecting.
+    /// Only for service tokens: the person objecting. 1 to 128 bytes, no
+    /// control characters, not beginning with `=`, `+`, `-` or `@` (else 422).
     pub person_id: Option<String>,
 }
 
@@ -163,6 +197,12 @@ pub struct ObjectionResponse {
     /// The signed receipt (veto-receipt/2).
     #[schema(value_type = Object)]
     pub receipt: serde_json::Value,
+    /// Only on a replay (200 for a repeated Idempotency-Key): that nothing
+    /// new was filed, and, if the objection has been withdrawn since, that
+    /// it no longer applies (`objection.withdrawn_at` and the receipt's
+    /// `objection_withdrawn` event say the same) and a new key files anew.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 fn view(state: &AppState, o: &Objection) -> ObjectionView {
@@ -178,53 +218,94 @@ fn view(state: &AppState, o: &Objection) -> ObjectionView {
 }
 
 async fn respond(state: &AppState, o: &Objection, status: StatusCode) -> Result<Response, ApiError> {
+    respond_with(state, o, status, None).await
+}
+
+async fn respond_with(
+    state: &AppState,
+    o: &Objection,
+    status: StatusCode,
+    notice: Option<String>,
+) -> Result<Response, ApiError> {
     let receipt = receipt_for(&state.store, &state.policy, o).await?;
     let body = ObjectionResponse {
         objection: view(state, o),
-        receipt: serde_json::to_value(receipt).expect("receipt serialises"),
+        receipt: serde_json::to_value(receipt).map_err(|e| {
+            tracing::error!(error = %e, "receipt");
+            ApiError::new(Code::Internal, "internal error")
+        })?,
+        notice,
     };
     Ok((status, Json(body)).into_response())
 }
 
-/// File an objection. With `Idempotency-Key`, a retry returns the first result (200) instead of filing again.
+/// What a replay says about the objection the key filed.
+fn replay_notice(o: &Objection) -> String {
+    match o.withdrawn_at {
+        Some(at) => format!(
+            "replay of an earlier request with this Idempotency-Key: nothing was filed now, and the objection \
+             it filed was withdrawn at {} and no longer applies; to object again, send a new Idempotency-Key",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "replay of an earlier request with this Idempotency-Key: nothing new was filed".into(),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 200 => Ok(Some(k.to_string())),
+        _ => Err(ApiError::new(
+            Code::BadRequest,
+            "Idempotency-Key must be 1 to 200 visible ASCII characters",
+        )),
+    }
+}
+
+/// File an objection. With `Idempotency-Key`, a retry of the same request
+/// returns the first result (200, with a `notice`; if the objection was
+/// withdrawn since, the answer shows it withdrawn and says so) instead of
+/// filing again; the same key with a different body is refused (422,
+/// `idempotency_key_reused`). Credentials are checked before the body.
 #[utoipa::path(post, path = "/api/v1/objections", request_body = CreateObjection,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = ObjectionResponse), (status = 200, description = "Replay of an idempotent request", body = ObjectionResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe; bound to the request body it was first used with")),
+    responses((status = 201, body = ObjectionResponse), (status = 200, description = "Replay of an idempotent request (see `notice`)", body = ObjectionResponse),
+        (status = 400, description = "Malformed JSON, or no person_id from a service token", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "A field that does not fit (`unprocessable`), or an Idempotency-Key reused with another body (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn create_objection(
     State(state): State<AppState>,
+    Writer(caller): Writer,
     headers: HeaderMap,
-    jar: CookieJar,
-    Json(body): Json<CreateObjection>,
+    ApiJson(body): ApiJson<CreateObjection>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&state, &headers, &jar).await?;
-    if let Caller::Person { csrf, .. } = &caller {
-        check_csrf(&state, &headers, csrf)?;
-    }
     let person_id = acting_person(&caller, body.person_id.as_deref())?;
     let scope = ObjectionScope::from_str(body.scope.as_deref().unwrap_or("all"))
-        .map_err(|m| ApiError::new(Code::BadRequest, m))?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
-        return Err(ApiError::new(
-            Code::BadRequest,
-            "Idempotency-Key must be 1 to 200 characters",
-        ));
+        .map_err(|m| ApiError::new(Code::Unprocessable, format!("scope: {m}")))?;
+    let filing = Filing {
+        person_id,
+        scope,
+        reason: body.reason,
+        channel: Channel::Api,
+        idempotency_key: idempotency_key(&headers)?,
+        lang: mail_lang(&headers),
+    };
+    let filed = file_objection(&state, filing).await?;
+    match filed.outcome {
+        FiledOutcome::Created => respond(&state, &filed.objection, StatusCode::CREATED).await,
+        FiledOutcome::Replayed => {
+            let notice = replay_notice(&filed.objection);
+            respond_with(&state, &filed.objection, StatusCode::OK, Some(notice)).await
+        }
+        FiledOutcome::KeyReused => Err(ApiError::new(
+            Code::IdempotencyKeyReused,
+            "this Idempotency-Key was used before with a different request body; send a new key for a new request",
+        )),
     }
-    let filed = file_objection(&state, &person_id, scope, body.reason, Channel::Api, key).await?;
-    respond(
-        &state,
-        &filed.objection,
-        if filed.created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-    )
-    .await
 }
 
 #[derive(Deserialize)]
@@ -234,14 +315,12 @@ pub struct PersonQuery {
 
 /// The caller's objections (service tokens name the person).
 #[utoipa::path(get, path = "/api/v1/objections", params(("person_id" = Option<String>, Query, description = "Service tokens only")),
-    responses((status = 200, body = [ObjectionView]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = [ObjectionView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_objections(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    Query(q): Query<PersonQuery>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PersonQuery>,
 ) -> Result<Json<Vec<ObjectionView>>, ApiError> {
-    let caller = caller(&state, &headers, &jar).await?;
     let person_id = acting_person(&caller, q.person_id.as_deref())?;
     let list = state.store.objections_of(&person_id).await?;
     Ok(Json(list.iter().map(|o| view(&state, o)).collect()))
@@ -249,36 +328,31 @@ async fn list_objections(
 
 /// One of the caller's objections, with its signed receipt. Another person's id is 404.
 #[utoipa::path(get, path = "/api/v1/objections/{id}", params(("id" = String, Path), ("person_id" = Option<String>, Query)),
-    responses((status = 200, body = ObjectionResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ObjectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_objection(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
+    caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<PersonQuery>,
+    ApiQuery(q): ApiQuery<PersonQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&state, &headers, &jar).await?;
     let person_id = acting_person(&caller, q.person_id.as_deref())?;
     let o = own_objection(&state, &person_id, &id).await?;
     respond(&state, &o, StatusCode::OK).await
 }
 
-/// Withdraw one of the caller's objections; returns the new receipt.
+/// Withdraw one of the caller's objections; returns the new receipt (and
+/// mails it, the first time, to the account's email).
 #[utoipa::path(post, path = "/api/v1/objections/{id}/withdraw", params(("id" = String, Path), ("person_id" = Option<String>, Query)),
-    responses((status = 200, body = ObjectionResponse), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ObjectionResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn withdraw(
     State(state): State<AppState>,
+    Writer(caller): Writer,
     headers: HeaderMap,
-    jar: CookieJar,
     Path(id): Path<String>,
-    Query(q): Query<PersonQuery>,
+    ApiQuery(q): ApiQuery<PersonQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&state, &headers, &jar).await?;
-    if let Caller::Person { csrf, .. } = &caller {
-        check_csrf(&state, &headers, csrf)?;
-    }
     let person_id = acting_person(&caller, q.person_id.as_deref())?;
-    let o = withdraw_objection(&state, &person_id, &id).await?;
+    let o = withdraw_objection(&state, &person_id, &id, mail_lang(&headers)).await?;
     respond(&state, &o, StatusCode::OK).await
 }
 
@@ -319,11 +393,9 @@ pub struct MyDataSnapshot {
 #[utoipa::path(get, path = "/api/v1/my-data", responses((status = 200, body = [MyDataSnapshot]), (status = 401, body = ErrorBody)))]
 async fn my_data(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    Query(q): Query<PersonQuery>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PersonQuery>,
 ) -> Result<Json<Vec<MyDataSnapshot>>, ApiError> {
-    let caller = caller(&state, &headers, &jar).await?;
     let person_id = acting_person(&caller, q.person_id.as_deref())?;
     let rows = super::mydata::snapshot_rows(&state, &person_id).await?;
     Ok(Json(
@@ -353,13 +425,9 @@ pub struct SnapshotView {
 }
 
 /// Every snapshot with its manifest (operators).
-#[utoipa::path(get, path = "/api/v1/snapshots", responses((status = 200, body = [SnapshotView]), (status = 403, body = ErrorBody)))]
-async fn snapshots(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> Result<Json<Vec<SnapshotView>>, ApiError> {
-    match caller(&state, &headers, &jar).await? {
+#[utoipa::path(get, path = "/api/v1/snapshots", responses((status = 200, body = [SnapshotView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn snapshots(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<SnapshotView>>, ApiError> {
+    match caller {
         Caller::Operator => {}
         _ => return Err(ApiError::new(Code::Forbidden, "operators only")),
     }

@@ -1,6 +1,9 @@
 //! Objections by people without an account who appear in others' content:
 //! email, the names and handles they are known by, and a one-time
-//! verification link sent through the outbox.
+//! verification link sent through the outbox. The link opens a page that
+//! changes nothing (mail scanners open links); its button POSTs the
+//! confirmation. Confirmation mails to one address are limited
+//! (`Settings::nonuser_mails_per_address` per `nonuser_mail_window`).
 
 use askama::Template;
 use axum::Form;
@@ -9,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use rand::RngCore;
 use serde::Deserialize;
-use veto_store::portal::ThirdPartyObjection;
+use veto_store::portal::{ThirdPartyObjection, ThirdPartyQueued};
 
 use super::{PageCtx, Visit, client_key, render};
 use crate::error::{ApiError, Code, PageError};
@@ -21,6 +24,13 @@ use crate::telemetry::Metrics;
 struct NonUser {
     page: PageCtx,
     message: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "nonuser_confirm.html")]
+struct Confirm {
+    page: PageCtx,
+    token: String,
 }
 
 #[derive(Template)]
@@ -107,14 +117,23 @@ pub async fn submit(
         "Bitte bestätigen Sie Ihren Widerspruch gegen die Nutzung Ihrer Erwähnungen für KI-Training:\n{link}\n\n\
          Please confirm your objection to the use of mentions of you for AI training:\n{link}\n"
     );
-    state
+    let limit = (
+        state.settings.nonuser_mails_per_address,
+        state.settings.nonuser_mail_window,
+    );
+    let queued = state
         .store
         .add_third_party_objection(
             &t,
             &token,
             ("veto: Widerspruch bestätigen / confirm your objection", &body),
+            limit,
         )
         .await?;
+    if queued == ThirdPartyQueued::LimitReached {
+        Metrics::inc(&state.metrics.rate_limited);
+        return Err(ApiError::new(Code::RateLimited, visit.lang.texts().nonuser_too_many).into());
+    }
     state.deliver_mail().await;
     let page = NonUser {
         page: visit.page(),
@@ -128,6 +147,8 @@ pub struct TokenQuery {
     token: String,
 }
 
+/// The page the mailed link opens: it only reads, and offers the button
+/// that confirms.
 pub async fn verify(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -135,16 +156,54 @@ pub async fn verify(
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
     let mut visit = Visit::new(&state, jar, &uri).await?;
-    let t = visit.lang.texts();
-    let verified = state.store.verify_third_party(&q.token, chrono::Utc::now()).await?;
-    let (status, message) = match verified {
-        Some(_) => (axum::http::StatusCode::OK, t.nonuser_verified),
-        None => (axum::http::StatusCode::NOT_FOUND, t.nonuser_invalid),
+    if !state.store.third_party_pending(&q.token).await? {
+        return invalid_link(visit);
+    }
+    let page = Confirm {
+        page: visit.page(),
+        token: q.token,
     };
+    Ok((visit.jar, render(&page)?).into_response())
+}
+
+fn invalid_link(mut visit: Visit) -> Result<Response, PageError> {
+    let t = visit.lang.texts();
     let page = Message {
         page: visit.page(),
         title: t.nonuser_title,
-        message,
+        message: t.nonuser_invalid,
     };
-    Ok((status, visit.jar, render(&page)?).into_response())
+    Ok((axum::http::StatusCode::NOT_FOUND, visit.jar, render(&page)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    token: String,
+    csrf: Option<String>,
+}
+
+/// The button on the link's page: confirms the objection, once.
+pub async fn confirm(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    OriginalUri(uri): OriginalUri,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let mut visit = Visit::new(&state, jar, &uri).await?;
+    visit.check_csrf(&state, form.csrf.as_deref())?;
+    if state
+        .store
+        .verify_third_party(&form.token, chrono::Utc::now())
+        .await?
+        .is_none()
+    {
+        return invalid_link(visit);
+    }
+    let t = visit.lang.texts();
+    let page = Message {
+        page: visit.page(),
+        title: t.nonuser_title,
+        message: t.nonuser_verified,
+    };
+    Ok((visit.jar, render(&page)?).into_response())
 }

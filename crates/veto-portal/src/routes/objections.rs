@@ -12,24 +12,57 @@ use chrono::Utc;
 use rand::RngCore;
 use serde::Deserialize;
 use veto_core::{Channel, LateObjections, Objection, ObjectionScope};
-use veto_store::portal::{Filed, NewObjection};
+use veto_store::portal::{Filed, NewMail, NewObjection};
 
 use super::{PageCtx, SignedIn, render};
 use crate::error::{ApiError, Code, PageError};
-use crate::receipts::receipt_for;
+use crate::i18n::Lang;
+use crate::receipts::{receipt_for, receipt_mail};
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
-/// Files an objection for `person_id`; durable when this returns Ok.
-pub async fn file_objection(
-    state: &AppState,
-    person_id: &str,
-    scope: ObjectionScope,
-    reason: Option<String>,
-    channel: Channel,
-    idempotency_key: Option<String>,
-) -> Result<Filed, ApiError> {
-    if state.objection_limiter.check_key(&person_id.to_string()).is_err() {
+/// What a person (or a service on their behalf) asks to file.
+pub struct Filing {
+    pub person_id: String,
+    pub scope: ObjectionScope,
+    pub reason: Option<String>,
+    pub channel: Channel,
+    pub idempotency_key: Option<String>,
+    /// The language of the receipt mail.
+    pub lang: Lang,
+}
+
+/// The hash an idempotency key is bound to: SHA-256 of the RFC 8785 form of
+/// what the request asks for after normalisation, so a retry that differs
+/// only in JSON spacing or key order still replays, and any real difference
+/// is refused.
+fn request_sha256(person_id: &str, scope: ObjectionScope, reason: Option<&str>, channel: Channel) -> String {
+    let canonical = veto_core::canonical::jcs(&serde_json::json!({
+        "person_id": person_id,
+        "scope": scope.as_str(),
+        "reason": reason,
+        "channel": channel.as_str(),
+    }));
+    veto_store::accounts::sha256_hex(&canonical)
+}
+
+/// The receipt mail for `o` in its current state, if the person's account has an email.
+async fn receipt_mail_for(state: &AppState, lang: Lang, o: &Objection) -> Result<Option<NewMail>, ApiError> {
+    let Some(email) = state.store.email_of_person(&o.person_id).await? else {
+        return Ok(None);
+    };
+    let receipt = receipt_for(&state.store, &state.policy, o).await?;
+    let mail = receipt_mail(&state.settings.public_url, lang, &email, &receipt).map_err(|e| {
+        tracing::error!(error = %e, "receipt mail");
+        ApiError::new(Code::Internal, "internal error")
+    })?;
+    Ok(Some(mail))
+}
+
+/// Files an objection; durable when this returns Ok. The receipt mail is
+/// queued in the same transaction, so only a new objection sends one.
+pub async fn file_objection(state: &AppState, f: Filing) -> Result<Filed, ApiError> {
+    if state.objection_limiter.check_key(&f.person_id).is_err() {
         Metrics::inc(&state.metrics.rate_limited);
         return Err(ApiError::new(
             Code::RateLimited,
@@ -40,28 +73,40 @@ pub async fn file_objection(
     rand::rng().fill_bytes(&mut id);
     let objection = Objection {
         objection_id: format!("obj-{}", hex::encode(id)),
-        person_id: person_id.to_string(),
-        scope,
+        person_id: f.person_id.clone(),
+        scope: f.scope,
         filed_at: Utc::now(),
         withdrawn_at: None,
-        channel,
+        channel: f.channel,
     };
-    let reason = reason
+    let reason = f
+        .reason
         .map(|r| r.trim().chars().take(2000).collect::<String>())
         .filter(|r| !r.is_empty());
+    let hash = f
+        .idempotency_key
+        .as_ref()
+        .map(|_| request_sha256(&f.person_id, f.scope, reason.as_deref(), f.channel));
     // Idempotency keys are scoped to the person, so one caller cannot replay another's.
-    let key = idempotency_key.map(|k| format!("{person_id}\u{1f}{k}"));
+    let key = f.idempotency_key.map(|k| format!("{}\u{1f}{k}", f.person_id));
+    let mail = receipt_mail_for(state, f.lang, &objection).await?;
+    let queued_mail = mail.is_some();
     let filed = state
         .writer
         .file(NewObjection {
             objection,
             idempotency_key: key,
+            request_sha256: hash,
             reason,
+            mail,
         })
         .await
         .map_err(|m| ApiError::new(Code::Internal, m))?;
-    if filed.created {
+    if filed.created() {
         Metrics::inc(&state.metrics.objections_filed);
+        if queued_mail {
+            state.deliver_mail().await;
+        }
     }
     Ok(filed)
 }
@@ -74,13 +119,36 @@ pub async fn own_objection(state: &AppState, person_id: &str, id: &str) -> Resul
     }
 }
 
-pub async fn withdraw_objection(state: &AppState, person_id: &str, id: &str) -> Result<Objection, ApiError> {
+/// Withdraws one of the person's objections. The first withdrawal mails
+/// the withdrawal receipt; the receipt is made for the withdrawal time
+/// before the write, and the store queues it only if this call withdraws.
+pub async fn withdraw_objection(
+    state: &AppState,
+    person_id: &str,
+    id: &str,
+    lang: Lang,
+) -> Result<Objection, ApiError> {
+    let current = own_objection(state, person_id, id).await?;
+    let at = Utc::now().max(current.filed_at);
+    let mail = match current.withdrawn_at {
+        Some(_) => None,
+        None => {
+            let withdrawn = Objection {
+                withdrawn_at: Some(at),
+                ..current
+            };
+            receipt_mail_for(state, lang, &withdrawn).await?
+        }
+    };
     let o = state
         .store
-        .withdraw_objection(id, person_id, Utc::now())
+        .withdraw_objection(id, person_id, at, mail.as_ref())
         .await?
         .ok_or_else(ApiError::not_found)?;
     Metrics::inc(&state.metrics.objections_withdrawn);
+    if mail.is_some() && o.withdrawn_at == Some(at) {
+        state.deliver_mail().await;
+    }
     Ok(o)
 }
 
@@ -119,7 +187,15 @@ pub async fn submit(
     visit.check_csrf(&state, form.csrf.as_deref())?;
     let scope = ObjectionScope::from_str(form.scope.as_deref().unwrap_or("all"))
         .map_err(|m| ApiError::new(Code::BadRequest, m))?;
-    let filed = file_objection(&state, &person_id, scope, form.reason, Channel::Web, None).await?;
+    let filing = Filing {
+        person_id,
+        scope,
+        reason: form.reason,
+        channel: Channel::Web,
+        idempotency_key: None,
+        lang: visit.lang,
+    };
+    let filed = file_objection(&state, filing).await?;
     Ok(Redirect::to(&format!("/receipts/{}", filed.objection.objection_id)).into_response())
 }
 
@@ -191,6 +267,6 @@ pub async fn withdraw(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
     visit.check_csrf(&state, form.csrf.as_deref())?;
-    withdraw_objection(&state, &person_id, &id).await?;
+    withdraw_objection(&state, &person_id, &id, visit.lang).await?;
     Ok(Redirect::to(&format!("/receipts/{id}")).into_response())
 }

@@ -632,8 +632,25 @@ async fn confirmation_mails_to_one_address_are_limited() {
         assert_eq!(ask_non_user(&mut b, email).await.0, StatusCode::OK);
     }
     assert_eq!(app.mails().len(), 3);
-    let (status, page) = ask_non_user(&mut b, "VICTIM@example.invalid").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (_, form, _) = b.get("/non-user").await;
+    let res = client()
+        .post(app.url("/non-user"))
+        .header(COOKIE, b.cookie_header())
+        .form(&[
+            ("email", "VICTIM@example.invalid"),
+            ("known_as", "Erika M."),
+            ("csrf", &csrf_in(&form)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (86_000..=86_400).contains(&retry),
+        "a slot frees 24 h after the first mail: {retry}"
+    );
+    let page = res.text().await.unwrap();
     assert!(page.contains("Bestätigungs-Mails"), "{page}");
     assert_eq!(app.mails().len(), 3, "no fourth mail");
     assert!(

@@ -68,8 +68,8 @@ pub enum ThirdPartyQueued {
     /// Recorded, and its confirmation mail is in the outbox.
     Queued,
     /// The address already had its allowance of confirmation mails in the
-    /// window; nothing was recorded or queued.
-    LimitReached,
+    /// window; nothing was recorded or queued. The next one may go at `until`.
+    LimitReached { until: DateTime<Utc> },
 }
 
 /// A non-user's objection.
@@ -274,15 +274,19 @@ impl Store {
     ) -> Result<ThirdPartyQueued, StoreError> {
         let mut tx = self.write_tx().await?;
         let since = to_micros(t.created_at - limit.1);
-        let sent: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM third_party_objections WHERE lower(email) = lower(?) AND created_at_us > ?",
+        let row = sqlx::query(
+            "SELECT count(*) AS sent, min(created_at_us) AS oldest FROM third_party_objections
+             WHERE lower(email) = lower(?) AND created_at_us > ?",
         )
         .bind(&t.email)
         .bind(since)
         .fetch_one(&mut *tx)
         .await?;
+        let (sent, oldest): (i64, Option<i64>) = (row.try_get("sent")?, row.try_get("oldest")?);
         if sent >= i64::from(limit.0) {
-            return Ok(ThirdPartyQueued::LimitReached);
+            // The oldest mail in the window leaves it first.
+            let until = oldest.map_or(t.created_at, from_micros) + limit.1;
+            return Ok(ThirdPartyQueued::LimitReached { until });
         }
         sqlx::query("INSERT INTO third_party_objections (id, email, known_as, token_sha256, created_at_us) VALUES (?, ?, ?, ?, ?)")
             .bind(&t.id)

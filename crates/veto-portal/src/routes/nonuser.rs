@@ -130,9 +130,11 @@ pub async fn submit(
             limit,
         )
         .await?;
-    if queued == ThirdPartyQueued::LimitReached {
+    if let ThirdPartyQueued::LimitReached { until } = queued {
         Metrics::inc(&state.metrics.rate_limited);
-        return Err(ApiError::new(Code::RateLimited, visit.lang.texts().nonuser_too_many).into());
+        let secs = (until - chrono::Utc::now()).num_seconds().max(1);
+        let refused = PageError::from(ApiError::new(Code::RateLimited, visit.lang.texts().nonuser_too_many));
+        return Ok(([(axum::http::header::RETRY_AFTER, secs.to_string())], refused).into_response());
     }
     state.deliver_mail().await;
     let page = NonUser {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of veto, bringing what the tests need from outside Rust:
-#   - pyarrow, DuckDB and cryptography (tests/requirements.txt) in a virtual
-#     environment under the target directory, first on PATH for the tests;
+#   - pyarrow, DuckDB, cryptography and schemathesis (tests/requirements.txt)
+#     in a virtual environment under the target directory, first on PATH for
+#     the tests;
 #   - as root with apt: Debian's chromium and chromium-driver (the portal's
 #     browser test) and fortunes-de (real German text for the model test).
 # Whatever cannot be brought is skipped with one loud line naming what to
@@ -33,7 +34,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 fi
 
 venv="$target/test-venv"
-if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography' 2>/dev/null; then
+if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography, schemathesis' 2>/dev/null; then
   echo "== Python test tools into $venv"
   python3 -m venv "$venv" && "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
     -r tests/requirements.txt || true
@@ -43,6 +44,14 @@ if "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography' 2>/dev/null; th
 else
   export VETO_SKIP_PYTHON_INTEROP=1
   skipped+=("the Python interop tests: apt-get install python3-venv (Debian), then rerun; or pip install -r tests/requirements.txt")
+fi
+# The portal's API conformance run (crates/veto-portal/tests/schemathesis.rs)
+# finds the schemathesis command on PATH; without it, it says so (and fails
+# where CI is set).
+if [ -x "$venv/bin/schemathesis" ]; then
+  case ":$PATH:" in *":$venv/bin:"*) ;; *) export PATH="$venv/bin:$PATH" ;; esac
+else
+  skipped+=("the schemathesis API run: pip install -r tests/requirements.txt")
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// A new code also goes into [`Code::ALL`], the list the OpenAPI document gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     BadRequest,
@@ -25,6 +26,22 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, for the document's list of them.
+    pub const ALL: [Code; 12] = [
+        Code::BadRequest,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::NotFound,
+        Code::Csrf,
+        Code::RateLimited,
+        Code::Internal,
+        Code::Unprocessable,
+        Code::IdempotencyKeyReused,
+        Code::UnsupportedMediaType,
+        Code::PayloadTooLarge,
+        Code::MethodNotAllowed,
+    ];
+
     fn status(self) -> StatusCode {
         match self {
             Code::BadRequest => StatusCode::BAD_REQUEST,
@@ -39,7 +56,7 @@ impl Code {
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Code::BadRequest => "bad_request",
             Code::Unauthorized => "unauthorized",
@@ -71,11 +88,25 @@ pub struct ErrorBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: bad_request, unauthorized, forbidden, not_found, csrf_failed, rate_limited,
-    /// internal, unprocessable, idempotency_key_reused, unsupported_media_type, payload_too_large,
-    /// method_not_allowed.
+    #[schema(schema_with = code_schema)]
     pub code: String,
+    /// For people: what was wrong and what to do; never names a Rust type.
     pub message: String,
+}
+
+/// The error codes as an enum in the document, from [`Code::ALL`], so a
+/// client (and the conformance run) can rely on the list.
+fn code_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let names: Vec<&str> = Code::ALL.iter().map(|c| c.name()).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "Stable and machine-readable (the message is for people): {}.",
+            names.join(", ")
+        )))
+        .enum_values(Some(names))
+        .build()
 }
 
 impl ApiError {

@@ -16,7 +16,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use veto_core::{Channel, Objection, ObjectionScope};
 use veto_store::accounts::{Role, TokenRole};
 use veto_store::portal::FiledOutcome;
@@ -69,9 +71,47 @@ pub fn router() -> Router<AppState> {
         SnapshotView,
         MyDataSnapshot,
         ErrorBody
-    ))
+    )),
+    modifiers(&Credentials)
 )]
 pub struct ApiDoc;
+
+/// The three ways a caller proves who it is, as OpenAPI security schemes,
+/// so clients (and the conformance run) know which header or cookie to send.
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token from `veto tokens add`: a service token files and reads on behalf of the \
+                         person it names in `person_id`; an operator token reads snapshots.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "The portal's session cookie after logging in at /login; acts for the session's person.",
+            ))),
+        );
+        components.add_security_scheme(
+            "csrf",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-CSRF-Token",
+                "With the session cookie, every state-changing call sends the session's CSRF token (403 \
+                 `csrf_failed` otherwise).",
+            ))),
+        );
+    }
+}
 
 async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
@@ -169,14 +209,67 @@ pub fn check_person_id(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A string that is one of `names`: the wire names of a vocabulary, taken
+/// from the code so the document cannot drift from what the API accepts
+/// and answers; `nullable` also admits null (an omitted optional field).
+fn one_of(names: impl Iterator<Item = &'static str>, nullable: bool, description: &str) -> Object {
+    let mut values: Vec<serde_json::Value> = names.map(Into::into).collect();
+    let schema_type = if nullable {
+        values.push(serde_json::Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+fn scope_or_null() -> Object {
+    one_of(
+        ObjectionScope::ALL.iter().map(|s| s.as_str()),
+        true,
+        "What the objection covers (default all); anything else is 422.",
+    )
+}
+
+fn scope_name() -> Object {
+    one_of(
+        ObjectionScope::ALL.iter().map(|s| s.as_str()),
+        false,
+        "What the objection covers.",
+    )
+}
+
+fn channel_name() -> Object {
+    one_of(
+        Channel::ALL.iter().map(|c| c.as_str()),
+        false,
+        "How the objection reached veto.",
+    )
+}
+
 #[derive(Deserialize, ToSchema)]
+#[schema(examples(json!({"scope": "all", "reason": "Ich widerspreche.", "person_id": "person-alice"})))]
 pub struct CreateObjection {
-    /// all | facebook | instagram | whatsapp (default all).
     #[serde(default)]
+    #[schema(schema_with = scope_or_null)]
     pub scope: Option<String>,
+    /// Free text, kept up to 2000 characters.
     pub reason: Option<String>,
-    /// Only for service tokens: the person objecting. 1 to 128 bytes, no
-    /// control characters, not beginning with `=`, `+`, `-` or `@` (else 422).
+    /// Only for service tokens (and required for them): the person objecting.
+    /// 1 to 128 bytes, no control characters, not beginning with `=`, `+`,
+    /// `-` or `@` (else 422). A session naming another person gets 404.
+    // The pattern says what check_person_id refuses: no control character
+    // (Unicode Cc, as char::is_control) anywhere, no formula character
+    // first; maxLength counts characters, so the byte limit is in the text.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^=+\-@\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub person_id: Option<String>,
 }
 
@@ -184,10 +277,17 @@ pub struct CreateObjection {
 pub struct ObjectionView {
     pub objection_id: String,
     pub person_id: String,
+    #[schema(schema_with = scope_name)]
     pub scope: String,
+    #[schema(schema_with = channel_name)]
     pub channel: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub filed_at: String,
+    /// RFC 3339; null while the objection applies.
+    #[schema(format = DateTime)]
     pub withdrawn_at: Option<String>,
+    /// Filed before the policy's objection deadline ended.
     pub before_deadline: bool,
 }
 
@@ -270,13 +370,19 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// filing again; the same key with a different body is refused (422,
 /// `idempotency_key_reused`). Credentials are checked before the body.
 #[utoipa::path(post, path = "/api/v1/objections", request_body = CreateObjection,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe; bound to the request body it was first used with")),
-    responses((status = 201, body = ObjectionResponse), (status = 200, description = "Replay of an idempotent request (see `notice`)", body = ObjectionResponse),
-        (status = 400, description = "Malformed JSON, or no person_id from a service token", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    security(("token" = []), ("session" = [], "csrf" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+        description = "Makes retries safe; bound to the request body it was first used with. 1 to 200 visible ASCII characters (else 400)")),
+    responses((status = 201, description = "Filed, durably; with the signed receipt", body = ObjectionResponse),
+        (status = 200, description = "Replay of an idempotent request (see `notice`)", body = ObjectionResponse),
+        (status = 400, description = "Malformed JSON, no person_id from a service token, or an unreadable Idempotency-Key", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "An operator token, a session without its CSRF token (`csrf_failed`), or a request from another origin", body = ErrorBody),
+        (status = 404, description = "A session naming another person's person_id", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
         (status = 422, description = "A field that does not fit (`unprocessable`), or an Idempotency-Key reused with another body (`idempotency_key_reused`)", body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+        (status = 429, description = "Too many objections for this person in a minute", body = ErrorBody)))]
 async fn create_objection(
     State(state): State<AppState>,
     Writer(caller): Writer,
@@ -308,14 +414,30 @@ async fn create_objection(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PersonQuery {
+    /// Service tokens only (and required for them): the person acted for.
+    /// 1 to 128 bytes, no control characters, not beginning with `=`, `+`,
+    /// `-` or `@` (else 422). A session naming another person gets 404.
+    // The same pattern as CreateObjection's person_id.
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^=+\-@\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     person_id: Option<String>,
 }
 
 /// The caller's objections (service tokens name the person).
-#[utoipa::path(get, path = "/api/v1/objections", params(("person_id" = Option<String>, Query, description = "Service tokens only")),
-    responses((status = 200, body = [ObjectionView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/objections", params(PersonQuery),
+    security(("token" = []), ("session" = [])),
+    responses((status = 200, description = "The person's objections, oldest first", body = [ObjectionView]),
+        (status = 400, description = "No person_id from a service token, or an unreadable query string", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "An operator token", body = ErrorBody),
+        (status = 404, description = "A session naming another person's person_id", body = ErrorBody),
+        (status = 422, description = "A person_id that does not fit", body = ErrorBody)))]
 async fn list_objections(
     State(state): State<AppState>,
     caller: Caller,
@@ -327,8 +449,14 @@ async fn list_objections(
 }
 
 /// One of the caller's objections, with its signed receipt. Another person's id is 404.
-#[utoipa::path(get, path = "/api/v1/objections/{id}", params(("id" = String, Path), ("person_id" = Option<String>, Query)),
-    responses((status = 200, body = ObjectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/objections/{id}", params(("id" = String, Path, description = "The objection's id"), PersonQuery),
+    security(("token" = []), ("session" = [])),
+    responses((status = 200, description = "The objection with its signed receipt", body = ObjectionResponse),
+        (status = 400, description = "No person_id from a service token, or an unreadable path or query string", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "An operator token", body = ErrorBody),
+        (status = 404, description = "No such objection of this person (another person's is the same 404)", body = ErrorBody),
+        (status = 422, description = "A person_id that does not fit", body = ErrorBody)))]
 async fn get_objection(
     State(state): State<AppState>,
     caller: Caller,
@@ -342,8 +470,14 @@ async fn get_objection(
 
 /// Withdraw one of the caller's objections; returns the new receipt (and
 /// mails it, the first time, to the account's email).
-#[utoipa::path(post, path = "/api/v1/objections/{id}/withdraw", params(("id" = String, Path), ("person_id" = Option<String>, Query)),
-    responses((status = 200, body = ObjectionResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/objections/{id}/withdraw", params(("id" = String, Path, description = "The objection's id"), PersonQuery),
+    security(("token" = []), ("session" = [], "csrf" = [])),
+    responses((status = 200, description = "Withdrawn (now or before), with the withdrawal receipt", body = ObjectionResponse),
+        (status = 400, description = "No person_id from a service token, or an unreadable path or query string", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "An operator token, a session without its CSRF token (`csrf_failed`), or a request from another origin", body = ErrorBody),
+        (status = 404, description = "No such objection of this person (another person's is the same 404)", body = ErrorBody),
+        (status = 422, description = "A person_id that does not fit", body = ErrorBody)))]
 async fn withdraw(
     State(state): State<AppState>,
     Writer(caller): Writer,
@@ -365,7 +499,10 @@ pub struct VerifyResponse {
 
 /// Check a receipt's signature against this installation's key. Public.
 #[utoipa::path(post, path = "/api/v1/receipts/verify", request_body(content = Object, description = "A veto-receipt document (format 2, or 1 for receipts issued before)"),
-    responses((status = 200, body = VerifyResponse)))]
+    responses((status = 200, description = "Whether the receipt is genuine; any text that is not a receipt is `valid: false`", body = VerifyResponse),
+        (status = 400, description = "A body that is not UTF-8", body = ErrorBody),
+        (status = 403, description = "A request from another origin", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody)))]
 async fn verify_receipt(State(state): State<AppState>, body: String) -> Json<VerifyResponse> {
     let outcome = super::pages::check_receipt(&state.public_key, &body);
     Json(VerifyResponse {
@@ -390,7 +527,14 @@ pub struct MyDataSnapshot {
 }
 
 /// What every snapshot holds of the logged-in person.
-#[utoipa::path(get, path = "/api/v1/my-data", responses((status = 200, body = [MyDataSnapshot]), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/my-data", params(PersonQuery),
+    security(("token" = []), ("session" = [])),
+    responses((status = 200, description = "One entry per snapshot", body = [MyDataSnapshot]),
+        (status = 400, description = "No person_id from a service token, or an unreadable query string", body = ErrorBody),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "An operator token", body = ErrorBody),
+        (status = 404, description = "A session naming another person's person_id", body = ErrorBody),
+        (status = 422, description = "A person_id that does not fit", body = ErrorBody)))]
 async fn my_data(
     State(state): State<AppState>,
     caller: Caller,
@@ -425,7 +569,11 @@ pub struct SnapshotView {
 }
 
 /// Every snapshot with its manifest (operators).
-#[utoipa::path(get, path = "/api/v1/snapshots", responses((status = 200, body = [SnapshotView]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/snapshots",
+    security(("token" = [])),
+    responses((status = 200, description = "Every snapshot, oldest first", body = [SnapshotView]),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+        (status = 403, description = "Not an operator", body = ErrorBody)))]
 async fn snapshots(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<SnapshotView>>, ApiError> {
     match caller {
         Caller::Operator => {}

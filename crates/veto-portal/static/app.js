@@ -1,15 +1,21 @@
-// Progressive enhancement only: a live countdown to the objection deadline.
-// Every page works without it.
+// Progressive enhancement only: the time left to the objection deadline,
+// kept current. Every page works without it. It changes once a minute and
+// is not a live region: a screen reader reads it when the reader gets
+// there, not every time it changes.
 (function () {
   var el = document.getElementById("countdown");
   if (!el) return;
   var deadline = Date.parse(el.getAttribute("data-deadline"));
+  var format = el.getAttribute("data-format") || "{d} d {h} h {m} min";
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function tick() {
-    var s = Math.max(0, Math.floor((deadline - Date.now()) / 1000));
-    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-    el.textContent = d + " d " + pad(h) + ":" + pad(m) + ":" + pad(s % 60);
+    var m = Math.max(0, Math.floor((deadline - Date.now()) / 60000));
+    var text = format
+      .replace("{d}", String(Math.floor(m / 1440)))
+      .replace("{h}", pad(Math.floor(m / 60) % 24))
+      .replace("{m}", pad(m % 60));
+    if (el.textContent !== text) el.textContent = text;
   }
   tick();
-  setInterval(tick, 1000);
+  setInterval(tick, 15000);
 })();

@@ -1,6 +1,13 @@
 //! End to end in real headless Chromium (Debian's chromium and
-//! chromium-driver): log in, object, see the receipt, switch language.
-//! Screenshots of each page go to target/screenshots/.
+//! chromium-driver): log in, object, see the receipt, switch language; then
+//! every page in both languages at 375 px and 1280 px: axe-core finds no
+//! accessibility violation, nothing scrolls sideways on a phone, and a
+//! screenshot of each goes to `$VETO_SCREENSHOTS` (default
+//! `$CARGO_TARGET_DIR/screenshots`).
+//!
+//! axe-core comes from npm (test.sh installs it and sets `VETO_AXE_JS` to
+//! its `axe.min.js`). Without it the accessibility check is skipped with
+//! one loud line, except under CI, where a missing check is a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,23 +57,81 @@ fn chromedriver() -> (Driver, u16) {
     panic!("chromedriver did not start on port {port}");
 }
 
+/// The target directory: where test.sh keeps the tools it brings.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+    }
+}
+
 fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    let dir = match std::env::var_os("VETO_SCREENSHOTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => target_dir().join("screenshots"),
+    };
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        assert!(
-            std::env::var_os("VETO_SKIP_BROWSER").is_some(),
-            "install Debian's chromium and chromium-driver (as .ci/run does), or set VETO_SKIP_BROWSER=1"
-        );
-        return;
+/// axe-core's script: `VETO_AXE_JS`, else where test.sh installs it.
+fn axe_source() -> Option<String> {
+    let path = match std::env::var_os("VETO_AXE_JS") {
+        Some(p) => PathBuf::from(p),
+        None => target_dir().join("test-node/node_modules/axe-core/axe.min.js"),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "axe-core is needed under CI: npm install --prefix \"$CARGO_TARGET_DIR/test-node\" axe-core@4 \
+                 and set VETO_AXE_JS ({}: {e})",
+                path.display()
+            );
+            eprintln!(
+                "!! SKIPPED the axe-core accessibility check: {} not readable ({e}); \
+                 run test.sh, or npm install axe-core@4 and set VETO_AXE_JS",
+                path.display()
+            );
+            None
+        }
     }
-    let home = tempfile::tempdir().unwrap();
-    let store = Store::open(home.path()).await.unwrap();
+}
+
+/// Chromium with the flags that work in containers, a fresh profile each
+/// time, and the languages it asks for (`Accept-Language`).
+async fn start_browser(port: u16, profile: &Path, accept_languages: &str) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--hide-scrollbars", "--window-size=1024,900", format!("--user-data-dir={}", profile.display())],
+            "prefs": { "intl": { "accept_languages": accept_languages } }
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap()
+}
+
+/// A portal with a person (anna) and an operator (olga) under `policy`.
+async fn portal(
+    home: &Path,
+    policy: &str,
+) -> (
+    String,
+    Store,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let store = Store::open(home).await.unwrap();
     let hash = veto_portal::auth::hash_password("browser test password");
     store
         .upsert_account(
@@ -79,10 +144,14 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
         )
         .await
         .unwrap();
+    store
+        .upsert_account("olga", &Role::Operator, None, &hash)
+        .await
+        .unwrap();
     let settings = Settings::new(
         "127.0.0.1:0".parse().unwrap(),
-        home.path().to_path_buf(),
-        veto_core::Policy::preset("meta-2025").unwrap(),
+        home.to_path_buf(),
+        veto_core::Policy::preset(policy).unwrap(),
     );
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -90,25 +159,31 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
+    (base, store, stop, server)
+}
 
+fn browser_present() -> bool {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("VETO_SKIP_BROWSER").is_some(),
+            "install Debian's chromium and chromium-driver (as .ci/run does), or set VETO_SKIP_BROWSER=1"
+        );
+        return false;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
+    if !browser_present() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let (base, store, stop, server) = portal(home.path(), "meta-2025").await;
     let (_driver, port) = chromedriver();
     let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1024,900", format!("--user-data-dir={}", profile.path().display())]
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
+    // A German browser: its first visit gets German pages without asking.
+    let browser = start_browser(port, profile.path(), "de-DE,de").await;
     let shots = screenshots();
     let shot = |name: &'static str| {
         let browser = browser.clone();
@@ -123,30 +198,7 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
     );
     shot("1-landing.png").await;
 
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    browser
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("anna")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("browser test password")
-        .await
-        .unwrap();
-    shot("2-login.png").await;
-    browser
-        .find(Locator::Id("login-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    // A click returns before the navigation it starts has finished: wait for the next page.
+    login(&browser, &base, "anna").await;
     browser.wait().for_element(Locator::Id("object-button")).await.unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/object");
     shot("3-object.png").await;
@@ -185,6 +237,18 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
     );
     shot("4-receipt.png").await;
 
+    // Withdrawing without ticking the box does nothing: the browser keeps
+    // the form (required), and the objection stays in force.
+    browser
+        .find(Locator::Id("withdraw-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), format!("/receipts/{id}"));
+    assert!(store.objection(&id).await.unwrap().unwrap().withdrawn_at.is_none());
+
     browser
         .find(Locator::Id("lang-switch"))
         .await
@@ -216,4 +280,216 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+async fn login(browser: &fantoccini::Client, base: &str, user: &str) {
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    let field = browser.find(Locator::Id("username")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(user).await.unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("browser test password")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("login-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // A click returns before the navigation it starts has finished: wait for the next page.
+    browser
+        .wait()
+        .for_element(Locator::Css("#logout-everywhere"))
+        .await
+        .unwrap();
+}
+
+/// The checks every page gets; what fails is collected, so one run names
+/// every broken page.
+struct Audit {
+    browser: fantoccini::Client,
+    axe: Option<String>,
+    shots: PathBuf,
+    failures: Vec<String>,
+    checked: usize,
+}
+
+const WIDTHS: [(u32, u32); 2] = [(375, 1400), (1280, 1000)];
+
+impl Audit {
+    /// Sets the viewport (not the window) to `width` x `height`.
+    async fn viewport(&self, width: u32, height: u32) {
+        self.browser.set_window_size(width, height).await.unwrap();
+        let inner = self
+            .browser
+            .execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await
+            .unwrap();
+        let inner: Vec<u32> = serde_json::from_value(inner).unwrap();
+        if inner != [width, height] {
+            let (w, h) = (width + width - inner[0], height + height - inner[1]);
+            self.browser.set_window_size(w, h).await.unwrap();
+        }
+    }
+
+    /// axe-core on the page as it is now, both widths, and a screenshot at each.
+    async fn check(&mut self, name: &str) {
+        let lang: String = serde_json::from_value(
+            self.browser
+                .execute("return document.documentElement.lang;", vec![])
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let page = format!("{name}-{lang}");
+        self.checked += 1;
+        for (width, height) in WIDTHS {
+            self.viewport(width, height).await;
+            let png = self.browser.screenshot().await.unwrap();
+            std::fs::write(self.shots.join(format!("{page}-{width}.png")), png).unwrap();
+            let scroll: u64 = serde_json::from_value(
+                self.browser
+                    .execute("return document.documentElement.scrollWidth;", vec![])
+                    .await
+                    .unwrap(),
+            )
+            .unwrap();
+            if width == 375 && scroll > 375 {
+                self.failures
+                    .push(format!("{page}: scrolls sideways at 375 px (scrollWidth {scroll})"));
+            }
+            if let Some(axe) = &self.axe {
+                self.browser.execute(axe, vec![]).await.unwrap();
+                let found = self
+                    .browser
+                    .execute_async(
+                        "var done = arguments[arguments.length - 1];
+                         axe.run(document, { resultTypes: ['violations'] })
+                           .then(function (r) { done(r.violations.map(function (v) {
+                             return v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                               v.nodes.map(function (n) { return n.target.join(' ') + ' [' + n.failureSummary.replace(/\\n/g, ' ') + ']'; }).join('; ');
+                           })); })
+                           .catch(function (e) { done(['axe failed: ' + e]); });",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                let found: Vec<String> = serde_json::from_value(found).unwrap();
+                for v in found {
+                    self.failures.push(format!("{page} at {width} px: {v}"));
+                }
+            }
+        }
+    }
+
+    async fn goto_and_check(&mut self, url: &str, name: &str) {
+        self.browser.goto(url).await.unwrap();
+        self.check(name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_in_both_languages_is_accessible_and_fits_a_phone() {
+    if !browser_present() {
+        return;
+    }
+    let axe = axe_source();
+    let home = tempfile::tempdir().unwrap();
+    let (base, _store, stop, server) = portal(home.path(), "meta-2025").await;
+    let (_driver, port) = chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = start_browser(port, profile.path(), "en-US,en").await;
+    let mut audit = Audit {
+        browser: browser.clone(),
+        axe,
+        shots: screenshots(),
+        failures: Vec::new(),
+        checked: 0,
+    };
+    for lang in ["de", "en"] {
+        // Anyone.
+        audit.goto_and_check(&format!("{base}/?lang={lang}"), "landing").await;
+        audit.goto_and_check(&format!("{base}/login"), "login").await;
+        audit.goto_and_check(&format!("{base}/receipts/verify"), "verify").await;
+        audit.goto_and_check(&format!("{base}/non-user"), "non-user").await;
+        audit.goto_and_check(&format!("{base}/no-such-page"), "error").await;
+
+        // A person: the form, a receipt, the confirmation step, My data.
+        login(&browser, &base, "anna").await;
+        audit.goto_and_check(&format!("{base}/object"), "object").await;
+        browser
+            .find(Locator::Css("input[value=instagram]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Id("object-button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.wait().for_element(Locator::Id("receipt-title")).await.unwrap();
+        let receipt = browser.current_url().await.unwrap();
+        audit.check("receipt").await;
+        audit.goto_and_check(&format!("{receipt}/withdraw"), "withdraw").await;
+        audit.goto_and_check(&format!("{base}/my-data"), "my-data").await;
+        // The verify page with a result.
+        browser.goto(&format!("{receipt}/json")).await.ok();
+        browser.goto(&format!("{base}/receipts/verify")).await.unwrap();
+        browser
+            .find(Locator::Id("receipt"))
+            .await
+            .unwrap()
+            .send_keys("{\"not\": \"a receipt\"}")
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Css("main button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.wait().for_element(Locator::Id("verify-result")).await.unwrap();
+        audit.check("verify-result").await;
+
+        // The operator.
+        login(&browser, &base, "olga").await;
+        audit.goto_and_check(&format!("{base}/operator"), "operator").await;
+        browser
+            .find(Locator::Id("logout-everywhere"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("a[href='/login']"))
+            .await
+            .unwrap();
+    }
+    browser.close().await.unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    eprintln!(
+        "checked {} pages at {:?} px; screenshots in {}",
+        audit.checked,
+        WIDTHS.map(|w| w.0),
+        audit.shots.display()
+    );
+    assert!(
+        audit.failures.is_empty(),
+        "{} problems:\n{}",
+        audit.failures.len(),
+        audit.failures.join("\n")
+    );
 }

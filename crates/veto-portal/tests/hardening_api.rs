@@ -329,7 +329,10 @@ async fn receipts_are_mailed_in_the_persons_language_only_to_accounts_with_an_em
     let (_, page, _) = alice.get(&format!("/receipts/{id}?lang=de")).await;
     for _ in 0..2 {
         let (status, _, _) = alice
-            .post(&format!("/receipts/{id}/withdraw"), &[("csrf", &csrf_in(&page))])
+            .post(
+                &format!("/receipts/{id}/withdraw"),
+                &[("csrf", &csrf_in(&page)), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
     }

@@ -22,6 +22,10 @@ struct TestApp {
 
 impl TestApp {
     async fn spawn() -> TestApp {
+        TestApp::spawn_with_policy("strict").await
+    }
+
+    async fn spawn_with_policy(policy: &str) -> TestApp {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).await.unwrap();
         let hash = veto_portal::auth::hash_password(PASSWORD);
@@ -47,7 +51,7 @@ impl TestApp {
         let settings = Settings::new(
             "127.0.0.1:0".parse().unwrap(),
             home.path().to_path_buf(),
-            veto_core::Policy::preset("strict").unwrap(),
+            veto_core::Policy::preset(policy).unwrap(),
         );
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -232,10 +236,25 @@ async fn login_object_receipt_verify_withdraw_and_my_data() {
         .unwrap();
     assert_eq!(api["valid"], false);
 
-    // Withdraw: as easy as filing, with a new receipt.
+    // Withdraw: never one stray click. Without the ticked box the answer
+    // is the confirmation step, and nothing changes.
     let (_, page, _) = alice.get(&format!("/receipts/{id}")).await;
-    let (status, _, location) = alice
+    assert!(page.contains("name=\"confirm\" value=\"yes\" required"), "{page}");
+    let (status, unconfirmed, _) = alice
         .post(&format!("/receipts/{id}/withdraw"), &[("csrf", &csrf_in(&page))])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(unconfirmed.contains("id=\"withdraw-missing\""), "{unconfirmed}");
+    assert!(store.objection(&id).await.unwrap().unwrap().withdrawn_at.is_none());
+    let (status, confirm_page, _) = alice.get(&format!("/receipts/{id}/withdraw")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(confirm_page.contains("Widerspruch zurücknehmen?"), "{confirm_page}");
+    // Ticked: as easy as filing, with a new receipt.
+    let (status, _, location) = alice
+        .post(
+            &format!("/receipts/{id}/withdraw"),
+            &[("csrf", &csrf_in(&page)), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(
         (status, location.as_deref()),
@@ -504,7 +523,9 @@ async fn only_operators_see_the_dashboard_and_the_csv() {
     assert_eq!(op.login("op", PASSWORD).await, StatusCode::SEE_OTHER);
     let (status, page, _) = op.get("/operator").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("<svg") && page.contains("whatsapp"));
+    // Codes in words: the scope is named, not "whatsapp".
+    assert!(page.contains("<svg") && page.contains("Nur WhatsApp"), "{page}");
+    assert!(!page.contains(">whatsapp<"), "{page}");
     let (_, csv, _) = op.get("/operator/objections.csv").await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
@@ -628,4 +649,121 @@ async fn with_an_smtp_relay_configured_the_link_is_mailed_through_it() {
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// The page in a response body between a start marker and the next `<`.
+fn text_after<'a>(page: &'a str, marker: &str) -> &'a str {
+    let start = page.find(marker).map(|i| i + marker.len()).unwrap_or(page.len());
+    let rest = &page[start..];
+    &rest[..rest.find('<').unwrap_or(rest.len())]
+}
+
+#[tokio::test]
+async fn what_happens_to_trained_data_is_said_before_objecting_in_the_policys_words() {
+    for (policy, de, en) in [
+        (
+            "meta-2025",
+            "Bereits trainierte Modelle behalten Ihre Daten",
+            "models already trained keep your data",
+        ),
+        (
+            "strict",
+            "innerhalb eines Monats aus bereits trainierten Modellen entfernt",
+            "removed from models already trained within one month",
+        ),
+    ] {
+        let app = TestApp::spawn_with_policy(policy).await;
+        let mut alice = app.browser();
+        let (_, landing, _) = alice.get("/").await;
+        assert!(
+            text_after(&landing, "id=\"late-effect\">").contains(de),
+            "{policy}: {landing}"
+        );
+        let (_, landing, _) = alice.get("/?lang=en").await;
+        assert!(
+            text_after(&landing, "id=\"late-effect\">").contains(en),
+            "{policy}: {landing}"
+        );
+        alice.login("alice", PASSWORD).await;
+        let (_, form, _) = alice.get("/object?lang=de").await;
+        let said = text_after(&form, "id=\"late-effect\">");
+        assert!(said.contains(de), "{policy}: {form}");
+        // Said before the button that files.
+        assert!(form.find("id=\"late-effect\"") < form.find("id=\"object-button\""));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn german_pages_are_german_throughout_and_the_browser_language_counts_first() {
+    let app = TestApp::spawn().await;
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = client().get(format!("{}{path}", app.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    // A first visit (no cookie) follows Accept-Language; a choice made here outranks it.
+    let (_, page) = get("/", &[("accept-language", "en-GB,en;q=0.9,de;q=0.5")]).await;
+    assert!(page.contains("<html lang=\"en\">"), "{page}");
+    let (_, page) = get("/", &[("accept-language", "fr-FR, de;q=0.7, en;q=0.3")]).await;
+    assert!(page.contains("<html lang=\"de\">"), "{page}");
+    let (_, page) = get("/", &[("accept-language", "en"), ("cookie", "lang=de")]).await;
+    assert!(page.contains("<html lang=\"de\">"), "{page}");
+
+    // Errors in the page's language, not the API's English.
+    let (status, page) = get("/no-such-page", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("<html lang=\"de\">") && page.contains("Diese Seite gibt es nicht."),
+        "{page}"
+    );
+    let (_, page) = get("/no-such-page", &[("accept-language", "en")]).await;
+    assert!(page.contains("This page does not exist."), "{page}");
+
+    let mut alice = app.browser();
+    alice.login("alice", PASSWORD).await;
+    let (status, page, _) = alice.get("/receipts/obj-00000000000000000000").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("Diese Seite gibt es nicht.") && !page.contains("no such resource"),
+        "{page}"
+    );
+    let (status, page, _) = alice.post("/object", &[("scope", "all")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        page.contains("Laden Sie die Seite neu") && !page.contains("security token"),
+        "{page}"
+    );
+    let (_, form, _) = alice.get("/object").await;
+    let (status, page, _) = alice
+        .post("/object", &[("scope", "tiktok"), ("csrf", &csrf_in(&form))])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!page.contains("unknown") && page.contains("Eingaben"), "{page}");
+
+    // The receipt: scope in words, Berlin time with its offset, whole seconds, no UTC line.
+    let id = alice.object("instagram").await;
+    let (_, page, _) = alice.get(&format!("/receipts/{id}")).await;
+    assert!(
+        page.contains("Nur Instagram") && !page.contains(">instagram<"),
+        "{page}"
+    );
+    let filed = text_after(&page, "id=\"filed-at\">");
+    assert!(!page.contains("(UTC)"), "{page}");
+    let shown = chrono::DateTime::parse_from_str(filed, "%d.%m.%Y, %H:%M:%S %:z").expect(filed);
+    assert!([3600, 7200].contains(&shown.offset().local_minus_utc()), "{filed}");
+
+    // My data: headers with text, times local, scope in words.
+    let (_, page, _) = alice.get("/my-data").await;
+    assert!(
+        !page.contains("<th scope=\"col\"></th>") && page.contains("Nur Instagram"),
+        "{page}"
+    );
+    assert!(!page.contains("+00:00") && !page.contains(">instagram"), "{page}");
+    app.stop().await;
 }

@@ -35,7 +35,10 @@ pub fn router(state: AppState) -> Router {
         .route("/receipts/verify", get(pages::verify_form).post(pages::verify))
         .route("/receipts/{id}", get(objections::receipt_page))
         .route("/receipts/{id}/json", get(objections::receipt_json))
-        .route("/receipts/{id}/withdraw", post(objections::withdraw))
+        .route(
+            "/receipts/{id}/withdraw",
+            get(objections::withdraw_confirm).post(objections::withdraw),
+        )
         .route("/my-data", get(mydata::page))
         .route("/my-data/{snapshot}/items", get(mydata::items))
         .route("/non-user", get(nonuser::form).post(nonuser::submit))
@@ -61,6 +64,7 @@ async fn count_and_secure(
     use axum::response::IntoResponse;
     Metrics::inc(&state.metrics.http_requests);
     let path = req.uri().path().to_string();
+    let lang = request_lang(req.headers(), req.uri());
     let mut res = if crate::origin::allowed(req.method(), req.headers(), state.settings.public_origin.as_deref()) {
         next.run(req).await
     } else {
@@ -75,6 +79,9 @@ async fn count_and_secure(
             PageError(e).into_response()
         }
     };
+    if is_page(&path) && (res.status().is_client_error() || res.status().is_server_error()) {
+        res = localized_error(res, lang);
+    }
     let h = res.headers_mut();
     // Receipts, My data, the CSV, the dashboard and the API carry personal
     // data: no response but the static assets may be kept by a browser or
@@ -93,6 +100,86 @@ async fn count_and_secure(
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     res
+}
+
+/// Paths whose answers people read in a browser: everything but the JSON
+/// API, the assets and the machine endpoints.
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path.starts_with("/static/") || path == "/healthz" || path == "/metrics")
+}
+
+/// The language of a request, the same for its page and for an error
+/// answered without one.
+fn request_lang(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Lang {
+    let jar = CookieJar::from_headers(headers);
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    Lang::negotiate(query_param(uri, "lang"), jar.get("lang").map(|c| c.value()), accept)
+}
+
+/// Marks a response drawn from a page template, which speaks the page's
+/// language already, even when its status is an error (a failed login).
+#[derive(Clone, Copy)]
+struct RenderedPage;
+
+/// A page drawn from its template.
+pub struct Rendered(Html<String>);
+
+impl axum::response::IntoResponse for Rendered {
+    fn into_response(self) -> Response {
+        let mut res = self.0.into_response();
+        res.extensions_mut().insert(RenderedPage);
+        res
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    t: &'static Texts,
+    message: &'static str,
+}
+
+/// Any error a page route answers without its own template (a refused
+/// token, a missing page, a form the extractor rejects, the internal
+/// error) becomes a short page in the visitor's language: the English
+/// technical messages are for the log and the API, not for people.
+/// Status and headers (Retry-After) stay.
+fn localized_error(res: Response, lang: Lang) -> Response {
+    use axum::http::StatusCode;
+    // A client that asked a page route for JSON (the login's 429) keeps
+    // the documented JSON error.
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || res.extensions().get::<RenderedPage>().is_some() {
+        return res;
+    }
+    let t = lang.texts();
+    let status = res.status();
+    let message = match status {
+        StatusCode::UNAUTHORIZED => t.error_unauthorized,
+        StatusCode::FORBIDDEN => t.error_forbidden,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => t.error_not_found,
+        StatusCode::TOO_MANY_REQUESTS => t.error_too_many,
+        s if s.is_server_error() => t.error_internal,
+        _ => t.error_bad_request,
+    };
+    let body = ErrorPage { t, message }.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "error template");
+        format!(
+            "<!doctype html><html lang=\"{}\"><title>{status}</title><p>{message}</p></html>",
+            t.code
+        )
+    });
+    let (mut parts, _) = res.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// What every page needs to draw its frame.
@@ -131,18 +218,27 @@ impl axum::extract::FromRequestParts<AppState> for SignedIn {
         state: &AppState,
     ) -> Result<SignedIn, Response> {
         use axum::response::IntoResponse;
-        let jar = CookieJar::from_headers(&parts.headers);
-        let uri = match parts.extensions.get::<axum::extract::OriginalUri>() {
-            Some(original) => original.0.clone(),
-            None => parts.uri.clone(),
-        };
-        let visit = Visit::new(state, jar, &uri)
-            .await
-            .map_err(|e| PageError::from(e).into_response())?;
+        let visit = Visit::from_request_parts(parts, state).await?;
         match visit.person_id().map(str::to_string) {
             Some(person_id) => Ok(SignedIn { visit, person_id }),
             None => Err(axum::response::Redirect::to("/login").into_response()),
         }
+    }
+}
+
+/// Every page request is a visit: its language, session and cookies.
+impl axum::extract::FromRequestParts<AppState> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Visit, Response> {
+        use axum::response::IntoResponse;
+        let uri = match parts.extensions.get::<axum::extract::OriginalUri>() {
+            Some(original) => original.0.clone(),
+            None => parts.uri.clone(),
+        };
+        Visit::new(state, &parts.headers, &uri)
+            .await
+            .map_err(|e| PageError::from(e).into_response())
     }
 }
 
@@ -162,10 +258,16 @@ pub fn secure_cookie(name: &'static str, value: String) -> Cookie<'static> {
 }
 
 impl Visit {
-    pub async fn new(state: &AppState, jar: CookieJar, uri: &axum::http::Uri) -> Result<Visit, ApiError> {
+    pub async fn new(
+        state: &AppState,
+        headers: &axum::http::HeaderMap,
+        uri: &axum::http::Uri,
+    ) -> Result<Visit, ApiError> {
+        let mut jar = CookieJar::from_headers(headers);
         let query_lang = query_param(uri, "lang");
-        let lang = Lang::pick(query_lang, jar.get("lang").map(|c| c.value()));
-        let mut jar = jar;
+        // Only an explicit choice is remembered; Accept-Language is asked
+        // again on every visit until then.
+        let lang = request_lang(headers, uri);
         if query_lang.is_some() {
             let mut c = Cookie::new("lang", lang.texts().code);
             c.set_path("/");
@@ -246,8 +348,8 @@ impl Visit {
     }
 }
 
-pub fn render(template: &impl Template) -> Result<Html<String>, PageError> {
-    template.render().map(Html).map_err(|e| {
+pub fn render(template: &impl Template) -> Result<Rendered, PageError> {
+    template.render().map(|html| Rendered(Html(html))).map_err(|e| {
         tracing::error!(error = %e, "template");
         PageError(ApiError::new(Code::Internal, "internal error"))
     })
@@ -265,12 +367,12 @@ pub fn bar_chart_svg(label: &str, bars: &[(String, u64)]) -> String {
     let bw = if bars.is_empty() {
         0
     } else {
-        (w / bars.len()).saturating_sub(gap).max(1)
+        // At most 48 wide: a single day is a bar, not a filled box.
+        (w / bars.len()).saturating_sub(gap).clamp(1, 48)
     };
     let mut svg = format!(
-        "<svg role=\"img\" aria-label=\"{}\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">",
+        "<svg class=\"chart\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {w} {}\">",
         crate::error::html_escape(label),
-        h + 20,
         h + 20
     );
     for (i, (name, n)) in bars.iter().enumerate() {
@@ -284,10 +386,10 @@ pub fn bar_chart_svg(label: &str, bars: &[(String, u64)]) -> String {
     }
     if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><text x=\"{w}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>",
-            h + 16,
+            "<text x=\"0\" y=\"{}\" font-size=\"18\">{}</text><text x=\"{w}\" y=\"{}\" font-size=\"18\" text-anchor=\"end\">{}</text>",
+            h + 19,
             crate::error::html_escape(&first.0),
-            h + 16,
+            h + 19,
             crate::error::html_escape(&last.0)
         ));
     }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{PageCtx, SignedIn, render};
 use crate::error::{ApiError, Code, PageError};
+use crate::i18n::Lang;
 use crate::state::AppState;
 
 pub struct SnapshotRow {
@@ -29,14 +30,27 @@ fn list(map: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
-/// The snapshot rows of a person (shared with the API).
-pub async fn snapshot_rows(state: &AppState, person_id: &str) -> Result<Vec<SnapshotRow>, ApiError> {
+/// The same counts in the page's words: codes named, times local.
+fn words(lang: Lang, map: &BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(k, n)| format!("{} {n}", lang.code(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn lookup(state: &AppState, person_id: &str) -> Result<Vec<veto_store::lookup::LookupRow>, ApiError> {
     let secret = state.store.secret().await?;
-    let rows = state
+    Ok(state
         .store
         .lookup(&veto_core::hashing::person_ref(&secret, person_id))
-        .await?;
-    Ok(rows
+        .await?)
+}
+
+/// The snapshot rows of a person as the API gives them: codes as stored,
+/// times in RFC 3339.
+pub async fn snapshot_rows(state: &AppState, person_id: &str) -> Result<Vec<SnapshotRow>, ApiError> {
+    Ok(lookup(state, person_id)
+        .await?
         .into_iter()
         .map(|r| {
             let p = r.person.unwrap_or_default();
@@ -70,20 +84,49 @@ pub async fn page(
     State(state): State<AppState>,
     SignedIn { mut visit, person_id }: SignedIn,
 ) -> Result<Response, PageError> {
+    let lang = visit.lang;
+    let zone = state.policy.timezone;
+    let t = lang.texts();
     let objections = state
         .store
         .objections_of(&person_id)
         .await?
         .into_iter()
         .map(|o| {
+            let filed = format!(
+                "{} · {} {}",
+                lang.scope(o.scope),
+                t.receipt_filed,
+                lang.time(o.filed_at, zone)
+            );
             let status = match o.withdrawn_at {
-                Some(w) => format!("{} · {} → {}", o.scope, o.filed_at.to_rfc3339(), w.to_rfc3339()),
-                None => format!("{} · {}", o.scope, o.filed_at.to_rfc3339()),
+                Some(w) => format!("{filed} · {} {}", t.receipt_withdrawn, lang.time(w, zone)),
+                None => filed,
             };
             (o.objection_id, status)
         })
         .collect();
-    let snapshots = snapshot_rows(&state, &person_id).await?;
+    let snapshots = lookup(&state, &person_id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let p = r.person.unwrap_or_default();
+            SnapshotRow {
+                id: r.snapshot_id,
+                as_of: lang.time(r.as_of, zone),
+                in_export: p.included() + p.excluded() > 0,
+                included: p.included(),
+                excluded: p.excluded(),
+                kinds: words(lang, &p.included_by_kind),
+                platforms: words(lang, &p.included_by_platform),
+                reasons: if p.excluded_by_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!("({}: {})", t.mydata_by_reason, words(lang, &p.excluded_by_reason))
+                },
+            }
+        })
+        .collect();
     let page = MyData {
         page: visit.page(),
         objections,
@@ -110,6 +153,7 @@ pub async fn items(
         Ok(r) if r.snapshot_id == snapshot => r,
         _ => return Err(ApiError::not_found().into()),
     };
+    let lang = visit.lang;
     let secret = state.store.secret().await?;
     let dir = std::path::PathBuf::from(&record.path);
     let bundle = tokio::task::spawn_blocking(move || veto_audit::proof::prove(&dir, &person_id, &secret))
@@ -128,12 +172,16 @@ pub async fn items(
             .map(|i| {
                 (
                     i.item_id,
-                    format!("{}/{}", i.row.platform, i.row.kind),
+                    format!("{}, {}", lang.code(&i.row.platform), lang.code(&i.row.kind)),
                     i.row.text.unwrap_or_default(),
                 )
             })
             .collect(),
-        excluded: bundle.excluded.into_iter().map(|e| (e.item_id, e.reason)).collect(),
+        excluded: bundle
+            .excluded
+            .into_iter()
+            .map(|e| (e.item_id, lang.code(&e.reason)))
+            .collect(),
     };
     Ok((visit.jar, render(&page)?).into_response())
 }

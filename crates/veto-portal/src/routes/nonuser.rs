@@ -7,9 +7,8 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, OriginalUri, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
 use rand::RngCore;
 use serde::Deserialize;
 use veto_store::portal::{ThirdPartyObjection, ThirdPartyQueued};
@@ -24,6 +23,8 @@ use crate::telemetry::Metrics;
 struct NonUser {
     page: PageCtx,
     message: Option<&'static str>,
+    /// What was missing from the form, in the page's words.
+    error: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -41,15 +42,11 @@ struct Message {
     message: &'static str,
 }
 
-pub async fn form(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+pub async fn form(mut visit: Visit) -> Result<Response, PageError> {
     let page = NonUser {
         page: visit.page(),
         message: None,
+        error: None,
     };
     Ok((visit.jar, render(&page)?).into_response())
 }
@@ -72,11 +69,10 @@ fn plausible_email(s: &str) -> bool {
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    visit: Visit,
     Form(form): Form<NonUserForm>,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let mut visit = visit;
     visit.check_csrf(&state, form.csrf.as_deref())?;
     if state
         .objection_limiter
@@ -95,11 +91,12 @@ pub async fn submit(
         .map(str::to_string)
         .collect();
     if !plausible_email(&form.email) || known_as.is_empty() {
-        return Err(ApiError::new(
-            Code::BadRequest,
-            "an email address and at least one name or handle are needed",
-        )
-        .into());
+        let page = NonUser {
+            page: visit.page(),
+            message: None,
+            error: Some(visit.lang.texts().nonuser_missing),
+        };
+        return Ok((axum::http::StatusCode::BAD_REQUEST, visit.jar, render(&page)?).into_response());
     }
     let (mut id, mut token) = ([0u8; 10], [0u8; 24]);
     rand::rng().fill_bytes(&mut id);
@@ -133,13 +130,25 @@ pub async fn submit(
     if let ThirdPartyQueued::LimitReached { until } = queued {
         Metrics::inc(&state.metrics.rate_limited);
         let secs = (until - chrono::Utc::now()).num_seconds().max(1);
-        let refused = PageError::from(ApiError::new(Code::RateLimited, visit.lang.texts().nonuser_too_many));
-        return Ok(([(axum::http::header::RETRY_AFTER, secs.to_string())], refused).into_response());
+        let t = visit.lang.texts();
+        let page = Message {
+            page: visit.page(),
+            title: t.nonuser_title,
+            message: t.nonuser_too_many,
+        };
+        return Ok((
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, secs.to_string())],
+            visit.jar,
+            render(&page)?,
+        )
+            .into_response());
     }
     state.deliver_mail().await;
     let page = NonUser {
         page: visit.page(),
         message: Some(visit.lang.texts().nonuser_sent),
+        error: None,
     };
     Ok((visit.jar, render(&page)?).into_response())
 }
@@ -153,11 +162,10 @@ pub struct TokenQuery {
 /// that confirms.
 pub async fn verify(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    visit: Visit,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let mut visit = visit;
     if !state.store.third_party_pending(&q.token).await? {
         return invalid_link(visit);
     }
@@ -187,11 +195,10 @@ pub struct ConfirmForm {
 /// The button on the link's page: confirms the objection, once.
 pub async fn confirm(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    visit: Visit,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let mut visit = visit;
     visit.check_csrf(&state, form.csrf.as_deref())?;
     if state
         .store

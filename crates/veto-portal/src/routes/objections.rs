@@ -157,15 +157,17 @@ pub async fn withdraw_objection(
 struct ObjectForm {
     page: PageCtx,
     email: String,
+    late_effect: &'static str,
 }
 
-pub async fn form(SignedIn { mut visit, .. }: SignedIn) -> Result<Response, PageError> {
+pub async fn form(State(state): State<AppState>, SignedIn { mut visit, .. }: SignedIn) -> Result<Response, PageError> {
     let email = visit
         .session
         .as_ref()
         .and_then(|s| s.account.email.clone())
         .unwrap_or_default();
     let page = ObjectForm {
+        late_effect: visit.lang.late_effect(state.policy.late_objections),
         page: visit.page(),
         email,
     };
@@ -206,6 +208,10 @@ struct ReceiptPage {
     r: veto_core::receipt::Receipt,
     withdrawn: bool,
     scope_text: &'static str,
+    /// Local times with their offset, as people read them; the signed
+    /// receipt keeps its own RFC 3339 fields.
+    filed_at: String,
+    withdrawn_at: Option<String>,
     meaning: Vec<&'static str>,
 }
 
@@ -216,13 +222,9 @@ pub async fn receipt_page(
 ) -> Result<Response, PageError> {
     let o = own_objection(&state, &person_id, &id).await?;
     let r = receipt_for(&state.store, &state.policy, &o).await?;
-    let t = visit.lang.texts();
-    let scope_text = match o.scope {
-        ObjectionScope::All => t.scope_all,
-        ObjectionScope::Facebook => t.scope_facebook,
-        ObjectionScope::Instagram => t.scope_instagram,
-        ObjectionScope::Whatsapp => t.scope_whatsapp,
-    };
+    let lang = visit.lang;
+    let t = lang.texts();
+    let scope_text = lang.scope(o.scope);
     let meaning = if o.withdrawn_at.is_some() {
         vec![t.meaning_withdrawn]
     } else if r.before_deadline {
@@ -239,6 +241,8 @@ pub async fn receipt_page(
         withdrawn: o.withdrawn_at.is_some(),
         r,
         scope_text,
+        filed_at: lang.time(o.filed_at, state.policy.timezone),
+        withdrawn_at: o.withdrawn_at.map(|w| lang.time(w, state.policy.timezone)),
         meaning,
     };
     Ok((visit.jar, render(&page)?).into_response())
@@ -256,17 +260,54 @@ pub async fn receipt_json(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfOnly {
+pub struct WithdrawForm {
     csrf: Option<String>,
+    /// The ticked box "yes, withdraw": a withdrawal is never one stray click.
+    confirm: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "withdraw.html")]
+struct WithdrawConfirm {
+    page: PageCtx,
+    objection_id: String,
+    missing: bool,
+}
+
+/// The confirmation step on its own page: where the receipt's box was not
+/// ticked (a browser that ignores `required`), or for a direct link.
+fn confirm_page(mut visit: super::Visit, objection_id: String, missing: bool) -> Result<Response, PageError> {
+    let page = WithdrawConfirm {
+        page: visit.page(),
+        objection_id,
+        missing,
+    };
+    Ok((visit.jar, render(&page)?).into_response())
+}
+
+pub async fn withdraw_confirm(
+    State(state): State<AppState>,
+    SignedIn { visit, person_id }: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let o = own_objection(&state, &person_id, &id).await?;
+    if o.withdrawn_at.is_some() {
+        return Ok(Redirect::to(&format!("/receipts/{id}")).into_response());
+    }
+    confirm_page(visit, o.objection_id, false)
 }
 
 pub async fn withdraw(
     State(state): State<AppState>,
     SignedIn { visit, person_id }: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<WithdrawForm>,
 ) -> Result<Response, PageError> {
     visit.check_csrf(&state, form.csrf.as_deref())?;
+    if form.confirm.as_deref() != Some("yes") {
+        let o = own_objection(&state, &person_id, &id).await?;
+        return confirm_page(visit, o.objection_id, true);
+    }
     withdraw_objection(&state, &person_id, &id, visit.lang).await?;
     Ok(Redirect::to(&format!("/receipts/{id}")).into_response())
 }

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{OriginalUri, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
+use veto_core::{Channel, ObjectionScope};
 
 use super::{PageCtx, Visit, bar_chart_svg, render};
 use crate::error::{ApiError, Code, PageError};
@@ -32,35 +32,28 @@ fn require_operator(visit: &Visit) -> Result<(), ApiError> {
     }
 }
 
-pub async fn dashboard(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+pub async fn dashboard(State(state): State<AppState>, visit: Visit) -> Result<Response, PageError> {
+    let mut visit = visit;
     require_operator(&visit)?;
     let objections = state.store.objections().await?;
-    let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut by_scope, mut by_channel): (BTreeMap<String, u64>, BTreeMap<String, u64>) = Default::default();
+    let lang = visit.lang;
+    let zone = state.policy.timezone;
+    // Keyed by the day and the codes, so the order is the calendar's and
+    // the vocabulary's; named in the page's words only when shown.
+    let mut per_day: BTreeMap<chrono::NaiveDate, u64> = BTreeMap::new();
+    let (mut by_scope, mut by_channel): (BTreeMap<ObjectionScope, u64>, BTreeMap<Channel, u64>) = Default::default();
     let (mut before, mut after) = (0, 0);
     for o in &objections {
-        *per_day
-            .entry(
-                o.filed_at
-                    .with_timezone(&state.policy.timezone)
-                    .format("%Y-%m-%d")
-                    .to_string(),
-            )
-            .or_default() += 1;
-        *by_scope.entry(o.scope.as_str().to_string()).or_default() += 1;
-        *by_channel.entry(o.channel.as_str().to_string()).or_default() += 1;
+        *per_day.entry(o.filed_at.with_timezone(&zone).date_naive()).or_default() += 1;
+        *by_scope.entry(o.scope).or_default() += 1;
+        *by_channel.entry(o.channel).or_default() += 1;
         if state.policy.is_late(o.filed_at) {
             after += 1
         } else {
             before += 1
         }
     }
-    let bars: Vec<(String, u64)> = per_day.into_iter().collect();
+    let bars: Vec<(String, u64)> = per_day.into_iter().map(|(d, n)| (lang.date(d), n)).collect();
     let snapshots = state
         .store
         .snapshots()
@@ -73,14 +66,14 @@ pub async fn dashboard(
                 .map(|o| {
                     o.iter()
                         .filter(|(_, n)| n.as_u64() != Some(0))
-                        .map(|(k, n)| format!("{k} {n}"))
+                        .map(|(k, n)| format!("{} {n}", lang.code(k)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 })
                 .unwrap_or_default();
             (
                 s.snapshot_id,
-                s.as_of.to_rfc3339(),
+                lang.time(s.as_of, zone),
                 s.policy_name,
                 m["items"]["included"].as_u64().unwrap_or(0),
                 reasons,
@@ -90,8 +83,14 @@ pub async fn dashboard(
     let page = Dashboard {
         page: visit.page(),
         chart: bar_chart_svg(visit.lang.texts().per_day, &bars),
-        by_scope: by_scope.into_iter().collect(),
-        by_channel: by_channel.into_iter().collect(),
+        by_scope: by_scope
+            .into_iter()
+            .map(|(k, n)| (lang.scope(k).to_string(), n))
+            .collect(),
+        by_channel: by_channel
+            .into_iter()
+            .map(|(k, n)| (lang.channel(k).to_string(), n))
+            .collect(),
         before,
         after,
         snapshots,
@@ -114,12 +113,7 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
-pub async fn csv(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, PageError> {
-    let visit = Visit::new(&state, jar, &uri).await?;
+pub async fn csv(State(state): State<AppState>, visit: Visit) -> Result<Response, PageError> {
     require_operator(&visit)?;
     let mut out = String::from("objection_id,person_id,scope,channel,filed_at,withdrawn_at,before_deadline\n");
     for o in state.store.objections().await? {

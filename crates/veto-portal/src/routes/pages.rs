@@ -4,10 +4,9 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use chrono::Utc;
 use serde::Deserialize;
 use veto_store::accounts::Role;
@@ -26,80 +25,39 @@ struct Landing {
     deadline_utc: String,
     before_deadline: bool,
     remaining: String,
+    countdown_format: &'static str,
+    late_effect: &'static str,
     assistant_trained: bool,
 }
 
-pub async fn landing(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+pub async fn landing(State(state): State<AppState>, mut visit: Visit) -> Result<Response, PageError> {
     let p = &state.policy;
-    let code = visit.lang.texts().code;
+    let lang = visit.lang;
     let now = Utc::now();
     let left = p.objections_end - now;
     let page = Landing {
         page: visit.page(),
-        training_start: human_time(p.training_start.with_timezone(&p.timezone), code),
-        deadline: human_time(p.deadline_last_second(), code),
+        training_start: lang.time(p.training_start, p.timezone),
+        deadline: lang.time(p.deadline_last_second().with_timezone(&Utc), p.timezone),
         deadline_utc: p.objections_end.to_rfc3339(),
         // Whether it is still on time is the policy's decision, not a subtraction here.
         before_deadline: !p.is_late(now),
-        remaining: format!(
-            "{} d {:02}:{:02}",
-            left.num_days(),
-            left.num_hours() % 24,
-            left.num_minutes() % 60
-        ),
+        remaining: countdown(lang.texts().countdown_format, left),
+        countdown_format: lang.texts().countdown_format,
+        late_effect: lang.late_effect(p.late_objections),
         assistant_trained: p.assistant_chats == veto_core::AssistantChats::Train,
     };
     Ok((visit.jar, render(&page)?).into_response())
 }
 
-/// A time as people read it, with its zone: "26. Mai 2025, 23:59:59
-/// (Europe/Berlin)" or "26 May 2025, 23:59:59 (Europe/Berlin)".
-pub fn human_time(t: chrono::DateTime<chrono_tz::Tz>, lang_code: &str) -> String {
-    use chrono::{Datelike, Timelike};
-    const DE: [&str; 12] = [
-        "Januar",
-        "Februar",
-        "März",
-        "April",
-        "Mai",
-        "Juni",
-        "Juli",
-        "August",
-        "September",
-        "Oktober",
-        "November",
-        "Dezember",
-    ];
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let (months, day_dot) = if lang_code == "de" { (DE, ".") } else { (EN, "") };
-    format!(
-        "{}{day_dot} {} {}, {:02}:{:02}:{:02} ({})",
-        t.day(),
-        months[t.month0() as usize],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.timezone()
-    )
+/// The time left in whole minutes, as app.js also writes it: a reader
+/// needs no seconds, and a text that changes every second distracts.
+fn countdown(format: &str, left: chrono::Duration) -> String {
+    let minutes = left.num_minutes().max(0);
+    format
+        .replace("{d}", &(minutes / 1440).to_string())
+        .replace("{h}", &format!("{:02}", minutes / 60 % 24))
+        .replace("{m}", &format!("{:02}", minutes % 60))
 }
 
 #[derive(Template)]
@@ -112,12 +70,7 @@ struct Login {
     username: String,
 }
 
-pub async fn login_form(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+pub async fn login_form(mut visit: Visit) -> Result<Response, PageError> {
     let page = Login {
         page: visit.page(),
         failed: false,
@@ -138,11 +91,10 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    visit: Visit,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let mut visit = visit;
     visit.check_csrf(&state, form.csrf.as_deref())?;
     // The peer address: the portal has no trusted-proxy setting, so no
     // forwarded header is believed.
@@ -248,11 +200,9 @@ pub struct CsrfForm {
 
 pub async fn logout(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    visit: Visit,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let visit = Visit::new(&state, jar, &uri).await?;
     visit.check_csrf(&state, form.csrf.as_deref())?;
     if let Some(c) = visit.jar.get(SESSION_COOKIE) {
         state.store.delete_session(c.value()).await?;
@@ -268,11 +218,9 @@ pub async fn logout(
 /// person who logged in somewhere they no longer control.
 pub async fn logout_everywhere(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    visit: Visit,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let visit = Visit::new(&state, jar, &uri).await?;
     visit.check_csrf(&state, form.csrf.as_deref())?;
     if let Some(session) = &visit.session {
         let ended = state.store.delete_sessions_of(&session.account.username).await?;
@@ -295,12 +243,8 @@ struct Verify {
     submitted: String,
 }
 
-pub async fn verify_form(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
-) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+pub async fn verify_form(State(state): State<AppState>, visit: Visit) -> Result<Response, PageError> {
+    let mut visit = visit;
     let page = Verify {
         page: visit.page(),
         public_key: state.public_key.clone(),
@@ -327,18 +271,26 @@ pub fn check_receipt(public_key: &str, text: &str) -> Result<veto_core::receipt:
 
 pub async fn verify(
     State(state): State<AppState>,
-    jar: CookieJar,
-    OriginalUri(uri): OriginalUri,
+    visit: Visit,
     Form(form): Form<VerifyForm>,
 ) -> Result<Response, PageError> {
-    let mut visit = Visit::new(&state, jar, &uri).await?;
+    let mut visit = visit;
     visit.check_csrf(&state, form.csrf.as_deref())?;
-    let outcome = check_receipt(&state.public_key, &form.receipt);
+    let t = visit.lang.texts();
+    // The page says which of two things went wrong, in the page's words;
+    // the parser's and verifier's English details are for the API.
+    let (result, message) = match veto_core::receipt::Receipt::from_json(&form.receipt) {
+        Err(_) => (false, t.verify_bad_format),
+        Ok(_) => match check_receipt(&state.public_key, &form.receipt) {
+            Ok(_) => (true, ""),
+            Err(_) => (false, t.verify_bad_signature),
+        },
+    };
     let page = Verify {
         page: visit.page(),
         public_key: state.public_key.clone(),
-        result: Some(outcome.is_ok()),
-        message: outcome.err().unwrap_or_default(),
+        result: Some(result),
+        message: message.to_string(),
         submitted: form.receipt,
     };
     Ok((visit.jar, render(&page)?).into_response())

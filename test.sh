@@ -32,6 +32,17 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   export VETO_SKIP_BROWSER=1
   skipped+=("the browser test: apt-get install chromium chromium-driver")
 fi
+# axe-core (npm) for the browser test's accessibility check, under the target dir.
+axe="$target/test-node/node_modules/axe-core/axe.min.js"
+if [ ! -f "$axe" ] && command -v npm >/dev/null; then
+  echo "== axe-core (npm) into $target/test-node"
+  npm install --prefix "$target/test-node" --no-audit --no-fund --loglevel=error axe-core@4 >/dev/null || true
+fi
+if [ -f "$axe" ]; then
+  export VETO_AXE_JS="$axe"
+else
+  skipped+=("the browser test's axe-core check: install npm (Debian: apt-get install npm), then rerun")
+fi
 
 venv="$target/test-venv"
 if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography, schemathesis' 2>/dev/null; then

@@ -1,8 +1,9 @@
 //! Checks behind rows of docs/security.md (the OWASP ASVS map) that no
-//! other test covers: the session cookie's attributes and entropy, logout
-//! and password changes ending sessions on the server, output encoding of
-//! what a visitor typed, and the body size limit. The real portal on a
-//! random port against a fresh store.
+//! other test covers: the session cookie's attributes and entropy, logout,
+//! expiry and password changes ending sessions, output encoding of what a
+//! visitor typed, the body size limit, persons and roles kept apart, fields
+//! a client cannot set, the response headers, and mail header injection.
+//! The real portal on a random port against a fresh store.
 
 use std::collections::HashMap;
 
@@ -168,6 +169,12 @@ async fn the_session_cookie_is_http_only_secure_same_site_and_256_random_bits() 
             !bytes.windows(needle.len()).any(|w| w == needle),
             "token in clear in the store"
         );
+        // The same for API tokens (ASVS 2.10.3).
+        let api = app.service_token.as_bytes();
+        assert!(
+            !bytes.windows(api.len()).any(|w| w == api),
+            "API token in clear in the store"
+        );
     }
     app.stop().await;
 }
@@ -182,6 +189,11 @@ async fn logging_out_and_changing_the_password_end_sessions_on_the_server() {
     let (_, page, _) = alice.get("/my-data").await;
     let (status, _, _) = alice.post("/logout", &[("csrf", &csrf_in(&page))]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        !alice.cookies.contains_key("veto_session"),
+        "the browser is told to drop the cookie: {:?}",
+        alice.set_cookies
+    );
     // The old token, replayed (say from a copied cookie), is worth nothing.
     let mut replay = app.browser();
     replay.cookies.insert("veto_session".into(), token);
@@ -205,6 +217,13 @@ async fn logging_out_and_changing_the_password_end_sessions_on_the_server() {
         StatusCode::UNAUTHORIZED,
         "the old password no longer works"
     );
+    // A session past its lifetime is no session (the portal opens them for
+    // 8 hours, routes/pages.rs).
+    let (token, _) = store.create_session("alice", chrono::Duration::hours(8)).await.unwrap();
+    let now = chrono::Utc::now();
+    assert!(store.session(&token, now).await.unwrap().is_some());
+    let later = now + chrono::Duration::hours(8) + chrono::Duration::seconds(1);
+    assert!(store.session(&token, later).await.unwrap().is_none());
     app.stop().await;
 }
 
@@ -259,5 +278,166 @@ async fn bodies_past_the_limit_get_413_as_documented_json_and_pages() {
         .post("/login", &[("username", "alice"), ("password", &huge), ("csrf", &csrf)])
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+}
+
+// ASVS 4.1.2, 4.1.3, 13.1.4 (roles and persons), 5.1.2 (mass assignment).
+#[tokio::test]
+async fn a_person_cannot_act_for_another_and_each_role_stays_in_its_lane() {
+    let app = TestApp::spawn().await;
+    let store = Store::open(app.home.path()).await.unwrap();
+    let operator_token = store.create_api_token("ops", TokenRole::Operator).await.unwrap();
+    let mut alice = app.browser();
+    alice.login("alice", PASSWORD).await;
+    let (_, page, _) = alice.get("/object").await;
+    let csrf = csrf_in(&page);
+    let http = reqwest::Client::new();
+    let cookie = format!("veto_session={}", alice.cookies["veto_session"]);
+    // A session that names another person gets the same 404 as a missing one.
+    let res = http
+        .get(format!("{}/api/v1/objections?person_id=person-bob", app.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = http
+        .post(format!("{}/api/v1/objections", app.base))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"person_id": "person-bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(store.objections_of("person-bob").await.unwrap().is_empty());
+    // Operators do not file; services do not read snapshots.
+    let res = http
+        .post(format!("{}/api/v1/objections", app.base))
+        .bearer_auth(&operator_token)
+        .json(&serde_json::json!({"person_id": "person-bob"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = http
+        .get(format!("{}/api/v1/snapshots", app.base))
+        .bearer_auth(&app.service_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Fields the server sets cannot be sent in: they are ignored.
+    let res = http
+        .post(format!("{}/api/v1/objections", app.base))
+        .bearer_auth(&app.service_token)
+        .json(&serde_json::json!({
+            "person_id": "person-carol",
+            "objection_id": "obj-chosen",
+            "channel": "letter",
+            "filed_at": "2025-01-01T00:00:00Z",
+            "before_deadline": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let o = &body["objection"];
+    assert_ne!(o["objection_id"], "obj-chosen");
+    assert_eq!(o["channel"], "api");
+    assert_ne!(o["filed_at"], "2025-01-01T00:00:00Z");
+    assert!(store.objection("obj-chosen").await.unwrap().is_none());
+    app.stop().await;
+}
+
+// ASVS 14.3.3, 14.4.1, 14.4.2, 14.4.4, 14.5.1, 14.5.3.
+#[tokio::test]
+async fn answers_name_their_type_and_carry_the_headers_the_map_claims() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/",
+        "/login",
+        "/non-user",
+        "/no-such-page",
+        "/api/openapi.json",
+        "/api/v1/no-such-path",
+        "/api/v1/my-data",
+        "/static/app.css",
+        "/healthz",
+    ] {
+        let res = http
+            .get(format!("{}{path}", app.base))
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        let ct = h.get(CONTENT_TYPE).map(|v| v.to_str().unwrap().to_ascii_lowercase());
+        let ct = ct.unwrap_or_else(|| panic!("{path}: no Content-Type"));
+        if ct.starts_with("text/") {
+            assert!(ct.contains("charset=utf-8"), "{path}: {ct}");
+        }
+        assert_eq!(
+            h.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path}"
+        );
+        assert!(!h.contains_key("access-control-allow-origin"), "{path}: no CORS");
+        if let Some(server) = h.get("server") {
+            let server = server.to_str().unwrap();
+            assert!(!server.chars().any(|c| c.is_ascii_digit()), "{path}: {server}");
+        }
+        assert!(!h.contains_key("x-powered-by"), "{path}");
+        if path.starts_with("/api/") {
+            assert_eq!(
+                h.get("content-disposition").map(|v| v.to_str().unwrap()),
+                Some("attachment; filename=\"api.json\""),
+                "{path}"
+            );
+        }
+    }
+    // Methods no route has are refused, on pages as on the API.
+    for (method, path) in [
+        ("PUT", "/login"),
+        ("DELETE", "/my-data"),
+        ("PATCH", "/api/v1/objections"),
+    ] {
+        let res = http
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+    app.stop().await;
+}
+
+// ASVS 5.2.3: a header line cannot be smuggled into a mail through the form.
+#[tokio::test]
+async fn an_address_with_a_line_break_gets_no_mail() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    for email in [
+        "erika@example.invalid\r\nBcc: victim@example.invalid",
+        "erika@example.invalid\nSubject: forged",
+        "erika @example.invalid",
+    ] {
+        let (_, page, _) = b.get("/non-user").await;
+        let (status, _, _) = b
+            .post(
+                "/non-user",
+                &[("email", email), ("known_as", "Erika"), ("csrf", &csrf_in(&page))],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{email:?}");
+    }
+    let outbox = app.home.path().join("outbox");
+    let mails = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(mails, 0, "no mail was queued");
     app.stop().await;
 }

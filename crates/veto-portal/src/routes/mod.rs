@@ -89,6 +89,14 @@ async fn count_and_secure(
     if !path.starts_with("/static/") {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    // An API answer opened in a browser tab is a download, never a page the
+    // browser might render or sniff as one (ASVS 14.4.2).
+    if path.starts_with("/api/") && !h.contains_key(header::CONTENT_DISPOSITION) {
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"api.json\""),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

@@ -151,12 +151,12 @@ impl Lang {
         let de = self == Lang::De;
         match c {
             Channel::Web if de => "Portal",
-            Channel::Web => "portal",
+            Channel::Web => "Portal",
             Channel::App => "App",
             Channel::Email if de => "E-Mail",
-            Channel::Email => "email",
+            Channel::Email => "Email",
             Channel::Letter if de => "Brief",
-            Channel::Letter => "letter",
+            Channel::Letter => "Letter",
             Channel::Api if de => "Schnittstelle (API)",
             Channel::Api => "API",
         }

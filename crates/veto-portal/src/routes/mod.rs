@@ -392,11 +392,17 @@ pub fn bar_chart_svg(label: &str, bars: &[(String, u64)]) -> String {
             crate::error::html_escape(name)
         ));
     }
-    if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
+    // The first and the last day under the bars; one day is named once.
+    if let Some(first) = bars.first() {
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"18\">{}</text><text x=\"{w}\" y=\"{}\" font-size=\"18\" text-anchor=\"end\">{}</text>",
+            "<text x=\"0\" y=\"{}\" font-size=\"18\">{}</text>",
             h + 19,
-            crate::error::html_escape(&first.0),
+            crate::error::html_escape(&first.0)
+        ));
+    }
+    if let (true, Some(last)) = (bars.len() > 1, bars.last()) {
+        svg.push_str(&format!(
+            "<text x=\"{w}\" y=\"{}\" font-size=\"18\" text-anchor=\"end\">{}</text>",
             h + 19,
             crate::error::html_escape(&last.0)
         ));

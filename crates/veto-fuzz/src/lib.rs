@@ -48,6 +48,25 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("receipt", receipt),
 ];
 
+/// Replaces libFuzzer's panic hook (which aborts on every panic, caught or
+/// not) with one that prints the panic's place and message: veto catches
+/// the parquet decoder's panics on damaged pages and reports the file as
+/// damaged (`veto_engine::export`), and such a caught panic is no crash. A
+/// panic that reaches the target still is one: libfuzzer-sys aborts on it.
+/// Called once, from each fuzz target's `init`.
+pub fn init_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("panicked at {location}: {message}");
+    }));
+}
+
 /// The persons the items targets check authors against: the persons of the
 /// seed exports (`veto generate --persons 5`), so seed items pass the author
 /// check and the fuzzer reaches the checks after it.

@@ -93,3 +93,47 @@ fn the_seed_proofs_verify_against_the_bundled_ledger() {
     }
     assert!(proved > 0, "no seed proves an included item");
 }
+
+/// A dictionary page whose index bit width exceeds 32 (found by fuzzing
+/// `parquet_export`): the parquet crate asserts on it; veto reports the
+/// export as damaged, naming the file, on every path that reads items.
+#[test]
+fn a_parquet_page_the_decoder_panics_on_is_a_damaged_file() {
+    use veto_engine::export::{OnError, Rejections, TableFile, TableFormat, check_in_place, load_persons, stage_items};
+    let scratch = tempfile::tempdir().expect("a scratch directory");
+    let path = scratch.path().join("items.parquet");
+    std::fs::copy(
+        fuzz_dir().join("regressions/parquet_export/dictionary-index-bit-width.parquet"),
+        &path,
+    )
+    .expect("the regression input");
+    let known = scratch.path().join("persons.jsonl");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/persons.jsonl"), &known).expect("persons");
+    let as_of = chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
+        .expect("an instant")
+        .to_utc();
+    let mut rejections = Rejections::new(OnError::Abort, scratch.path().join("rejected.jsonl"));
+    let persons_table = TableFile {
+        path: known,
+        format: TableFormat::JsonLines,
+    };
+    let persons = load_persons(&persons_table, as_of, &mut rejections).expect("the bundled persons");
+    let table = TableFile {
+        path,
+        format: TableFormat::Parquet,
+    };
+    let hidden = indicatif::ProgressBar::hidden();
+    let damaged = |e: veto_engine::BuildError| {
+        let message = e.to_string();
+        assert!(
+            message.contains("items.parquet") && message.contains("damaged"),
+            "{message}"
+        );
+    };
+    damaged(check_in_place(&table, &persons, 1, &hidden).expect_err("a damaged file"));
+    let staging = scratch.path().join("staged.parquet");
+    for mode in [OnError::Abort, OnError::Quarantine] {
+        let mut rejections = Rejections::new(mode, scratch.path().join("rejected.jsonl"));
+        damaged(stage_items(&table, &persons, &mut rejections, &staging, &hidden).expect_err("a damaged file"));
+    }
+}

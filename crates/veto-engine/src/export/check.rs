@@ -112,7 +112,7 @@ pub fn check_in_place(
                             .build()
                             .map_err(|e| table.damaged(starts[group], e))?;
                         let mut row = starts[group];
-                        for batch in reader {
+                        for batch in super::decoded(reader) {
                             let batch = batch.map_err(|e| table.damaged(row, e))?;
                             let columns = ItemColumns::read(&batch)?;
                             for i in 0..batch.num_rows() {
@@ -178,7 +178,7 @@ fn readable_beyond_checks(table: &TableFile) -> Result<(), BuildError> {
         .build()
         .map_err(|e| table.damaged(0, e))?;
     let mut rows = 0u64;
-    for batch in reader {
+    for batch in super::decoded(reader) {
         rows += batch.map_err(|e| table.damaged(rows, e))?.num_rows() as u64;
     }
     Ok(())
@@ -198,7 +198,7 @@ pub fn confirm_repeats(table: &TableFile, candidates: impl IntoIterator<Item = S
         .with_batch_size(8192)
         .build()
         .map_err(|e| table.damaged(0, e))?;
-    for batch in reader {
+    for batch in super::decoded(reader) {
         let batch = batch.map_err(|e| table.damaged(row, e))?;
         let ids = text(&batch, "item_id")?;
         for i in 0..batch.num_rows() {

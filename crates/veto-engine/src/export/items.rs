@@ -449,7 +449,7 @@ impl ItemsStaging<'_> {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))?;
         check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
         let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;
-        for batch in reader {
+        for batch in super::decoded(reader) {
             let batch = batch.map_err(|e| table.damaged(self.read, e))?;
             let columns = ItemColumns::read(&batch)?;
             for i in 0..batch.num_rows() {

@@ -114,6 +114,37 @@ impl TableFile {
     }
 }
 
+/// The batches of a Parquet reader, where a panic while decoding one is an
+/// error like any other damage. The parquet crate asserts on some damaged
+/// pages instead of returning an error (a dictionary page whose index bit
+/// width exceeds 32, found by fuzzing: `fuzz/regressions/parquet_export`);
+/// a damaged export must be an input error naming the file, not a crash.
+/// Decoding is then over: the reader's state after a panic is unknown.
+pub(crate) fn decoded(
+    mut reader: datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+) -> impl Iterator<Item = Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError>> {
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())) {
+            Ok(next) => next,
+            Err(panic) => {
+                failed = true;
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Some(Err(datafusion::arrow::error::ArrowError::ParquetError(format!(
+                    "the decoder failed on a damaged page: {what}"
+                ))))
+            }
+        }
+    })
+}
+
 /// What to do with a bad row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OnError {

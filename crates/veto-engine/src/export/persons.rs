@@ -344,7 +344,7 @@ fn load_parquet(
     check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
     let mut row = 0u64;
     let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;
-    for batch in reader {
+    for batch in super::decoded(reader) {
         let batch = batch.map_err(|e| table.damaged(row, e))?;
         let ids = text(&batch, "person_id")?;
         let countries = text(&batch, "country")?;

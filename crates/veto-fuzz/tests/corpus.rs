@@ -94,19 +94,23 @@ fn the_seed_proofs_verify_against_the_bundled_ledger() {
     assert!(proved > 0, "no seed proves an included item");
 }
 
-/// A dictionary page whose index bit width exceeds 32 (found by fuzzing
-/// `parquet_export`): the parquet crate asserts on it; veto reports the
-/// export as damaged, naming the file, on every path that reads items.
+/// Parquet files the decoder panics on (found by fuzzing `parquet_export`):
+/// a dictionary page whose index bit width exceeds 32 (the parquet crate
+/// asserts), and a footer whose embedded Arrow schema names type NONE
+/// (arrow-ipc's `unimplemented!`). veto reports each as a damaged file,
+/// naming it, on every path that reads items and persons.
 #[test]
-fn a_parquet_page_the_decoder_panics_on_is_a_damaged_file() {
+fn parquet_files_the_decoder_panics_on_are_damaged_files() {
+    for name in ["dictionary-index-bit-width.parquet", "arrow-schema-type-none.parquet"] {
+        a_damaged_file(name);
+    }
+}
+
+fn a_damaged_file(name: &str) {
     use veto_engine::export::{OnError, Rejections, TableFile, TableFormat, check_in_place, load_persons, stage_items};
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let path = scratch.path().join("items.parquet");
-    std::fs::copy(
-        fuzz_dir().join("regressions/parquet_export/dictionary-index-bit-width.parquet"),
-        &path,
-    )
-    .expect("the regression input");
+    std::fs::copy(fuzz_dir().join("regressions/parquet_export").join(name), &path).expect("the regression input");
     let known = scratch.path().join("persons.jsonl");
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/persons.jsonl"), &known).expect("persons");
     let as_of = chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
@@ -127,7 +131,7 @@ fn a_parquet_page_the_decoder_panics_on_is_a_damaged_file() {
         let message = e.to_string();
         assert!(
             message.contains("items.parquet") && message.contains("damaged"),
-            "{message}"
+            "{name}: {message}"
         );
     };
     damaged(check_in_place(&table, &persons, 1, &hidden).expect_err("a damaged file"));

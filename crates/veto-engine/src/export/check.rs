@@ -40,7 +40,7 @@ pub const CHECKED: [&str; 8] = [
 
 fn open(table: &TableFile) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, BuildError> {
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))
+    super::open_parquet(table, file)
 }
 
 /// The rows of `table` if the query engine can read it in place: Parquet

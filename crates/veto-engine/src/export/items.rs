@@ -11,7 +11,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use serde::Deserialize;
@@ -446,7 +445,7 @@ impl ItemsStaging<'_> {
 
     fn parquet(&mut self, file: std::fs::File, progress: &indicatif::ProgressBar) -> Result<(), BuildError> {
         let table = self.table;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))?;
+        let builder = super::open_parquet(table, file)?;
         check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
         let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;
         for batch in super::decoded(reader) {

@@ -7,7 +7,6 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use datafusion::arrow::array::{ArrayBuilder, StringArray, StringBuilder};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::json;
 
 use super::columns::{DateColumn, Expect, check_schema, text};
@@ -340,7 +339,7 @@ fn load_parquet(
     persons: &mut Persons,
     rejections: &mut Rejections,
 ) -> Result<(), BuildError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table.damaged(0, e))?;
+    let builder = super::open_parquet(table, file)?;
     check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
     let mut row = 0u64;
     let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;

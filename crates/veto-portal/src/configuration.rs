@@ -39,6 +39,19 @@ pub struct Settings {
     /// to flood someone's inbox.
     pub nonuser_mails_per_address: u32,
     pub nonuser_mail_window: chrono::Duration,
+    /// How long a login lasts.
+    pub session_lifetime: chrono::Duration,
+    /// Operators log in only with a second factor (a one-time code); an
+    /// operator account without one is refused (ASVS 4.3.1).
+    pub operator_mfa_required: bool,
+    /// Sent mails (they hold receipts and links) are deleted this long
+    /// after they were handed to the sender (ASVS 8.3.8).
+    pub outbox_retention: chrono::Duration,
+    /// `/metrics` answers anyone, instead of only operator tokens.
+    pub metrics_public: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client for the
+    /// rate limits; none: the peer address counts (see `throttle::client_ip`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Settings {
@@ -59,6 +72,11 @@ impl Settings {
             smtp: None,
             nonuser_mails_per_address: 3,
             nonuser_mail_window: chrono::Duration::hours(24),
+            session_lifetime: chrono::Duration::hours(8),
+            operator_mfa_required: true,
+            outbox_retention: chrono::Duration::days(30),
+            metrics_public: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

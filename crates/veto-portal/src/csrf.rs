@@ -10,7 +10,8 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-pub const COOKIE: &str = "veto_csrf";
+/// `__Host-` like the session cookie (see `routes::SESSION_COOKIE`).
+pub const COOKIE: &str = "__Host-veto_csrf";
 pub const HEADER: &str = "x-csrf-token";
 
 /// The key of the double-submit tokens, derived from the installation

@@ -20,6 +20,14 @@ pub struct Application {
     router: axum::Router,
     writer_task: tokio::task::JoinHandle<()>,
     store: Store,
+    retention: Retention,
+}
+
+/// What the portal deletes by age, and how often it looks.
+#[derive(Clone, Copy)]
+struct Retention {
+    sent_mail: chrono::Duration,
+    every: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,10 @@ impl Application {
                 source,
             })?;
         let (writer, writer_task) = ObjectionWriter::spawn(store.clone());
+        let retention = Retention {
+            sent_mail: settings.outbox_retention,
+            every: std::time::Duration::from_secs(600),
+        };
         let state = Arc::new(Inner {
             public_key: store.public_key().await?,
             auth: Box::new(LocalAccounts { store: store.clone() }),
@@ -72,6 +84,7 @@ impl Application {
             router,
             writer_task,
             store,
+            retention,
         })
     }
 
@@ -87,15 +100,39 @@ impl Application {
             router,
             writer_task,
             store,
+            retention,
         } = self;
+        let housekeeping = tokio::spawn(housekeep(store.clone(), retention));
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         // The router (and with it every writer handle) is gone: the writer
         // commits what is queued and ends.
         let _ = writer_task.await;
+        housekeeping.abort();
         store.close().await;
         served
+    }
+}
+
+/// Deletes expired sessions and mails sent longer ago than the retention
+/// (ASVS 8.3.8), at start and then every `retention.every`. A failure is
+/// logged and tried again next time: it never stops the portal.
+async fn housekeep(store: Store, retention: Retention) {
+    let mut tick = tokio::time::interval(retention.every);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now();
+        match store.purge_expired_sessions(now).await {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting expired sessions"),
+        }
+        match store.purge_sent_mail(now - retention.sent_mail).await {
+            Ok(n) if n > 0 => tracing::info!(mails = n, "sent mails past their retention deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting sent mails"),
+        }
     }
 }
 

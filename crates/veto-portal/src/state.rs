@@ -39,10 +39,16 @@ pub struct FileMailer {
 impl Mailer for FileMailer {
     fn send(&self, mail: &OutboxMail) -> std::io::Result<()> {
         use std::io::Write;
-        std::fs::create_dir_all(&self.dir)?;
+        create_private_dir(&self.dir)?;
         let path = self.dir.join(format!("{:08}.eml", mail.id));
         let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
+        // Mails hold receipts and confirmation links: readable by the
+        // portal's user only (ASVS 8.1.2), whatever the umask.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         write!(
             f,
             "To: {}\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
@@ -51,6 +57,17 @@ impl Mailer for FileMailer {
         f.sync_all()?;
         std::fs::rename(tmp, path)
     }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Delivery through an SMTP relay (for example the local MTA on port 25).
@@ -107,6 +124,15 @@ pub struct Inner {
 pub type AppState = Arc<Inner>;
 
 impl Inner {
+    /// The rate-limit bucket of a request's client (see `throttle`).
+    pub fn client_bucket(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> String {
+        crate::throttle::client_bucket(self.client_ip(peer, headers))
+    }
+
+    pub fn client_ip(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+        crate::throttle::client_ip(peer, headers, &self.settings.trusted_proxies)
+    }
+
     /// Hands queued mail to the sender; what fails stays queued.
     pub async fn deliver_mail(&self) {
         let _delivering = self.delivering.lock().await;

@@ -86,6 +86,35 @@ pub fn client_bucket(ip: IpAddr) -> String {
     }
 }
 
+/// The client's address. The peer of the connection, unless the peer is
+/// one of `trusted` proxies: then the rightmost address in
+/// `X-Forwarded-For` that is not itself a trusted proxy (the leftmost ones
+/// are whatever the client wrote). Without trusted proxies no forwarded
+/// header is believed (ASVS 14.5.4): a client cannot pick its own bucket.
+pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let canonical = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let peer = canonical(peer);
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else { return peer };
+        for part in value.split(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(canonical(ip)),
+                // A hop that is not an address: nothing left of it can be
+                // told apart from what the client made up.
+                Err(_) => hops.clear(),
+            }
+        }
+    }
+    hops.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+}
+
 /// The failed-login limits of a portal.
 pub struct LoginThrottle {
     pub per_client: FailureLimit,
@@ -148,5 +177,32 @@ mod tests {
         assert_eq!(client_bucket(a), client_bucket(b));
         assert_ne!(client_bucket(a), client_bucket(c));
         assert_eq!(client_bucket("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 198.51.100.7".parse().unwrap());
+        // Not behind the proxy: the header is the client's own claim.
+        assert_eq!(
+            client_ip("203.0.113.1".parse().unwrap(), &h, &[proxy]).to_string(),
+            "203.0.113.1"
+        );
+        assert_eq!(client_ip(proxy, &h, &[]).to_string(), "10.0.0.5");
+        // Behind it: the hop the proxy saw, not what the client prepended.
+        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "198.51.100.7");
+        // Two proxies in a row; the mapped IPv6 form of the peer is the same proxy.
+        let inner: IpAddr = "10.0.0.6".parse().unwrap();
+        h.insert("x-forwarded-for", "198.51.100.7, 10.0.0.6".parse().unwrap());
+        assert_eq!(
+            client_ip("::ffff:10.0.0.5".parse().unwrap(), &h, &[proxy, inner]).to_string(),
+            "198.51.100.7"
+        );
+        // Junk in the header: nothing left of it is believed.
+        h.insert("x-forwarded-for", "198.51.100.7, junk".parse().unwrap());
+        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "10.0.0.5");
+        h.remove("x-forwarded-for");
+        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "10.0.0.5");
     }
 }

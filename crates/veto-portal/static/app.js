@@ -19,3 +19,21 @@
   tick();
   setInterval(tick, 15000);
 })();
+
+// "Show password": the boxes are hidden until this script runs, since
+// without it they would do nothing. Showing is the person's choice; the
+// field is never changed otherwise (paste and password managers work).
+(function () {
+  var boxes = document.querySelectorAll("input.show-password");
+  for (var i = 0; i < boxes.length; i++) {
+    var box = boxes[i];
+    box.parentNode.hidden = false;
+    box.addEventListener("change", function (e) {
+      var ids = e.target.getAttribute("data-for").split(" ");
+      for (var j = 0; j < ids.length; j++) {
+        var field = document.getElementById(ids[j]);
+        if (field) field.type = e.target.checked ? "text" : "password";
+      }
+    });
+  }
+})();

@@ -34,7 +34,7 @@ impl TestApp {
         let hash = veto_portal::auth::hash_password(PASSWORD);
         store.upsert_account("alice", &role, None, &hash).await.unwrap();
         let service_token = store
-            .create_api_token("platform-backend", TokenRole::Service)
+            .create_api_token("platform-backend", TokenRole::Service, chrono::Duration::days(1))
             .await
             .unwrap();
         store.close().await;
@@ -148,14 +148,14 @@ async fn the_session_cookie_is_http_only_secure_same_site_and_256_random_bits() 
     let set = alice
         .set_cookies
         .iter()
-        .find(|c| c.starts_with("veto_session="))
+        .find(|c| c.starts_with("__Host-veto_session="))
         .expect("a session cookie");
     let attrs: Vec<&str> = set.split(';').map(str::trim).collect();
     for wanted in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
         assert!(attrs.contains(&wanted), "{wanted} in {set}");
     }
     assert!(!attrs.iter().any(|a| a.starts_with("Domain=")), "host-only: {set}");
-    let token = &alice.cookies["veto_session"];
+    let token = &alice.cookies["__Host-veto_session"];
     assert!(
         token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
         "32 random bytes in hex: {token}"
@@ -185,18 +185,18 @@ async fn logging_out_and_changing_the_password_end_sessions_on_the_server() {
     let app = TestApp::spawn().await;
     let mut alice = app.browser();
     alice.login("alice", PASSWORD).await;
-    let token = alice.cookies["veto_session"].clone();
+    let token = alice.cookies["__Host-veto_session"].clone();
     let (_, page, _) = alice.get("/my-data").await;
     let (status, _, _) = alice.post("/logout", &[("csrf", &csrf_in(&page))]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(
-        !alice.cookies.contains_key("veto_session"),
+        !alice.cookies.contains_key("__Host-veto_session"),
         "the browser is told to drop the cookie: {:?}",
         alice.set_cookies
     );
     // The old token, replayed (say from a copied cookie), is worth nothing.
     let mut replay = app.browser();
-    replay.cookies.insert("veto_session".into(), token);
+    replay.cookies.insert("__Host-veto_session".into(), token);
     assert_eq!(replay.get("/my-data").await.2.as_deref(), Some("/login"));
 
     // A password reset (veto accounts add) ends every open session.
@@ -286,13 +286,16 @@ async fn bodies_past_the_limit_get_413_as_documented_json_and_pages() {
 async fn a_person_cannot_act_for_another_and_each_role_stays_in_its_lane() {
     let app = TestApp::spawn().await;
     let store = Store::open(app.home.path()).await.unwrap();
-    let operator_token = store.create_api_token("ops", TokenRole::Operator).await.unwrap();
+    let operator_token = store
+        .create_api_token("ops", TokenRole::Operator, chrono::Duration::days(1))
+        .await
+        .unwrap();
     let mut alice = app.browser();
     alice.login("alice", PASSWORD).await;
     let (_, page, _) = alice.get("/object").await;
     let csrf = csrf_in(&page);
     let http = reqwest::Client::new();
-    let cookie = format!("veto_session={}", alice.cookies["veto_session"]);
+    let cookie = format!("__Host-veto_session={}", alice.cookies["__Host-veto_session"]);
     // A session that names another person gets the same 404 as a missing one.
     let res = http
         .get(format!("{}/api/v1/objections?person_id=person-bob", app.base))

@@ -9,6 +9,8 @@
 //! its `axe.min.js`). Without it the accessibility check is skipped with
 //! one loud line, except under CI, where a missing check is a failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -146,6 +148,10 @@ async fn portal(
         .unwrap();
     store
         .upsert_account("olga", &Role::Operator, None, &hash)
+        .await
+        .unwrap();
+    store
+        .set_totp_secret("olga", Some(common::OPERATOR_TOTP))
         .await
         .unwrap();
     let settings = Settings::new(
@@ -301,12 +307,42 @@ async fn login(browser: &fantoccini::Client, base: &str, user: &str) {
         .click()
         .await
         .unwrap();
-    // A click returns before the navigation it starts has finished: wait for the next page.
+    // A click returns before the navigation it starts has finished: wait
+    // for the next page, signed in or asking for the one-time code.
     browser
         .wait()
-        .for_element(Locator::Css("#logout-everywhere"))
+        .for_element(Locator::Css("#logout-everywhere, #code"))
         .await
         .unwrap();
+}
+
+/// The code step of the operator's login: the current code, or the next
+/// one if an earlier login of this test used the current one.
+async fn enter_code(browser: &fantoccini::Client) {
+    let step = common::current_step();
+    for step in [step, step + 1] {
+        let field = browser.find(Locator::Id("code")).await.unwrap();
+        field
+            .send_keys(&common::totp_at_step(common::OPERATOR_TOTP, step))
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Id("code-button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let next = browser
+            .wait()
+            .for_element(Locator::Css("#logout-everywhere, #login-failed"))
+            .await
+            .unwrap();
+        if next.attr("id").await.unwrap().as_deref() == Some("logout-everywhere") {
+            return;
+        }
+    }
+    panic!("neither the current nor the next one-time code logged in");
 }
 
 /// The checks every page gets; what fails is collected, so one run names
@@ -441,6 +477,9 @@ async fn every_page_in_both_languages_is_accessible_and_fits_a_phone() {
         audit.check("receipt").await;
         audit.goto_and_check(&format!("{receipt}/withdraw"), "withdraw").await;
         audit.goto_and_check(&format!("{base}/my-data"), "my-data").await;
+        audit
+            .goto_and_check(&format!("{base}/account/password"), "account")
+            .await;
         // The verify page with a result.
         browser.goto(&format!("{receipt}/json")).await.ok();
         browser.goto(&format!("{base}/receipts/verify")).await.unwrap();
@@ -463,6 +502,8 @@ async fn every_page_in_both_languages_is_accessible_and_fits_a_phone() {
 
         // The operator.
         login(&browser, &base, "olga").await;
+        audit.check("login-code").await;
+        enter_code(&browser).await;
         audit.goto_and_check(&format!("{base}/operator"), "operator").await;
         browser
             .find(Locator::Id("logout-everywhere"))

@@ -4,6 +4,8 @@
 //! first, and the non-user confirmation (a POST, limited per address).
 //! The real portal on a random port against a fresh store, as in portal.rs.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -38,8 +40,9 @@ impl TestApp {
             store.upsert_account(user, &role, email, &hash).await.unwrap();
         }
         store.upsert_account("op", &Role::Operator, None, &hash).await.unwrap();
+        store.set_totp_secret("op", Some(common::OPERATOR_TOTP)).await.unwrap();
         let service_token = store
-            .create_api_token("platform-backend", TokenRole::Service)
+            .create_api_token("platform-backend", TokenRole::Service, chrono::Duration::days(1))
             .await
             .unwrap();
         store.close().await;
@@ -182,10 +185,31 @@ impl Browser {
     async fn login(&mut self, user: &str) {
         let (_, page, _) = self.get("/login").await;
         let csrf = csrf_in(&page);
-        let (status, _, _) = self
+        let (mut status, body, _) = self
             .post("/login", &[("username", user), ("password", PASSWORD), ("csrf", &csrf)])
             .await;
+        if common::hidden_field(&body, "ticket").is_some() {
+            status = self.code(&body).await.0;
+        }
         assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+
+    /// The code step of an account with a second factor: the current
+    /// code, or the next one if an earlier login used the current one.
+    async fn code(&mut self, page: &str) -> (StatusCode, String, Option<String>) {
+        let ticket = common::hidden_field(page, "ticket").unwrap();
+        let csrf = csrf_in(page);
+        let step = common::current_step();
+        for step in [step, step + 1] {
+            let code = common::totp_at_step(common::OPERATOR_TOTP, step);
+            let reply = self
+                .post("/login/code", &[("ticket", &ticket), ("code", &code), ("csrf", &csrf)])
+                .await;
+            if reply.0 != StatusCode::UNAUTHORIZED {
+                return reply;
+            }
+        }
+        panic!("neither the current nor the next one-time code logged in");
     }
 }
 

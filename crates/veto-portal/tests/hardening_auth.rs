@@ -4,6 +4,8 @@
 //! everywhere", HMAC-bound double-submit tokens, the Origin check, and
 //! `Cache-Control: no-store`.
 
+mod common;
+
 use std::collections::HashMap;
 
 use chrono::{TimeZone, Utc};
@@ -43,8 +45,9 @@ impl TestApp {
             store.upsert_account(p, &role, None, &hash).await.unwrap();
         }
         store.upsert_account("op", &Role::Operator, None, &hash).await.unwrap();
+        store.set_totp_secret("op", Some(common::OPERATOR_TOTP)).await.unwrap();
         let service_token = store
-            .create_api_token("platform-backend", TokenRole::Service)
+            .create_api_token("platform-backend", TokenRole::Service, chrono::Duration::days(1))
             .await
             .unwrap();
         if !objections.is_empty() {
@@ -146,15 +149,38 @@ impl Browser {
         self.send(req).await
     }
 
+    /// Logs in; an account with a second factor (the operator) also
+    /// gives its one-time code.
     async fn login(&mut self, user: &str, password: &str) -> Reply {
         let page = self.get("/login").await;
         let csrf = csrf_in(&page.body);
-        self.post("/login", &[("username", user), ("password", password), ("csrf", &csrf)])
-            .await
+        let reply = self
+            .post("/login", &[("username", user), ("password", password), ("csrf", &csrf)])
+            .await;
+        match common::hidden_field(&reply.body, "ticket") {
+            Some(ticket) => self.code(&ticket, &csrf_in(&reply.body)).await,
+            None => reply,
+        }
+    }
+
+    /// The code step: the current code, or the next one if the current was
+    /// used by an earlier login of the same test.
+    async fn code(&mut self, ticket: &str, csrf: &str) -> Reply {
+        let step = common::current_step();
+        for step in [step, step + 1] {
+            let code = common::totp_at_step(common::OPERATOR_TOTP, step);
+            let reply = self
+                .post("/login/code", &[("ticket", ticket), ("code", &code), ("csrf", csrf)])
+                .await;
+            if reply.status != StatusCode::UNAUTHORIZED {
+                return reply;
+            }
+        }
+        panic!("neither the current nor the next one-time code logged in");
     }
 
     fn session(&self) -> Option<String> {
-        self.cookies.get("veto_session").cloned()
+        self.cookies.get("__Host-veto_session").cloned()
     }
 }
 
@@ -317,7 +343,7 @@ async fn logging_in_again_ends_the_previous_session_of_that_browser() {
     assert_ne!(first, second, "a new session on every login");
     assert_eq!(alice.get("/my-data").await.status, StatusCode::OK);
     let mut stale = app.browser();
-    stale.cookies.insert("veto_session".into(), first);
+    stale.cookies.insert("__Host-veto_session".into(), first);
     let r = stale.get("/my-data").await;
     assert_eq!(
         (r.status, r.location.as_deref()),
@@ -364,7 +390,7 @@ async fn log_out_everywhere_ends_every_session_of_the_account_only() {
 async fn a_forged_double_submit_pair_is_refused_on_login() {
     let app = TestApp::spawn().await;
     let mut attacker = app.browser();
-    attacker.cookies.insert("veto_csrf".into(), "x".into());
+    attacker.cookies.insert("__Host-veto_csrf".into(), "x".into());
     let r = attacker
         .post(
             "/login",
@@ -378,7 +404,7 @@ async fn a_forged_double_submit_pair_is_refused_on_login() {
     let token = csrf_in(&other.body);
     let (nonce, _) = token.split_once('.').expect("nonce.mac");
     let forged = format!("{nonce}.{}", "0".repeat(64));
-    attacker.cookies.insert("veto_csrf".into(), forged.clone());
+    attacker.cookies.insert("__Host-veto_csrf".into(), forged.clone());
     let r = attacker
         .post(
             "/login",
@@ -388,8 +414,8 @@ async fn a_forged_double_submit_pair_is_refused_on_login() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // The login page replaces a planted cookie with a signed one.
     let page = attacker.get("/login").await;
-    assert_ne!(attacker.cookies["veto_csrf"], forged);
-    assert_eq!(csrf_in(&page.body), attacker.cookies["veto_csrf"]);
+    assert_ne!(attacker.cookies["__Host-veto_csrf"], forged);
+    assert_eq!(csrf_in(&page.body), attacker.cookies["__Host-veto_csrf"]);
     assert_eq!(attacker.login("alice", PASSWORD).await.status, StatusCode::SEE_OTHER);
     app.stop().await;
 }

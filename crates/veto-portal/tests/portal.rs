@@ -1,6 +1,8 @@
 //! The real portal on a random port against a fresh store, driven over HTTP
 //! the way a browser and a service would.
 
+mod common;
+
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
@@ -43,8 +45,9 @@ impl TestApp {
                 .unwrap();
         }
         store.upsert_account("op", &Role::Operator, None, &hash).await.unwrap();
+        store.set_totp_secret("op", Some(common::OPERATOR_TOTP)).await.unwrap();
         let service_token = store
-            .create_api_token("platform-backend", TokenRole::Service)
+            .create_api_token("platform-backend", TokenRole::Service, chrono::Duration::days(1))
             .await
             .unwrap();
         store.close().await;
@@ -152,9 +155,31 @@ impl Browser {
     async fn login(&mut self, user: &str, password: &str) -> StatusCode {
         let (_, page, _) = self.get("/login").await;
         let csrf = csrf_in(&page);
-        self.post("/login", &[("username", user), ("password", password), ("csrf", &csrf)])
-            .await
-            .0
+        let (status, body, _) = self
+            .post("/login", &[("username", user), ("password", password), ("csrf", &csrf)])
+            .await;
+        match common::hidden_field(&body, "ticket") {
+            Some(_) => self.code(&body).await.0,
+            None => status,
+        }
+    }
+
+    /// The code step of an account with a second factor: the current
+    /// code, or the next one if an earlier login used the current one.
+    async fn code(&mut self, page: &str) -> (StatusCode, String, Option<String>) {
+        let ticket = common::hidden_field(page, "ticket").unwrap();
+        let csrf = csrf_in(page);
+        let step = common::current_step();
+        for step in [step, step + 1] {
+            let code = common::totp_at_step(common::OPERATOR_TOTP, step);
+            let reply = self
+                .post("/login/code", &[("ticket", &ticket), ("code", &code), ("csrf", &csrf)])
+                .await;
+            if reply.0 != StatusCode::UNAUTHORIZED {
+                return reply;
+            }
+        }
+        panic!("neither the current nor the next one-time code logged in");
     }
 
     /// Files an objection through the form; returns its id.
@@ -359,14 +384,27 @@ async fn repeated_wrong_passwords_are_rate_limited() {
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
     // While limited, even the right password is not tried.
     assert_eq!(mallory.login("alice", PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
-    let metrics = client()
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
+    // The counters are for the operator's scraper, not for the guesser.
+    let url = format!("{}/metrics", app.base);
+    assert_eq!(
+        client().get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let service = client().get(&url).bearer_auth(&app.service_token).send().await.unwrap();
+    assert_eq!(
+        service.status(),
+        StatusCode::UNAUTHORIZED,
+        "a service token reads no metrics"
+    );
+    let store = Store::open(app.home.path()).await.unwrap();
+    let scraper = store
+        .create_api_token("scraper", TokenRole::Operator, chrono::Duration::days(1))
         .await
         .unwrap();
+    store.close().await;
+    let metrics = client().get(&url).bearer_auth(&scraper).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("veto_logins_failed_total 3"), "{metrics}");
     app.stop().await;
 }

@@ -69,10 +69,13 @@ async fn spawn() -> Portal {
         .await
         .unwrap();
     let service_token = store
-        .create_api_token("platform-backend", TokenRole::Service)
+        .create_api_token("platform-backend", TokenRole::Service, chrono::Duration::days(1))
         .await
         .unwrap();
-    let operator_token = store.create_api_token("ops", TokenRole::Operator).await.unwrap();
+    let operator_token = store
+        .create_api_token("ops", TokenRole::Operator, chrono::Duration::days(1))
+        .await
+        .unwrap();
     store.close().await;
     let mut settings = Settings::new(
         "127.0.0.1:0".parse().unwrap(),
@@ -144,8 +147,8 @@ async fn session(base: &str) -> (String, String) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "login");
     cookies_of(&res, &mut jar);
-    let session = jar.get("veto_session").expect("a session cookie").clone();
-    let cookie = format!("veto_session={session}");
+    let session = jar.get("__Host-veto_session").expect("a session cookie").clone();
+    let cookie = format!("__Host-veto_session={session}");
     let page = http
         .get(format!("{base}/object"))
         .header(COOKIE, &cookie)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use veto_core::time::to_micros;
+use veto_core::time::{from_micros, to_micros};
 
 use crate::{Store, StoreError};
 
@@ -26,6 +26,18 @@ pub struct Account {
     pub role: Role,
     pub email: Option<String>,
     pub password_hash: String,
+    /// The base32 RFC 6238 key of the account's second factor, if it has one.
+    pub totp_secret: Option<String>,
+}
+
+/// An API token as `veto tokens list` shows it (never the token itself).
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub name: String,
+    pub role: TokenRole,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A live session: its account and the CSRF token bound to it.
@@ -67,7 +79,16 @@ fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Account, StoreError> 
         role,
         email: r.try_get("email")?,
         password_hash: r.try_get("password_hash")?,
+        totp_secret: r.try_get("totp_secret")?,
     })
+}
+
+fn token_role(name: &str) -> Result<TokenRole, StoreError> {
+    match name {
+        "service" => Ok(TokenRole::Service),
+        "operator" => Ok(TokenRole::Operator),
+        other => Err(StoreError::Corrupt(format!("api_tokens.role {other:?}"))),
+    }
 }
 
 impl Store {
@@ -84,15 +105,18 @@ impl Store {
             Role::Operator => ("operator", None),
         };
         sqlx::query(
-            "INSERT INTO accounts (username, role, person_id, email, password_hash, created_at_us) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO accounts (username, role, person_id, email, password_hash, created_at_us, password_changed_at_us)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (username) DO UPDATE SET role = excluded.role, person_id = excluded.person_id,
-               email = excluded.email, password_hash = excluded.password_hash",
+               email = excluded.email, password_hash = excluded.password_hash,
+               password_changed_at_us = excluded.password_changed_at_us",
         )
         .bind(username)
         .bind(role_name)
         .bind(person_id)
         .bind(email)
         .bind(password_hash)
+        .bind(to_micros(Utc::now()))
         .bind(to_micros(Utc::now()))
         .execute(self.pool())
         .await?;
@@ -160,38 +184,153 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Creates a service or operator API token; returns it (shown once).
-    pub async fn create_api_token(&self, name: &str, role: TokenRole) -> Result<String, StoreError> {
+    /// Creates a service or operator API token valid for `ttl`; returns it
+    /// (shown once). A name that exists (revoked or not) is refused.
+    pub async fn create_api_token(&self, name: &str, role: TokenRole, ttl: Duration) -> Result<String, StoreError> {
         let token = format!("veto_{}", random_token());
         let role = match role {
             TokenRole::Service => "service",
             TokenRole::Operator => "operator",
         };
-        sqlx::query("INSERT INTO api_tokens (token_sha256, name, role, created_at_us) VALUES (?, ?, ?, ?)")
-            .bind(sha256_hex(&token))
-            .bind(name)
-            .bind(role)
-            .bind(to_micros(Utc::now()))
-            .execute(self.pool())
-            .await?;
+        let now = Utc::now();
+        let done = sqlx::query(
+            "INSERT INTO api_tokens (token_sha256, name, role, created_at_us, expires_at_us) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(sha256_hex(&token))
+        .bind(name)
+        .bind(role)
+        .bind(to_micros(now))
+        .bind(to_micros(now + ttl))
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Refused(format!(
+                "a token named {name:?} exists already: revoke it and choose another name"
+            )));
+        }
         Ok(token)
     }
 
-    pub async fn api_token(&self, token: &str) -> Result<Option<(String, TokenRole)>, StoreError> {
-        let row = sqlx::query("SELECT name, role FROM api_tokens WHERE token_sha256 = ?")
-            .bind(sha256_hex(token))
-            .fetch_optional(self.pool())
-            .await?;
+    /// The token's name and role, if it exists, has not expired at `now`
+    /// and was not revoked.
+    pub async fn api_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<(String, TokenRole)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, role FROM api_tokens
+             WHERE token_sha256 = ? AND revoked_at_us IS NULL AND expires_at_us > ?",
+        )
+        .bind(sha256_hex(token))
+        .bind(to_micros(now))
+        .fetch_optional(self.pool())
+        .await?;
         match row {
             None => Ok(None),
-            Some(r) => {
-                let role = if r.try_get::<String, _>("role")? == "operator" {
-                    TokenRole::Operator
-                } else {
-                    TokenRole::Service
-                };
-                Ok(Some((r.try_get("name")?, role)))
-            }
+            Some(r) => Ok(Some((
+                r.try_get("name")?,
+                token_role(&r.try_get::<String, _>("role")?)?,
+            ))),
         }
+    }
+
+    /// Every token, oldest first.
+    pub async fn api_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at_us, name")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    name: r.try_get("name")?,
+                    role: token_role(&r.try_get::<String, _>("role")?)?,
+                    created_at: from_micros(r.try_get("created_at_us")?),
+                    expires_at: from_micros(r.try_get("expires_at_us")?),
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at_us")?.map(from_micros),
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes the token named `name` from now on; false if there is no
+    /// such token or it was revoked already.
+    pub async fn revoke_api_token(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at_us = ? WHERE name = ? AND revoked_at_us IS NULL")
+            .bind(to_micros(Utc::now()))
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets (or with None removes) the account's second-factor key; the
+    /// step record starts over. Sessions of the account end.
+    pub async fn set_totp_secret(&self, username: &str, secret: Option<&str>) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE accounts SET totp_secret = ?, totp_last_step = NULL WHERE username = ?")
+            .bind(secret)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Refused(format!("no account {username:?}")));
+        }
+        sqlx::query("DELETE FROM sessions WHERE username = ?")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that the account's one-time code of time step `step` was
+    /// used. False if that step or a later one was used already: a code
+    /// seen once (by someone looking over a shoulder, or a phishing proxy
+    /// replaying it) opens nothing a second time.
+    pub async fn use_totp_step(&self, username: &str, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET totp_last_step = ?
+             WHERE username = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+        )
+        .bind(step)
+        .bind(username)
+        .bind(step)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces the account's password hash (a change by its owner), ends
+    /// every session of the account and queues `notice` (a mail telling the
+    /// owner) in the same transaction.
+    pub async fn change_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        notice: Option<&crate::portal::NewMail>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE accounts SET password_hash = ?, password_changed_at_us = ? WHERE username = ?")
+            .bind(password_hash)
+            .bind(to_micros(Utc::now()))
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE username = ?")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(mail) = notice {
+            crate::portal::queue_mail(&mut tx, mail).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes sessions that expired before `now`; returns how many.
+    pub async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at_us <= ?")
+            .bind(to_micros(now))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
     }
 }

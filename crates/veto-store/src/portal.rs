@@ -150,7 +150,7 @@ async fn insert_objection(tx: &mut Transaction<'_, Sqlite>, n: &NewObjection, no
     Ok(())
 }
 
-async fn queue_mail(tx: &mut Transaction<'_, Sqlite>, mail: &NewMail) -> Result<(), StoreError> {
+pub(crate) async fn queue_mail(tx: &mut Transaction<'_, Sqlite>, mail: &NewMail) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at_us) VALUES (?, ?, ?, ?)")
         .bind(&mail.recipient)
         .bind(&mail.subject)
@@ -376,5 +376,15 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Deletes mails handed to a sender before `before` (their bodies hold
+    /// receipts and links); returns how many. Unsent mail stays.
+    pub async fn purge_sent_mail(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM outbox WHERE sent_at_us IS NOT NULL AND sent_at_us < ?")
+            .bind(to_micros(before))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -136,6 +136,13 @@ enum Command {
         /// Sender address for mail through --smtp.
         #[arg(long)]
         mail_from: Option<String>,
+        /// A reverse proxy (IP address) whose X-Forwarded-For names the
+        /// client for rate limits; repeat for several. None: the peer counts.
+        #[arg(long = "trusted-proxy")]
+        trusted_proxies: Vec<std::net::IpAddr>,
+        /// Answer /metrics without an operator token.
+        #[arg(long)]
+        public_metrics: bool,
     },
     /// Login accounts for the portal.
     Accounts {
@@ -206,6 +213,7 @@ enum LedgerCommand {
 #[derive(Subcommand)]
 enum AccountsCommand {
     /// Add (or reset) an account; the password is read from standard input.
+    /// An operator also gets a new second factor (printed as an otpauth link).
     Add {
         #[arg(long, conflicts_with = "operator")]
         person: Option<String>,
@@ -215,6 +223,11 @@ enum AccountsCommand {
         email: Option<String>,
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Give an operator a new second factor (the old one stops working).
+    Totp {
+        #[arg(long)]
+        operator: String,
     },
 }
 
@@ -227,7 +240,14 @@ enum TokensCommand {
         /// An operator token instead of a service token.
         #[arg(long)]
         operator: bool,
+        /// Days until the token expires.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
     },
+    /// List tokens: name, role, created, expires, revoked (never the token).
+    List,
+    /// Revoke a token by name, from now on.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -401,7 +421,19 @@ fn main() -> ExitCode {
                 policy,
                 smtp,
                 mail_from,
-            } => commands::portal::serve(&home, listen, &policy, smtp.zip(mail_from)).await,
+                trusted_proxies,
+                public_metrics,
+            } => {
+                let options = commands::portal::ServeOptions {
+                    listen,
+                    policy,
+                    smtp: smtp.zip(mail_from),
+                    trusted_proxies,
+                    public_metrics,
+                    operator_mfa_required: true,
+                };
+                commands::portal::serve(&home, options).await
+            }
             Command::Accounts {
                 command:
                     AccountsCommand::Add {
@@ -411,9 +443,18 @@ fn main() -> ExitCode {
                         password_stdin,
                     },
             } => commands::portal::add_account(&home, person, operator, email, password_stdin).await,
+            Command::Accounts {
+                command: AccountsCommand::Totp { operator },
+            } => commands::portal::new_second_factor(&home, &operator).await,
             Command::Tokens {
-                command: TokensCommand::Add { name, operator },
-            } => commands::portal::add_token(&home, &name, operator).await,
+                command: TokensCommand::Add { name, operator, days },
+            } => commands::portal::add_token(&home, &name, operator, days).await,
+            Command::Tokens {
+                command: TokensCommand::List,
+            } => commands::portal::list_tokens(&home).await,
+            Command::Tokens {
+                command: TokensCommand::Revoke { name },
+            } => commands::portal::revoke_token(&home, &name).await,
             Command::Receipt {
                 command: ReceiptCommand::Verify { file, public_key },
             } => commands::portal::verify_receipt(&home, &file, public_key).await,

@@ -130,10 +130,10 @@ async fn caller(state: &AppState, headers: &HeaderMap, jar: &CookieJar) -> Resul
         let token = auth
             .strip_prefix("Bearer ")
             .ok_or_else(|| ApiError::new(Code::Unauthorized, "use Authorization: Bearer <token>"))?;
-        return match state.store.api_token(token).await? {
+        return match state.store.api_token(token, chrono::Utc::now()).await? {
             Some((_, TokenRole::Service)) => Ok(Caller::Service),
             Some((_, TokenRole::Operator)) => Ok(Caller::Operator),
-            None => Err(ApiError::new(Code::Unauthorized, "unknown token")),
+            None => Err(ApiError::new(Code::Unauthorized, "unknown, expired or revoked token")),
         };
     }
     let Some(cookie) = jar.get(SESSION_COOKIE) else {

@@ -14,9 +14,33 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// The counters, for operator tokens (a scraper's) unless the settings
+/// make them public: they tell an attacker how its guessing goes (ASVS 14.2.2).
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    use veto_store::accounts::TokenRole;
+    if !state.settings.metrics_public {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let allowed = match token {
+            Some(token) => match state.store.api_token(token, chrono::Utc::now()).await {
+                Ok(found) => found.is_some_and(|(_, role)| role == TokenRole::Operator),
+                Err(e) => return crate::error::ApiError::from(e).into_response(),
+            },
+            None => false,
+        };
+        if !allowed {
+            return crate::error::ApiError::new(
+                crate::error::Code::Unauthorized,
+                "metrics need an operator token: Authorization: Bearer <token>",
+            )
+            .into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }

@@ -1,8 +1,10 @@
 //! Pages and the JSON API. Helpers shared by the pages live here: the
 //! language, the session, CSRF tokens and rendering.
 
+pub mod account;
 pub mod api;
 pub mod health;
+pub mod login;
 pub mod mydata;
 pub mod nonuser;
 pub mod objections;
@@ -23,14 +25,22 @@ use crate::i18n::{Lang, Texts};
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
-pub const SESSION_COOKIE: &str = "veto_session";
+/// `__Host-`: the browser takes this cookie only if it is Secure, has
+/// `Path=/` and names no Domain, so no sibling host or plain-HTTP page can
+/// set or overwrite it (ASVS 3.4.4).
+pub const SESSION_COOKIE: &str = "__Host-veto_session";
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::landing))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/logout/everywhere", post(pages::logout_everywhere))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/login/code", post(login::login_code))
+        .route("/logout", post(login::logout))
+        .route("/logout/everywhere", post(login::logout_everywhere))
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::change_password),
+        )
         .route("/object", get(objections::form).post(objections::submit))
         .route("/receipts/verify", get(pages::verify_form).post(pages::verify))
         .route("/receipts/{id}", get(objections::receipt_page))
@@ -361,11 +371,6 @@ pub fn render(template: &impl Template) -> Result<Rendered, PageError> {
         tracing::error!(error = %e, "template");
         PageError(ApiError::new(Code::Internal, "internal error"))
     })
-}
-
-/// The client address for rate limits.
-pub fn client_key(addr: &std::net::SocketAddr) -> String {
-    addr.ip().to_string()
 }
 
 /// A small inline SVG bar chart (no script).

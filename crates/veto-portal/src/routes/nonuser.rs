@@ -13,7 +13,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use veto_store::portal::{ThirdPartyObjection, ThirdPartyQueued};
 
-use super::{PageCtx, Visit, client_key, render};
+use super::{PageCtx, Visit, render};
 use crate::error::{ApiError, Code, PageError};
 use crate::state::AppState;
 use crate::telemetry::Metrics;
@@ -69,6 +69,7 @@ fn plausible_email(s: &str) -> bool {
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     visit: Visit,
     Form(form): Form<NonUserForm>,
 ) -> Result<Response, PageError> {
@@ -76,7 +77,7 @@ pub async fn submit(
     visit.check_csrf(&state, form.csrf.as_deref())?;
     if state
         .objection_limiter
-        .check_key(&format!("non-user|{}", client_key(&addr)))
+        .check_key(&format!("non-user|{}", state.client_bucket(addr.ip(), &headers)))
         .is_err()
     {
         Metrics::inc(&state.metrics.rate_limited);

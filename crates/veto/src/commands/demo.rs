@@ -91,7 +91,16 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
     for (what, user) in logins {
         println!("  {what:<44} {user}");
     }
-    super::portal::serve(home, listen, "meta-2025", None).await
+    println!("  (the demo operator logs in without a second factor; `veto serve` requires one)");
+    let options = super::portal::ServeOptions {
+        listen,
+        policy: "meta-2025".to_string(),
+        smtp: None,
+        trusted_proxies: Vec::new(),
+        public_metrics: false,
+        operator_mfa_required: false,
+    };
+    super::portal::serve(home, options).await
 }
 
 /// The password of every demo account. Demo only.

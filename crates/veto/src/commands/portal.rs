@@ -9,15 +9,25 @@ use veto_portal::configuration::Settings;
 use veto_portal::startup::{Application, shutdown_signal};
 use veto_store::accounts::{Role, TokenRole};
 
-pub async fn serve(
-    home: &Path,
-    listen: SocketAddr,
-    policy: &str,
-    smtp: Option<(String, String)>,
-) -> anyhow::Result<()> {
-    let policy = super::build::load_policy(policy)?;
+/// What `veto serve` was told beyond the defaults of `Settings`.
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub policy: String,
+    /// SMTP relay HOST:PORT and sender.
+    pub smtp: Option<(String, String)>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub public_metrics: bool,
+    pub operator_mfa_required: bool,
+}
+
+pub async fn serve(home: &Path, options: ServeOptions) -> anyhow::Result<()> {
+    let listen = options.listen;
+    let policy = super::build::load_policy(&options.policy)?;
     let mut settings = Settings::new(listen, home.to_path_buf(), policy);
-    if let Some((relay, from)) = smtp {
+    settings.trusted_proxies = options.trusted_proxies;
+    settings.metrics_public = options.public_metrics;
+    settings.operator_mfa_required = options.operator_mfa_required;
+    if let Some((relay, from)) = options.smtp {
         let (host, port) = relay.rsplit_once(':').context("--smtp takes HOST:PORT")?;
         settings.smtp = Some((host.to_string(), port.parse().context("--smtp port")?, from));
     }
@@ -32,15 +42,16 @@ pub async fn serve(
     Ok(())
 }
 
-fn read_password_stdin() -> anyhow::Result<String> {
+/// The password on standard input (one line; its line end is not part of
+/// it), held to the portal's rule for new passwords.
+fn read_password_stdin(user_inputs: &[&str]) -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)
         .context("reading the password from standard input")?;
-    let password = s.trim_end_matches(['\n', '\r']).to_string();
-    if password.chars().count() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
+    let password = s.strip_suffix('\n').unwrap_or(&s);
+    let password = password.strip_suffix('\r').unwrap_or(password).to_string();
+    veto_portal::password::check_new(&password, user_inputs).map_err(|weak| anyhow::anyhow!("{weak}"))?;
     Ok(password)
 }
 
@@ -54,35 +65,102 @@ pub async fn add_account(
     if !password_stdin {
         bail!("pass --password-stdin and the password on standard input (never as an argument)");
     }
-    let password = read_password_stdin()?;
     let (username, role) = match (person, operator) {
         (Some(p), None) => (p.clone(), Role::Person { person_id: p }),
         (None, Some(o)) => (o, Role::Operator),
         _ => bail!("give exactly one of --person ID or --operator NAME"),
     };
+    let inputs: Vec<&str> = std::iter::once(username.as_str()).chain(email.as_deref()).collect();
+    let password = read_password_stdin(&inputs)?;
     let hash = tokio::task::spawn_blocking(move || veto_portal::auth::hash_password(&password)).await?;
     let store = super::open_store(home).await?;
     store.upsert_account(&username, &role, email.as_deref(), &hash).await?;
+    if role == Role::Operator {
+        set_second_factor(&store, &username).await?;
+    }
     store.close().await;
     println!("Account {username} is ready.");
     Ok(())
 }
 
-pub async fn add_token(home: &Path, name: &str, operator: bool) -> anyhow::Result<()> {
+/// `veto accounts totp --operator NAME`.
+pub async fn new_second_factor(home: &Path, operator: &str) -> anyhow::Result<()> {
     let store = super::open_store(home).await?;
+    match store.account(operator).await? {
+        Some(a) if a.role == Role::Operator => {}
+        Some(_) => bail!("{operator:?} is a person's account: second factors are for operators"),
+        None => bail!("no account {operator:?}: add it with veto accounts add --operator"),
+    }
+    set_second_factor(&store, operator).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// A new one-time-code key for the operator, printed once for their
+/// authenticator app; their sessions end.
+async fn set_second_factor(store: &veto_store::Store, username: &str) -> anyhow::Result<()> {
+    let secret = veto_portal::mfa::new_secret();
+    store.set_totp_secret(username, Some(&secret)).await?;
+    let url = veto_portal::mfa::otpauth_url(&secret, username).context("making the otpauth link")?;
+    println!("Second factor for {username}: add this to an authenticator app (it is shown only now):");
+    println!("  {url}");
+    println!("  key: {secret}");
+    Ok(())
+}
+
+pub async fn add_token(home: &Path, name: &str, operator: bool, days: u32) -> anyhow::Result<()> {
+    let store = super::open_store(home).await?;
+    let role = if operator {
+        TokenRole::Operator
+    } else {
+        TokenRole::Service
+    };
     let token = store
-        .create_api_token(
-            name,
-            if operator {
-                TokenRole::Operator
-            } else {
-                TokenRole::Service
-            },
-        )
+        .create_api_token(name, role, chrono::Duration::days(i64::from(days)))
         .await?;
     store.close().await;
     println!("{token}");
-    eprintln!("Keep this token secret: only its hash is stored, it cannot be shown again.");
+    eprintln!(
+        "Keep this token secret: only its hash is stored, it cannot be shown again. It expires in {days} days; \
+         veto tokens revoke {name} ends it sooner."
+    );
+    Ok(())
+}
+
+pub async fn list_tokens(home: &Path) -> anyhow::Result<()> {
+    let store = super::open_store(home).await?;
+    let tokens = store.api_tokens().await?;
+    store.close().await;
+    let now = chrono::Utc::now();
+    println!("{:<24} {:<9} {:<20} {:<20} state", "name", "role", "created", "expires");
+    for t in tokens {
+        let state = match t.revoked_at {
+            Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
+            None if t.expires_at <= now => "expired".to_string(),
+            None => "valid".to_string(),
+        };
+        let role = match t.role {
+            TokenRole::Service => "service",
+            TokenRole::Operator => "operator",
+        };
+        println!(
+            "{:<24} {role:<9} {:<20} {:<20} {state}",
+            t.name,
+            t.created_at.format("%Y-%m-%d %H:%M"),
+            t.expires_at.format("%Y-%m-%d %H:%M")
+        );
+    }
+    Ok(())
+}
+
+pub async fn revoke_token(home: &Path, name: &str) -> anyhow::Result<()> {
+    let store = super::open_store(home).await?;
+    let revoked = store.revoke_api_token(name).await?;
+    store.close().await;
+    if !revoked {
+        bail!("no valid token named {name:?} (see veto tokens list)");
+    }
+    println!("Token {name} is revoked.");
     Ok(())
 }
 

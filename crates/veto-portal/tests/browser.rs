@@ -204,10 +204,38 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
     );
     shot("1-landing.png").await;
 
+    // "Show password" shows it and hides it again (ASVS 2.1.12), and a
+    // password pasted into the field stays as pasted (2.1.11).
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    let field = browser.find(Locator::Id("password")).await.unwrap();
+    field.send_keys("Kanu Fahrrad").await.unwrap();
+    let show = browser.find(Locator::Css("input.show-password")).await.unwrap();
+    show.click().await.unwrap();
+    assert_eq!(field.attr("type").await.unwrap().as_deref(), Some("text"));
+    assert_eq!(field.prop("value").await.unwrap().as_deref(), Some("Kanu Fahrrad"));
+    show.click().await.unwrap();
+    assert_eq!(field.attr("type").await.unwrap().as_deref(), Some("password"));
+
     login(&browser, &base, "anna").await;
     browser.wait().for_element(Locator::Id("object-button")).await.unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/object");
     shot("3-object.png").await;
+    // Nothing of the session is within a script's reach (ASVS 8.2.2): no
+    // web storage, and the cookies a script can read are the language only.
+    let reach = browser
+        .execute(
+            "return [localStorage.length, sessionStorage.length, document.cookie];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reach[0], 0, "{reach}");
+    assert_eq!(reach[1], 0, "{reach}");
+    let cookies = reach[2].as_str().unwrap();
+    assert!(
+        cookies.split("; ").all(|c| c.is_empty() || c.starts_with("lang=")),
+        "script-readable cookies: {cookies}"
+    );
 
     browser
         .find(Locator::Id("object-button"))
@@ -308,10 +336,11 @@ async fn login(browser: &fantoccini::Client, base: &str, user: &str) {
         .await
         .unwrap();
     // A click returns before the navigation it starts has finished: wait
-    // for the next page, signed in or asking for the one-time code.
+    // for the next page, a person's objection form or the operator's code
+    // step (elements the login page, even with a session, never has).
     browser
         .wait()
-        .for_element(Locator::Css("#logout-everywhere, #code"))
+        .for_element(Locator::Css("#object-button, #code"))
         .await
         .unwrap();
 }
@@ -326,6 +355,10 @@ async fn enter_code(browser: &fantoccini::Client) {
             .send_keys(&common::totp_at_step(common::OPERATOR_TOTP, step))
             .await
             .unwrap();
+        // The message of an earlier failed try must not pass for the answer
+        // to this one.
+        let remove = "var e = document.getElementById('login-failed'); if (e) e.remove();";
+        browser.execute(remove, vec![]).await.unwrap();
         browser
             .find(Locator::Id("code-button"))
             .await
@@ -335,10 +368,10 @@ async fn enter_code(browser: &fantoccini::Client) {
             .unwrap();
         let next = browser
             .wait()
-            .for_element(Locator::Css("#logout-everywhere, #login-failed"))
+            .for_element(Locator::Css("#operator-title, #login-failed"))
             .await
             .unwrap();
-        if next.attr("id").await.unwrap().as_deref() == Some("logout-everywhere") {
+        if next.attr("id").await.unwrap().as_deref() == Some("operator-title") {
             return;
         }
     }

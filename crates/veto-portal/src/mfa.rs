@@ -66,30 +66,50 @@ pub fn matching_step(secret_base32: &str, code: &str, now_unix: u64) -> Option<u
         .find(|&step| crate::csrf::matches(&totp.generate(step * STEP_SECONDS), Some(code)))
 }
 
-fn ticket_mac(key: &[u8; 32], username: &str, expires: i64) -> Hmac<Sha256> {
+fn ticket_mac(key: &[u8; 32], username: &str, expires: i64, binding: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(b"login-code-ticket|");
     mac.update(expires.to_string().as_bytes());
     mac.update(b"|");
-    mac.update(username.as_bytes());
+    mac.update(hex::encode(username).as_bytes());
+    mac.update(b"|");
+    mac.update(binding.as_bytes());
     mac
 }
 
+/// What a ticket is bound to: the account's password hash and the last
+/// code step it used. A new password or a successful code ends every
+/// ticket issued before, so a captured ticket is worth one login at most.
+pub fn binding(password_hash: &str, last_step: Option<i64>) -> String {
+    use sha2::Digest;
+    let digest = Sha256::digest(format!("{password_hash}|{}", last_step.unwrap_or(-1)).as_bytes());
+    hex::encode(digest)
+}
+
 /// A ticket saying that `username` gave the right password at `now_unix`.
-pub fn ticket(key: &[u8; 32], username: &str, now_unix: i64) -> String {
+pub fn ticket(key: &[u8; 32], username: &str, binding: &str, now_unix: i64) -> String {
     let expires = now_unix + TICKET_SECONDS;
-    let mac = hex::encode(ticket_mac(key, username, expires).finalize().into_bytes());
+    let mac = hex::encode(ticket_mac(key, username, expires, binding).finalize().into_bytes());
     format!("{expires}.{mac}.{}", hex::encode(username))
 }
 
-/// The username of a ticket this server made that has not expired.
-pub fn ticket_username(key: &[u8; 32], ticket: &str, now_unix: i64) -> Option<String> {
+/// The username a ticket names, unchecked: look the account up, then
+/// [`ticket_valid`] with its binding.
+pub fn ticket_username(ticket: &str) -> Option<String> {
+    String::from_utf8(hex::decode(ticket.splitn(3, '.').nth(2)?).ok()?).ok()
+}
+
+/// Whether this server made `ticket` for `username` with `binding`, and it
+/// has not expired at `now_unix`.
+pub fn ticket_valid(key: &[u8; 32], ticket: &str, username: &str, binding: &str, now_unix: i64) -> bool {
     let mut parts = ticket.splitn(3, '.');
-    let expires: i64 = parts.next()?.parse().ok()?;
-    let mac = hex::decode(parts.next()?).ok()?;
-    let username = String::from_utf8(hex::decode(parts.next()?).ok()?).ok()?;
-    ticket_mac(key, &username, expires).verify_slice(&mac).ok()?;
-    (now_unix < expires).then_some(username)
+    let (Some(expires), Some(mac)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let (Ok(expires), Ok(mac)) = (expires.parse::<i64>(), hex::decode(mac)) else {
+        return false;
+    };
+    now_unix < expires && ticket_mac(key, username, expires, binding).verify_slice(&mac).is_ok()
 }
 
 #[cfg(test)]
@@ -112,16 +132,20 @@ mod tests {
     }
 
     #[test]
-    fn tickets_expire_and_cannot_be_forged() {
+    fn tickets_expire_cannot_be_forged_and_die_with_their_binding() {
         let key = [7u8; 32];
-        let t = ticket(&key, "olga", 1000);
-        assert_eq!(
-            ticket_username(&key, &t, 1000 + TICKET_SECONDS - 1).as_deref(),
-            Some("olga")
-        );
-        assert_eq!(ticket_username(&key, &t, 1000 + TICKET_SECONDS), None);
-        assert_eq!(ticket_username(&[8u8; 32], &t, 1000), None);
-        let other = t.replace(&hex::encode("olga"), &hex::encode("root"));
-        assert_eq!(ticket_username(&key, &other, 1000), None);
+        let bound = binding("$argon2id$h", None);
+        let t = ticket(&key, "olga", &bound, 1000);
+        assert_eq!(ticket_username(&t).as_deref(), Some("olga"));
+        assert!(ticket_valid(&key, &t, "olga", &bound, 1000 + TICKET_SECONDS - 1));
+        assert!(!ticket_valid(&key, &t, "olga", &bound, 1000 + TICKET_SECONDS));
+        assert!(!ticket_valid(&[8u8; 32], &t, "olga", &bound, 1000));
+        assert!(!ticket_valid(&key, &t, "root", &bound, 1000));
+        // A code used, or a new password: the ticket is dead.
+        assert!(!ticket_valid(&key, &t, "olga", &binding("$argon2id$h", Some(5)), 1000));
+        assert!(!ticket_valid(&key, &t, "olga", &binding("$argon2id$other", None), 1000));
+        for junk in ["", "x", "1.2", "1.zz.6f6c6761"] {
+            assert!(!ticket_valid(&key, junk, "olga", &bound, 0), "{junk}");
+        }
     }
 }

@@ -24,10 +24,12 @@ pub struct Application {
 }
 
 /// What the portal deletes by age, and how often it looks.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Retention {
     sent_mail: chrono::Duration,
     every: std::time::Duration,
+    /// Where the file sink writes mail (None with an SMTP relay).
+    mail_files: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,7 @@ impl Application {
         let retention = Retention {
             sent_mail: settings.outbox_retention,
             every: std::time::Duration::from_secs(600),
+            mail_files: settings.smtp.is_none().then(|| settings.mail_dir.clone()),
         };
         let state = Arc::new(Inner {
             public_key: store.public_key().await?,
@@ -132,6 +135,14 @@ async fn housekeep(store: Store, retention: Retention) {
             Ok(n) if n > 0 => tracing::info!(mails = n, "sent mails past their retention deleted"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "deleting sent mails"),
+        }
+        if let Some(dir) = &retention.mail_files {
+            let before = std::time::SystemTime::now() - retention.sent_mail.to_std().unwrap_or_default();
+            match crate::state::purge_mail_files(dir, before) {
+                Ok(n) if n > 0 => tracing::info!(files = n, "mail files past their retention deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "deleting mail files"),
+            }
         }
     }
 }

@@ -42,6 +42,8 @@ impl Mailer for FileMailer {
         create_private_dir(&self.dir)?;
         let path = self.dir.join(format!("{:08}.eml", mail.id));
         let tmp = path.with_extension("tmp");
+        // A leftover from a crash would keep its old mode: start afresh.
+        let _ = std::fs::remove_file(&tmp);
         // Mails hold receipts and confirmation links: readable by the
         // portal's user only (ASVS 8.1.2), whatever the umask.
         let mut options = std::fs::OpenOptions::new();
@@ -59,15 +61,39 @@ impl Mailer for FileMailer {
     }
 }
 
+/// The outbox directory, private to the portal's user: created so, and
+/// an existing one (made by an older version, or by hand) tightened.
 fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    builder.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Deletes mail files in `dir` last written before `before` (the file sink
+/// keeps receipts and links as long as the store keeps the mail); returns
+/// how many.
+pub fn purge_mail_files(dir: &std::path::Path, before: std::time::SystemTime) -> std::io::Result<u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry?.path();
+        let is_mail = path.extension().is_some_and(|e| e == "eml" || e == "tmp");
+        if is_mail && std::fs::metadata(&path)?.modified()? < before {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Delivery through an SMTP relay (for example the local MTA on port 25).

@@ -97,6 +97,7 @@ pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAdd
         v4 => v4,
     };
     let peer = canonical(peer);
+    let trusted: Vec<IpAddr> = trusted.iter().copied().map(canonical).collect();
     if !trusted.contains(&peer) {
         return peer;
     }

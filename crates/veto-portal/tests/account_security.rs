@@ -201,6 +201,72 @@ async fn an_operator_needs_the_one_time_code_and_a_code_opens_once() {
 }
 
 #[tokio::test]
+async fn a_right_password_does_not_reset_the_count_of_wrong_codes() {
+    let app = TestApp::spawn_with(|s| s.login_failures_per_account = 4).await;
+    let mut thief = app.browser();
+    let wrong = totp_at_step(common::OPERATOR_TOTP, current_step() + 9);
+    let mut statuses = Vec::new();
+    // Someone with the password, starting over after every two wrong codes.
+    for _ in 0..3 {
+        let step = thief.password_step("op", PASSWORD).await;
+        statuses.push(step.status);
+        let Some(ticket) = hidden_field(&step.body, "ticket") else {
+            continue;
+        };
+        let csrf = hidden_field(&step.body, "csrf").unwrap();
+        for _ in 0..2 {
+            let r = thief
+                .post("/login/code", &[("ticket", &ticket), ("code", &wrong), ("csrf", &csrf)])
+                .await;
+            statuses.push(r.status);
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+        ],
+        "four wrong codes use up the account's limit, passwords or not"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_ticket_dies_when_its_code_is_used() {
+    let app = TestApp::spawn_with(|_| {}).await;
+    let mut op = app.browser();
+    let step = op.password_step("op", PASSWORD).await;
+    let ticket = hidden_field(&step.body, "ticket").unwrap();
+    let csrf = hidden_field(&step.body, "csrf").unwrap();
+    let code = totp_at_step(common::OPERATOR_TOTP, current_step());
+    let ok = op
+        .post("/login/code", &[("ticket", &ticket), ("code", &code), ("csrf", &csrf)])
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    // The captured ticket and a fresh code, without the password: refused.
+    let mut thief = app.browser();
+    let csrf = hidden_field(&thief.get("/login").await.body, "csrf").unwrap();
+    let next = totp_at_step(common::OPERATOR_TOTP, current_step() + 1);
+    let r = thief
+        .post("/login/code", &[("ticket", &ticket), ("code", &next), ("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.body.contains("zu lange gedauert"),
+        "the password step again: {}",
+        r.body
+    );
+    assert!(thief.session().is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_operator_without_a_second_factor_is_refused() {
     let app = TestApp::spawn_with(|_| {}).await;
     let store = app.store().await;

@@ -15,3 +15,7 @@ UPDATE api_tokens SET expires_at_us = created_at_us + 90 * 86400 * 1000000 WHERE
 
 -- Sessions are purged by expiry.
 CREATE INDEX sessions_by_expiry ON sessions (expires_at_us);
+
+-- Sessions opened before operators had a second factor end: every login
+-- after this version went through the rules above.
+DELETE FROM sessions;

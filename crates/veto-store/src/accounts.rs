@@ -28,6 +28,8 @@ pub struct Account {
     pub password_hash: String,
     /// The base32 RFC 6238 key of the account's second factor, if it has one.
     pub totp_secret: Option<String>,
+    /// The last time step whose code this account used.
+    pub totp_last_step: Option<i64>,
 }
 
 /// An API token as `veto tokens list` shows it (never the token itself).
@@ -80,6 +82,7 @@ fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Account, StoreError> 
         email: r.try_get("email")?,
         password_hash: r.try_get("password_hash")?,
         totp_secret: r.try_get("totp_secret")?,
+        totp_last_step: r.try_get("totp_last_step")?,
     })
 }
 
@@ -109,7 +112,8 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (username) DO UPDATE SET role = excluded.role, person_id = excluded.person_id,
                email = excluded.email, password_hash = excluded.password_hash,
-               password_changed_at_us = excluded.password_changed_at_us",
+               password_changed_at_us = excluded.password_changed_at_us,
+               totp_secret = CASE WHEN excluded.role = 'person' THEN NULL ELSE accounts.totp_secret END",
         )
         .bind(username)
         .bind(role_name)

@@ -147,6 +147,12 @@ impl Lang {
             Reason::OutOfRegion => "outside the covered countries",
             Reason::Objection if de => "Widerspruch",
             Reason::Objection => "objection",
+            Reason::TaggedMinor if de => "zeigt ein Kind",
+            Reason::TaggedMinor => "shows a child",
+            Reason::TaggedObjector if de => "zeigt eine Person mit Widerspruch",
+            Reason::TaggedObjector => "shows a person who objected",
+            Reason::CreatorOptOut if de => "vom Urheber für KI-Training gesperrt",
+            Reason::CreatorOptOut => "its creator opted out of AI training",
         }
     }
 

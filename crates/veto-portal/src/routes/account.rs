@@ -104,7 +104,15 @@ pub async fn change_password(
     let inputs: Vec<&str> = std::iter::once(account.username.as_str())
         .chain(account.email.as_deref())
         .collect();
-    if let Err(weak) = crate::password::check_new(&form.new, &inputs) {
+    // zxcvbn is CPU work: off the async workers, as hashing is.
+    let (candidate, owned): (String, Vec<String>) = (form.new.clone(), inputs.iter().map(|s| s.to_string()).collect());
+    let verdict = tokio::task::spawn_blocking(move || {
+        let inputs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        crate::password::check_new(&candidate, &inputs)
+    })
+    .await
+    .unwrap_or(Err(Weakness::TooLong));
+    if let Err(weak) = verdict {
         let error = match weak {
             Weakness::TooShort => t.password_too_short,
             Weakness::TooLong => t.password_too_long,

@@ -70,14 +70,22 @@ pub async fn login(
     let Some(account) = state.auth.authenticate(&form.username, &form.password).await? else {
         return failed(&state, visit, &client, form.username, None);
     };
-    state.login_throttle.succeeded(&form.username);
     if account.totp_secret.is_some() {
         // The password was right; the code comes next, on a page that
-        // carries only a signed ticket, never the password.
+        // carries only a signed ticket, never the password. The account's
+        // failures are cleared only by a right code: a right password
+        // must not reset the count of wrong codes.
         let mut page = Login::new(visit.page(), account.username.clone());
-        page.ticket = crate::mfa::ticket(&state.csrf_key, &account.username, chrono::Utc::now().timestamp());
+        let binding = crate::mfa::binding(&account.password_hash, account.totp_last_step);
+        page.ticket = crate::mfa::ticket(
+            &state.csrf_key,
+            &account.username,
+            &binding,
+            chrono::Utc::now().timestamp(),
+        );
         return Ok((visit.jar, render(&page)?).into_response());
     }
+    state.login_throttle.succeeded(&form.username);
     if account.role == Role::Operator && state.settings.operator_mfa_required {
         tracing::warn!("operator login refused: the account has no second factor");
         let mut page = Login::new(visit.page(), String::new());
@@ -105,8 +113,17 @@ pub async fn login_code(
     let mut visit = visit;
     visit.check_csrf(&state, form.csrf.as_deref())?;
     let now = chrono::Utc::now();
-    let Some(username) = crate::mfa::ticket_username(&state.csrf_key, &form.ticket, now.timestamp()) else {
-        // Expired or forged: start again with the password.
+    let username = crate::mfa::ticket_username(&form.ticket).unwrap_or_default();
+    let account = match username.is_empty() {
+        true => None,
+        false => state.store.account(&username).await?,
+    };
+    // Expired, forged, or dead since a code was used or the password changed.
+    let account = account.filter(|a| {
+        let binding = crate::mfa::binding(&a.password_hash, a.totp_last_step);
+        crate::mfa::ticket_valid(&state.csrf_key, &form.ticket, &a.username, &binding, now.timestamp())
+    });
+    let Some(account) = account else {
         let mut page = Login::new(visit.page(), String::new());
         page.failed = page.page.t.login_code_expired;
         return Ok((StatusCode::UNAUTHORIZED, visit.jar, render(&page)?).into_response());
@@ -116,24 +133,21 @@ pub async fn login_code(
         Metrics::inc(&state.metrics.rate_limited);
         return limited(visit, &headers, username, wait);
     }
-    let account = state.store.account(&username).await?;
     let step = account
-        .as_ref()
-        .and_then(|a| a.totp_secret.as_deref())
+        .totp_secret
+        .as_deref()
         .and_then(|secret| crate::mfa::matching_step(secret, &form.code, now.timestamp().max(0) as u64));
     let used = match step {
         Some(step) => state.store.use_totp_step(&username, step as i64).await?,
         None => false,
     };
-    match account {
-        Some(account) if used => {
-            state.login_throttle.succeeded(&username);
-            logged_in(&state, visit, &account).await
-        }
-        // The same ticket may try again until it expires or the account's
-        // failures are used up.
-        _ => failed(&state, visit, &client, username, Some(form.ticket)),
+    if used {
+        state.login_throttle.succeeded(&username);
+        return logged_in(&state, visit, &account).await;
     }
+    // The same ticket may try again until it expires or the account's
+    // failures are used up.
+    failed(&state, visit, &client, username, Some(form.ticket))
 }
 
 /// A failed password or code: counted against the client and the account.

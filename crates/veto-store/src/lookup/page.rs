@@ -224,7 +224,7 @@ mod tests {
             proptest::option::of(0u32..=u32::MAX - 1),
             proptest::array::uniform11(prop_oneof![Just(0u32), 1u32..300, Just(u32::MAX)]),
             proptest::array::uniform3(prop_oneof![Just(0u32), 1u32..300]),
-            proptest::array::uniform8(prop_oneof![Just(0u32), 1u32..300]),
+            proptest::array::uniform11(prop_oneof![Just(0u32), 1u32..300]),
         )
             .prop_map(|(shard, kinds, platforms, reasons)| PersonCounts {
                 shard,

@@ -21,7 +21,9 @@ pub mod receipt;
 pub mod redact;
 pub mod rules;
 pub mod time;
+pub mod usage;
 
 pub use model::{Audience, Channel, Kind, Objection, ObjectionScope, Platform, Reason};
 pub use policy::{AssistantChats, LateObjections, Policy, PolicyError};
-pub use rules::{ItemFacts, PersonFacts, evaluate};
+pub use rules::{ItemFacts, PersonFacts, TaggedFacts, evaluate, evaluate_tagged};
+pub use usage::Usage;

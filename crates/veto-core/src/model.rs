@@ -126,6 +126,9 @@ vocabulary! {
         Minor = "minor",
         OutOfRegion = "out_of_region",
         Objection = "objection",
+        TaggedMinor = "tagged_minor",
+        TaggedObjector = "tagged_objector",
+        CreatorOptOut = "creator_opt_out",
     }
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::model::{Audience, Kind, Objection, Platform, Reason};
 use crate::policy::{AssistantChats, Policy};
+use crate::usage::Usage;
 
 /// What the rules need to know about an item.
 #[derive(Clone, Copy, Debug)]
@@ -15,7 +16,22 @@ pub struct ItemFacts {
     pub audience: Audience,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The creator's machine-readable preference (export v1.1 `usage`).
+    pub usage: Usage,
 }
+
+/// What the rules need to know about a person an item tags or depicts
+/// (export v1.1 `tagged`).
+#[derive(Clone, Copy, Debug)]
+pub struct TaggedFacts<'a> {
+    pub birth_date: Option<NaiveDate>,
+    /// Their objections on file (any order).
+    pub objections: &'a [Objection],
+}
+
+/// Kinds that show the people they tag: a photo of an objector is theirs
+/// too, a comment naming them is not (its text is redacted instead).
+pub const DEPICTING: [Kind; 5] = [Kind::Photo, Kind::Video, Kind::Reel, Kind::Story, Kind::ProfilePicture];
 
 /// What the rules need to know about the item's author.
 #[derive(Clone, Copy, Debug)]
@@ -29,14 +45,28 @@ pub struct PersonFacts<'a> {
 ///
 /// Returns `Ok(())` if every rule passes, otherwise the reason of the FIRST
 /// rule that fails, in this order: not_yet_created, deleted, out_of_scope,
-/// not_public, age_unknown/minor, out_of_region, objection.
-/// `objections` are the author's objections on file (any order).
+/// not_public, age_unknown/minor, out_of_region, objection, tagged_minor,
+/// tagged_objector, creator_opt_out.
+/// `objections` are the author's objections on file (any order). An item
+/// that tags nobody: [`evaluate_tagged`] with no tagged persons.
 pub fn evaluate(
     policy: &Policy,
     as_of: DateTime<Utc>,
     item: &ItemFacts,
     person: &PersonFacts<'_>,
     objections: &[Objection],
+) -> Result<(), Reason> {
+    evaluate_tagged(policy, as_of, item, person, objections, &[])
+}
+
+/// [`evaluate`] for an item that tags the persons `tagged`.
+pub fn evaluate_tagged(
+    policy: &Policy,
+    as_of: DateTime<Utc>,
+    item: &ItemFacts,
+    person: &PersonFacts<'_>,
+    objections: &[Objection],
+    tagged: &[TaggedFacts<'_>],
 ) -> Result<(), Reason> {
     if item.created_at > as_of {
         return Err(Reason::NotYetCreated);
@@ -66,6 +96,25 @@ pub fn evaluate(
     }
     if objection_applies(objections, item.platform, as_of) {
         return Err(Reason::Objection);
+    }
+    // An adult's public photo of a child is still a child's photo; a tagged
+    // person whose age is unknown counts as a child.
+    let created = item.created_at.date_naive();
+    if tagged
+        .iter()
+        .any(|t| t.birth_date.is_none_or(|b| age_on(b, created) < policy.min_age as i32))
+    {
+        return Err(Reason::TaggedMinor);
+    }
+    if DEPICTING.contains(&item.kind)
+        && tagged
+            .iter()
+            .any(|t| objection_applies(t.objections, item.platform, as_of))
+    {
+        return Err(Reason::TaggedObjector);
+    }
+    if item.usage.disallows_training() {
+        return Err(Reason::CreatorOptOut);
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::model::{Channel, ObjectionScope};
+use crate::usage::Usage;
 
 fn meta() -> Policy {
     Policy::preset("meta-2025").unwrap()
@@ -27,6 +28,7 @@ fn post(created: &str) -> ItemFacts {
         audience: Audience::Public,
         created_at: utc(created),
         deleted_at: None,
+        usage: Usage::Unstated,
     }
 }
 
@@ -205,6 +207,115 @@ fn unknown_country_or_outside_the_eea_is_out_of_region() {
     assert_eq!(evaluate(&meta(), t, &item, &no, &[]), Ok(()));
 }
 
+#[test]
+fn an_adults_public_photo_of_a_child_is_a_childs_photo() {
+    let t = utc("2025-07-01T00:00:00Z");
+    let photo = ItemFacts {
+        kind: Kind::Photo,
+        ..post("2025-03-14T12:00:00Z")
+    };
+    let child = TaggedFacts {
+        birth_date: Some(date("2007-03-15")),
+        objections: &[],
+    };
+    let unknown = TaggedFacts {
+        birth_date: None,
+        objections: &[],
+    };
+    let grown = TaggedFacts {
+        birth_date: Some(date("2007-03-14")),
+        objections: &[],
+    };
+    assert_eq!(
+        evaluate_tagged(&meta(), t, &photo, &ADULT, &[], &[child]),
+        Err(Reason::TaggedMinor)
+    );
+    assert_eq!(
+        evaluate_tagged(&meta(), t, &photo, &ADULT, &[], &[grown, unknown]),
+        Err(Reason::TaggedMinor)
+    );
+    assert_eq!(
+        evaluate_tagged(&meta(), t, &photo, &ADULT, &[], &[grown]),
+        Ok(()),
+        "18 that day"
+    );
+    // Any kind: a comment tagging a child is a child's too.
+    let comment = ItemFacts {
+        kind: Kind::Comment,
+        ..photo
+    };
+    assert_eq!(
+        evaluate_tagged(&meta(), t, &comment, &ADULT, &[], &[child]),
+        Err(Reason::TaggedMinor)
+    );
+}
+
+#[test]
+fn a_tagged_objector_removes_pictures_of_them_but_not_text_naming_them() {
+    let t = utc("2025-07-01T00:00:00Z");
+    let o = [objection(ObjectionScope::Instagram, utc("2025-05-01T00:00:00Z"), None)];
+    let objector = TaggedFacts {
+        birth_date: Some(date("1990-01-01")),
+        objections: &o,
+    };
+    for kind in [Kind::Photo, Kind::Video, Kind::Reel, Kind::Story, Kind::ProfilePicture] {
+        let item = ItemFacts {
+            kind,
+            platform: Platform::Instagram,
+            ..post("2025-01-01T00:00:00Z")
+        };
+        assert_eq!(
+            evaluate_tagged(&meta(), t, &item, &ADULT, &[], &[objector]),
+            Err(Reason::TaggedObjector),
+            "{kind}"
+        );
+        let facebook = ItemFacts {
+            platform: Platform::Facebook,
+            ..item
+        };
+        assert_eq!(
+            evaluate_tagged(&meta(), t, &facebook, &ADULT, &[], &[objector]),
+            Ok(()),
+            "scope"
+        );
+    }
+    let comment = ItemFacts {
+        kind: Kind::Comment,
+        platform: Platform::Instagram,
+        ..post("2025-01-01T00:00:00Z")
+    };
+    assert_eq!(evaluate_tagged(&meta(), t, &comment, &ADULT, &[], &[objector]), Ok(()));
+}
+
+#[test]
+fn a_creators_opt_out_comes_last() {
+    let t = utc("2025-07-01T00:00:00Z");
+    let opted_out = ItemFacts {
+        usage: Usage::parse("train-ai=n").unwrap(),
+        ..post("2025-01-01T00:00:00Z")
+    };
+    assert_eq!(
+        evaluate(&meta(), t, &opted_out, &ADULT, &[]),
+        Err(Reason::CreatorOptOut)
+    );
+    let o = objection(ObjectionScope::All, utc("2025-05-01T00:00:00Z"), None);
+    assert_eq!(
+        evaluate(&meta(), t, &opted_out, &ADULT, &[o]),
+        Err(Reason::Objection),
+        "precedence"
+    );
+    let allowed = ItemFacts {
+        usage: Usage::parse(
+            "cawg.ai_training"
+                .strip_prefix("cawg.ai_training")
+                .map_or("allowed", |_| "allowed"),
+        )
+        .unwrap(),
+        ..opted_out
+    };
+    assert_eq!(evaluate(&meta(), t, &allowed, &ADULT, &[]), Ok(()));
+}
+
 // ---- property tests: an independent restatement of each rule ----
 
 fn arb_time() -> impl Strategy<Value = DateTime<Utc>> {
@@ -219,13 +330,15 @@ fn arb_item() -> impl Strategy<Value = ItemFacts> {
         prop::sample::select(Audience::ALL),
         arb_time(),
         prop::option::of(arb_time()),
+        prop::sample::select(vec![Usage::Unstated, Usage::Allowed, Usage::Disallowed]),
     )
-        .prop_map(|(platform, kind, audience, created_at, deleted_at)| ItemFacts {
+        .prop_map(|(platform, kind, audience, created_at, deleted_at, usage)| ItemFacts {
             platform,
             kind,
             audience,
             created_at,
             deleted_at,
+            usage,
         })
 }
 
@@ -253,13 +366,29 @@ proptest! {
         item in arb_item(),
         person in arb_person(),
         objections in prop::collection::vec(arb_objection(), 0..4),
+        tagged in prop::collection::vec((arb_person(), prop::collection::vec(arb_objection(), 0..3)), 0..3),
         t in arb_time(),
         strict in any::<bool>(),
     ) {
         let policy = Policy::preset(if strict { "strict" } else { "meta-2025" }).unwrap();
         let facts = PersonFacts { birth_date: person.0, country: person.1 };
+        let tagged_facts: Vec<TaggedFacts<'_>> = tagged
+            .iter()
+            .map(|((birth, _), objections)| TaggedFacts { birth_date: *birth, objections })
+            .collect();
+        let in_force_for = |objections: &[Objection]| objections.iter().any(|o| {
+            let covers = o.scope == ObjectionScope::All || o.scope.as_str() == item.platform.as_str();
+            covers && o.filed_at <= t && o.withdrawn_at.is_none_or(|w| w > t)
+        });
+        let under_18_on_creation = |b: NaiveDate| {
+            // Adult from the 18th birthday (1 March for 29 February).
+            let y = b.year() + 18;
+            let bd = NaiveDate::from_ymd_opt(y, b.month(), b.day()).unwrap_or(NaiveDate::from_ymd_opt(y, 3, 1).unwrap());
+            item.created_at.date_naive() < bd
+        };
+        let shows_people = matches!(item.kind.as_str(), "photo" | "video" | "reel" | "story" | "profile_picture");
         // Each rule restated on its own, in the order.
-        let checks: [(bool, Reason); 8] = [
+        let checks: [(bool, Reason); 11] = [
             (item.created_at > t, Reason::NotYetCreated),
             (matches!(item.deleted_at, Some(d) if d <= t), Reason::Deleted),
             (!policy.kinds_for(item.platform).contains(&item.kind), Reason::OutOfScope),
@@ -272,13 +401,16 @@ proptest! {
                 item.created_at.date_naive() < bd
             }), Reason::Minor),
             (!matches!(person.1, Some("DE" | "FR" | "NO")), Reason::OutOfRegion),
-            (objections.iter().any(|o| {
-                let covers = o.scope == ObjectionScope::All || o.scope.as_str() == item.platform.as_str();
-                covers && o.filed_at <= t && o.withdrawn_at.is_none_or(|w| w > t)
-            }), Reason::Objection),
+            (in_force_for(&objections), Reason::Objection),
+            (tagged.iter().any(|((birth, _), _)| birth.is_none_or(under_18_on_creation)), Reason::TaggedMinor),
+            (shows_people && tagged.iter().any(|(_, objections)| in_force_for(objections)), Reason::TaggedObjector),
+            (item.usage == Usage::Disallowed, Reason::CreatorOptOut),
         ];
         let expected = checks.iter().find(|(fails, _)| *fails).map(|(_, r)| *r);
-        prop_assert_eq!(evaluate(&policy, t, &item, &facts, &objections).err(), expected);
+        prop_assert_eq!(evaluate_tagged(&policy, t, &item, &facts, &objections, &tagged_facts).err(), expected);
+        if tagged.is_empty() {
+            prop_assert_eq!(evaluate(&policy, t, &item, &facts, &objections).err(), expected);
+        }
     }
 
     #[test]

@@ -332,6 +332,9 @@ impl ReasonUdf {
                 deleted_at: deleted
                     .is_valid(i)
                     .then(|| veto_core::time::from_micros(deleted.value(i))),
+                // Export v1 carries no `usage` and no `tagged`; v1.1's
+                // columns reach the rules in a later change.
+                usage: veto_core::Usage::Unstated,
             };
             let author = person_idx.value(i);
             let person = PersonFacts {

@@ -16,6 +16,13 @@ pub fn generate(dir: &Path, persons: usize, seed: u64, format: veto_synth::Forma
     veto_engine::export::read_objections(&dir.join("objections.jsonl")).unwrap()
 }
 
+/// An export in format v1.1 (with `tagged` and `usage`).
+pub fn generate_v1_1(dir: &Path, persons: usize, seed: u64, format: veto_synth::Format) -> Vec<Objection> {
+    let max_posts = veto_synth::DEFAULT_MAX_POSTS;
+    veto_synth::generate_export(dir, persons, max_posts, seed, format, veto_synth::Version::V1_1).unwrap();
+    veto_engine::export::read_objections(&dir.join("objections.jsonl")).unwrap()
+}
+
 pub fn request(data: &Path, out: PathBuf, objections: Vec<Objection>) -> BuildRequest {
     let policy = Policy::preset("meta-2025").unwrap();
     BuildRequest {

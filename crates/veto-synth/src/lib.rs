@@ -5,7 +5,10 @@
 //! numbers, IBANs and mentions, every kind and audience, minors and unknown
 //! birth dates, people outside the EU/EEA, deleted items, assistant chats, and
 //! objections before and after the Meta deadline, scoped and withdrawn.
-//! The same seed gives the same files.
+//! The same seed gives the same files. [`generate_export`] with
+//! [`Version::V1_1`] also writes v1.1's `tagged` and `usage`, drawn from a
+//! random stream of their own, so every v1 field is byte for byte what v1
+//! gives.
 
 pub mod fortunes;
 mod text;
@@ -46,7 +49,32 @@ pub struct Item {
     pub media_uri: Option<String>,
     pub media_sha256: Option<String>,
     pub lang: Option<String>,
+    /// v1.1: persons the item depicts or tags.
+    pub tagged: Vec<String>,
+    /// v1.1: the creator's preference about AI training.
+    pub usage: Option<String>,
 }
+
+/// The export format version to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    /// v1 plus the items' `tagged` and `usage`.
+    V1_1,
+}
+
+/// The `usage` values the generator writes, one of each vocabulary's forms
+/// (docs/export-format.md).
+pub const USAGE_VALUES: &[&str] = &[
+    "train-ai=n",
+    "train-ai=y, search=y",
+    "search=n",
+    "tdm-reservation=1",
+    "tdm-reservation=0",
+    "allowed",
+    "notAllowed",
+    "constrained",
+];
 
 /// What was generated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,6 +119,18 @@ pub fn generate_with_posts(
     seed: u64,
     format: Format,
 ) -> Result<Summary, GenerateError> {
+    generate_export(out, persons, max_posts, seed, format, Version::V1)
+}
+
+/// Like [`generate_with_posts`], in export format `version`.
+pub fn generate_export(
+    out: &Path,
+    persons: usize,
+    max_posts: u32,
+    seed: u64,
+    format: Format,
+    version: Version,
+) -> Result<Summary, GenerateError> {
     std::fs::create_dir_all(out).map_err(|source| GenerateError::Io {
         path: out.display().to_string(),
         source,
@@ -98,11 +138,16 @@ pub fn generate_with_posts(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let people: Vec<Person> = (0..persons).map(|i| person(&mut rng, i)).collect();
     let all_handles: Vec<String> = people.iter().flat_map(|p| p.handles.iter().cloned()).collect();
-    let mut items_out = write::ItemWriter::create(out, format)?;
+    let mut items_out = write::ItemWriter::create(out, format, version)?;
     let mut item_count = 0u64;
     let mut objections = Vec::new();
+    // v1.1's fields come from a stream of their own (see the crate docs).
+    let mut tags_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7a67_6765_645f_7631);
     for p in &people {
-        for item in items_for(&mut rng, p, &all_handles, max_posts.max(1), &mut item_count) {
+        for mut item in items_for(&mut rng, p, &all_handles, max_posts.max(1), &mut item_count) {
+            if version == Version::V1_1 {
+                tag_and_mark(&mut tags_rng, &mut item, &people);
+            }
             items_out.push(item)?;
         }
         if let Some(o) = objection_for(&mut rng, p, objections.len()) {
@@ -117,6 +162,34 @@ pub fn generate_with_posts(
         items: item_count,
         objections: objections.len() as u64,
     })
+}
+
+/// v1.1: a quarter of the pictures tag one or two other people (minors and
+/// objectors among them, as in life), a few comments tag someone, and 3%
+/// of items carry a creator's preference.
+fn tag_and_mark(rng: &mut ChaCha8Rng, item: &mut Item, people: &[Person]) {
+    let pictures = matches!(
+        item.kind,
+        Kind::Photo | Kind::Video | Kind::Reel | Kind::Story | Kind::ProfilePicture
+    );
+    let chance = if pictures {
+        0.25
+    } else if item.kind == Kind::Comment {
+        0.05
+    } else {
+        0.0
+    };
+    if chance > 0.0 && rng.random_bool(chance) {
+        for _ in 0..rng.random_range(1..=2) {
+            let other = &people[rng.random_range(0..people.len())];
+            if other.person_id != item.person_id && !item.tagged.contains(&other.person_id) {
+                item.tagged.push(other.person_id.clone());
+            }
+        }
+    }
+    if rng.random_bool(0.03) {
+        item.usage = Some(USAGE_VALUES.choose(rng).expect("non-empty").to_string());
+    }
 }
 
 fn person(rng: &mut impl Rng, i: usize) -> Person {
@@ -203,6 +276,8 @@ fn items_for(rng: &mut ChaCha8Rng, p: &Person, handles: &[String], max_posts: u3
             media_uri,
             media_sha256,
             lang: lang.map(str::to_string),
+            tagged: Vec::new(),
+            usage: None,
         });
     };
     let name = p.display_name.clone();

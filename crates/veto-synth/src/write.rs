@@ -16,7 +16,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use serde_json::json;
 use veto_core::Objection;
 
-use crate::{GenerateError, Item, Person};
+use crate::{GenerateError, Item, Person, Version};
 
 /// The encoding of the generated tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -62,9 +62,9 @@ fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn items_schema() -> SchemaRef {
+fn items_schema(version: Version) -> SchemaRef {
     let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         s("item_id", false),
         s("person_id", false),
         s("platform", false),
@@ -76,7 +76,13 @@ fn items_schema() -> SchemaRef {
         s("media_uri", true),
         s("media_sha256", true),
         s("lang", true),
-    ]))
+    ];
+    if version == Version::V1_1 {
+        let item = Arc::new(Field::new("item", DataType::Utf8, true));
+        fields.push(Field::new("tagged", DataType::List(item), true));
+        fields.push(s("usage", true));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 enum Sink {
@@ -88,12 +94,13 @@ enum Sink {
 pub struct ItemWriter {
     file: AtomicFile,
     sink: Sink,
+    version: Version,
 }
 
 const BATCH: usize = 65_536;
 
 impl ItemWriter {
-    pub fn create(dir: &Path, format: Format) -> Result<ItemWriter, GenerateError> {
+    pub fn create(dir: &Path, format: Format, version: Version) -> Result<ItemWriter, GenerateError> {
         let name = match format {
             Format::Parquet => "items.parquet",
             Format::JsonLines => "items.jsonl",
@@ -101,12 +108,16 @@ impl ItemWriter {
         let (atomic, file) = AtomicFile::create(dir.join(name))?;
         let sink = match format {
             Format::Parquet => Sink::Parquet(
-                Box::new(ArrowWriter::try_new(file, items_schema(), Some(props()))?),
+                Box::new(ArrowWriter::try_new(file, items_schema(version), Some(props()))?),
                 Vec::new(),
             ),
             Format::JsonLines => Sink::Json(BufWriter::new(file)),
         };
-        Ok(ItemWriter { file: atomic, sink })
+        Ok(ItemWriter {
+            file: atomic,
+            sink,
+            version,
+        })
     }
 
     pub fn push(&mut self, item: Item) -> Result<(), GenerateError> {
@@ -114,17 +125,24 @@ impl ItemWriter {
             Sink::Parquet(writer, buffer) => {
                 buffer.push(item);
                 if buffer.len() >= BATCH {
-                    writer.write(&items_batch(buffer)?)?;
+                    writer.write(&items_batch(buffer, self.version)?)?;
                     buffer.clear();
                 }
             }
             Sink::Json(out) => {
-                let line = json!({
+                let mut line = json!({
                     "item_id": item.item_id, "person_id": item.person_id, "platform": item.platform,
                     "kind": item.kind, "audience": item.audience, "created_at": item.created_at.to_rfc3339(),
                     "deleted_at": item.deleted_at.map(|d| d.to_rfc3339()), "text": item.text,
                     "media_uri": item.media_uri, "media_sha256": item.media_sha256, "lang": item.lang,
                 });
+                if self.version == Version::V1_1 {
+                    line["tagged"] = match item.tagged.is_empty() {
+                        true => serde_json::Value::Null,
+                        false => json!(item.tagged),
+                    };
+                    line["usage"] = json!(item.usage);
+                }
                 writeln!(out, "{line}").map_err(io(&self.file.tmp))?;
             }
         }
@@ -135,7 +153,7 @@ impl ItemWriter {
         let file = match self.sink {
             Sink::Parquet(mut writer, buffer) => {
                 if !buffer.is_empty() {
-                    writer.write(&items_batch(&buffer)?)?;
+                    writer.write(&items_batch(&buffer, self.version)?)?;
                 }
                 writer.into_inner()?
             }
@@ -145,7 +163,7 @@ impl ItemWriter {
     }
 }
 
-fn items_batch(items: &[Item]) -> Result<RecordBatch, GenerateError> {
+fn items_batch(items: &[Item], version: Version) -> Result<RecordBatch, GenerateError> {
     let mut strings: [StringBuilder; 9] = Default::default();
     let mut created = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut deleted = TimestampMicrosecondBuilder::new().with_timezone("UTC");
@@ -168,7 +186,7 @@ fn items_batch(items: &[Item]) -> Result<RecordBatch, GenerateError> {
         deleted.append_option(it.deleted_at.map(|d| d.timestamp_micros()));
     }
     let [item_id, person_id, platform, kind, audience, text, uri, sha, lang] = &mut strings;
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(item_id.finish()),
         Arc::new(person_id.finish()),
         Arc::new(platform.finish()),
@@ -181,7 +199,20 @@ fn items_batch(items: &[Item]) -> Result<RecordBatch, GenerateError> {
         Arc::new(sha.finish()),
         Arc::new(lang.finish()),
     ];
-    Ok(RecordBatch::try_new(items_schema(), columns)?)
+    if version == Version::V1_1 {
+        let mut tagged = ListBuilder::new(StringBuilder::new());
+        let mut usage = StringBuilder::new();
+        for it in items {
+            for id in &it.tagged {
+                tagged.values().append_value(id);
+            }
+            tagged.append(!it.tagged.is_empty());
+            usage.append_option(it.usage.as_deref());
+        }
+        columns.push(Arc::new(tagged.finish()));
+        columns.push(Arc::new(usage.finish()));
+    }
+    Ok(RecordBatch::try_new(items_schema(version), columns)?)
 }
 
 /// Writes `persons.parquet` or `persons.jsonl`.

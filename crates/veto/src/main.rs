@@ -39,6 +39,10 @@ enum Command {
         seed: u64,
         #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
         format: ExportFormat,
+        /// Export format version: 1.1 adds the items' `tagged` and `usage`
+        /// (every v1 field stays the same).
+        #[arg(long, default_value = "1", value_parser = ["1", "1.1"])]
+        export_version: String,
     },
     /// Turn Debian's fortunes-de quotes into a JSON Lines export (authors as persons).
     ImportFortunes {
@@ -343,12 +347,17 @@ fn main() -> ExitCode {
                 max_posts,
                 seed,
                 format,
+                export_version,
             } => {
                 let format = match format {
                     ExportFormat::Parquet => veto_synth::Format::Parquet,
                     ExportFormat::Jsonl => veto_synth::Format::JsonLines,
                 };
-                commands::generate(&out, persons, max_posts, seed, format)
+                let version = match export_version.as_str() {
+                    "1.1" => veto_synth::Version::V1_1,
+                    _ => veto_synth::Version::V1,
+                };
+                commands::generate(&out, persons, max_posts, seed, format, version)
             }
             Command::Objections {
                 command: ObjectionsCommand::Import { file },

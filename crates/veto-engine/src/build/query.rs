@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::UInt8Type;
+use datafusion::common::ScalarValue;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::Expr;
-use datafusion::prelude::{DataFrame, SessionContext, col};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use futures::StreamExt;
 use veto_core::Reason;
 
@@ -131,7 +132,8 @@ pub(super) async fn judge_and_write(
 ///          ... (kind, lang, media_sha256 likewise), item_id, person_id, reason
 ///   FROM (
 ///     SELECT item_id, person_id, platform, kind, text, lang, media_sha256, person_idx,
-///            veto_reason(person_idx, platform, kind, audience, created_at, deleted_at) AS reason
+///            veto_reason(person_idx, platform, kind, audience, created_at, deleted_at,
+///                        tagged, usage) AS reason
 ///     FROM (SELECT *, veto_person(person_id) AS person_idx FROM items)))
 /// ORDER BY shard, doc_id
 /// ```
@@ -143,10 +145,29 @@ pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Re
         items = items.filter(udf("veto_check_item")?.call(fields))?;
     }
     let reason = udf("veto_reason")?.call(
-        ["person_idx", "platform", "kind", "audience", "created_at", "deleted_at"]
-            .map(col)
-            .to_vec(),
+        [
+            "person_idx",
+            "platform",
+            "kind",
+            "audience",
+            "created_at",
+            "deleted_at",
+            "tagged",
+            "usage",
+        ]
+        .map(col)
+        .to_vec(),
     );
+    // A v1 file read in place has no `tagged` or `usage`: typed nulls.
+    let has = |name: &str| items.schema().has_column_with_unqualified_name(name);
+    let tagged = match has("tagged") {
+        true => col("tagged"),
+        false => lit(ScalarValue::try_from(crate::export::tagged_type())?),
+    };
+    let usage = match has("usage") {
+        true => col("usage"),
+        false => lit(ScalarValue::Utf8(None)),
+    };
     let joined = items
         .select(vec![
             col("item_id"),
@@ -159,6 +180,8 @@ pub(super) async fn judge_and_sort(ctx: &SessionContext, check_rows: bool) -> Re
             col("text"),
             col("lang"),
             col("media_sha256"),
+            tagged.alias("tagged"),
+            usage.alias("usage"),
             udf("veto_person")?.call(vec![col("person_id")]).alias("person_idx"),
         ])?
         .select(vec![

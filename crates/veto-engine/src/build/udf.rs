@@ -6,9 +6,12 @@
 //!   query, as a failed row check does. This lookup replaces a hash join:
 //!   every item has exactly one author, and the join copied every item
 //!   column once more to pair it with the person's.
-//! * `veto_reason(person_idx, platform, kind, audience, created_at, deleted_at)`
-//!   → UInt8: 0 if the item is included, else `Reason::code() + 1`. The
-//!   author's facts and objections come from the persons table. It counts
+//! * `veto_reason(person_idx, platform, kind, audience, created_at, deleted_at,
+//!   tagged, usage)` → UInt8: 0 if the item is included, else
+//!   `Reason::code() + 1`. The author's and the tagged persons' facts and
+//!   objections come from the persons table. A `usage` that does not parse
+//!   or a tagged person missing from persons fails the query (only an
+//!   export read in place can hold one; the build then names the row). It counts
 //!   each row into the per-person tally (`tally.rs`) as it judges it.
 //!   It also counts what the included rows hold (`IncludedFacts`), here
 //!   where every row's facts are at hand, so they need not travel through
@@ -33,8 +36,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType, UInt32Type};
 use datafusion::common::{DataFusionError, Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
-use veto_core::rules::{ItemFacts, PersonFacts};
-use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate};
+use veto_core::rules::{ItemFacts, PersonFacts, TaggedFacts};
+use veto_core::{Audience, Kind, Objection, Platform, Policy, evaluate_tagged};
 
 use super::tally::PersonTally;
 use crate::export::{CHECKED, ItemColumns, PersonTable, SeenIds, validate_fields};
@@ -295,7 +298,7 @@ impl ReasonUdf {
         tally: Arc<Mutex<PersonTally>>,
     ) -> ScalarUDF {
         ScalarUDF::new_from_impl(ReasonUdf {
-            signature: Signature::any(6, Volatility::Immutable),
+            signature: Signature::any(8, Volatility::Immutable),
             policy,
             as_of,
             persons,
@@ -309,13 +312,46 @@ impl ReasonUdf {
 scalar_udf_impl!(ReasonUdf, "veto_reason", DataType::UInt8);
 
 impl ReasonUdf {
+    /// The facts of the persons row `i` tags, into `out` (cleared first).
+    fn tagged_facts<'s>(
+        &'s self,
+        tagged: Option<&datafusion::arrow::array::ListArray>,
+        i: usize,
+        out: &mut Vec<TaggedFacts<'s>>,
+    ) -> Result<()> {
+        out.clear();
+        let Some(list) = tagged.filter(|l| l.is_valid(i)) else {
+            return Ok(());
+        };
+        let ids = list.value(i);
+        let ids = strings(&ids)?;
+        for j in 0..ids.len() {
+            let Some(position) = ids.is_valid(j).then(|| self.persons.position(ids.value(j))).flatten() else {
+                return exec_err!("an item row failed its checks");
+            };
+            out.push(TaggedFacts {
+                birth_date: self.persons.birth_date(position),
+                objections: self
+                    .persons
+                    .objection_slot(position)
+                    .map_or(&[][..], |slot| self.objections.of(slot)),
+            });
+        }
+        Ok(())
+    }
+
     fn invoke(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let (a, n) = arrays(args)?;
         let person_idx = a[0].as_primitive::<UInt32Type>();
         let (platform, kind, audience) = (strings(&a[1])?, strings(&a[2])?, strings(&a[3])?);
         let created: &TimestampMicrosecondArray = a[4].as_primitive::<TimestampMicrosecondType>();
         let deleted: &TimestampMicrosecondArray = a[5].as_primitive::<TimestampMicrosecondType>();
+        let tagged = (a[6].data_type() != &DataType::Null).then(|| a[6].as_list::<i32>());
+        let usage = (a[7].data_type() != &DataType::Null)
+            .then(|| strings(&a[7]))
+            .transpose()?;
         let no_objections: &[Objection] = &[];
+        let mut tagged_facts = Vec::new();
         let mut out = Vec::with_capacity(n);
         let mut facts = IncludedFacts::default();
         // Each row's part for the per-person tally, applied under one lock.
@@ -332,9 +368,11 @@ impl ReasonUdf {
                 deleted_at: deleted
                     .is_valid(i)
                     .then(|| veto_core::time::from_micros(deleted.value(i))),
-                // Export v1 carries no `usage` and no `tagged`; v1.1's
-                // columns reach the rules in a later change.
-                usage: veto_core::Usage::Unstated,
+                usage: match usage.filter(|u| u.is_valid(i)) {
+                    Some(u) => veto_core::Usage::parse(u.value(i))
+                        .map_err(|_| DataFusionError::Execution("an item row failed its checks".into()))?,
+                    None => veto_core::Usage::Unstated,
+                },
             };
             let author = person_idx.value(i);
             let person = PersonFacts {
@@ -345,7 +383,8 @@ impl ReasonUdf {
                 Some(slot) => self.objections.of(slot),
                 None => no_objections,
             };
-            let verdict = evaluate(&self.policy, self.as_of, &item, &person, objections);
+            self.tagged_facts(tagged, i, &mut tagged_facts)?;
+            let verdict = evaluate_tagged(&self.policy, self.as_of, &item, &person, objections, &tagged_facts);
             out.push(match verdict {
                 Ok(()) => {
                     facts.count(&item, created.value(i));

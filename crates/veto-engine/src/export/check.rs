@@ -20,7 +20,7 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::columns::{check_schema, text};
-use super::items::{COLUMNS, ItemColumns, REQUIRED, STAGED_SCHEMA, validate};
+use super::items::{COLUMNS, ItemColumns, OPTIONAL_V1_1, REQUIRED, STAGED_SCHEMA, validate};
 use super::seen::SeenIds;
 use super::{Persons, TableFile};
 use crate::error::{BuildError, InputError};
@@ -38,6 +38,16 @@ pub const CHECKED: [&str; 8] = [
     "media_sha256",
 ];
 
+/// Equal types, a list's item field compared by its type only (writers
+/// name it `item` or `element`).
+fn same_type(a: &datafusion::arrow::datatypes::DataType, b: &datafusion::arrow::datatypes::DataType) -> bool {
+    use datafusion::arrow::datatypes::DataType;
+    match (a, b) {
+        (DataType::List(x), DataType::List(y)) => x.data_type() == y.data_type(),
+        _ => a == b,
+    }
+}
+
 fn open(table: &TableFile) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, BuildError> {
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
     super::open_parquet(table, file)
@@ -51,11 +61,17 @@ pub fn queryable_rows(table: &TableFile) -> Result<Option<u64>, BuildError> {
     let builder = open(table)?;
     check_schema(table, builder.schema(), COLUMNS, REQUIRED)?;
     let schema = builder.schema();
-    let queryable = STAGED_SCHEMA.fields().iter().filter(|f| f.name() != "row").all(|f| {
-        schema
-            .field_with_name(f.name())
-            .is_ok_and(|g| g.data_type() == f.data_type())
-    });
+    // v1.1's columns may be missing (the query reads them as null); the
+    // others must be there, and every one present must have the staged type.
+    let queryable =
+        STAGED_SCHEMA
+            .fields()
+            .iter()
+            .filter(|f| f.name() != "row")
+            .all(|f| match schema.field_with_name(f.name()) {
+                Ok(g) => same_type(g.data_type(), f.data_type()),
+                Err(_) => OPTIONAL_V1_1.contains(&f.name().as_str()),
+            });
     Ok(queryable.then(|| builder.metadata().file_metadata().num_rows() as u64))
 }
 
@@ -73,6 +89,7 @@ pub fn check_in_place(
     let roots: Vec<usize> = CHECKED
         .iter()
         .map(|name| schema.index_of(name).expect("checked above"))
+        .chain(OPTIONAL_V1_1.iter().filter_map(|name| schema.index_of(name).ok()))
         .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let group_rows: Vec<u64> = builder

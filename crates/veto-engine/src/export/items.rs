@@ -7,7 +7,8 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    ArrayRef, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+    Array, ArrayRef, AsArray, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -19,7 +20,7 @@ use veto_core::{Audience, Kind, Platform};
 
 use super::columns::{Expect, InstantColumn, RawInstant, check_schema, text};
 use super::json::Lines;
-use super::json::{check_known, opt_str, parse_object};
+use super::json::{check_known, opt_str, opt_str_list, parse_object};
 use super::persons::OptionalValue;
 use super::{Persons, Rejections, TableFile, TableFormat, plausible};
 use crate::error::BuildError;
@@ -36,7 +37,16 @@ pub(super) const COLUMNS: &[(&str, Expect)] = &[
     ("media_uri", Expect::Text),
     ("media_sha256", Expect::Text),
     ("lang", Expect::Text),
+    // Export v1.1.
+    ("tagged", Expect::TextList),
+    ("usage", Expect::Text),
 ];
+
+/// Columns of export v1.1: a file without them is a v1 file, read as before.
+pub(crate) const OPTIONAL_V1_1: [&str; 2] = ["tagged", "usage"];
+
+/// The most persons one item may tag.
+pub const MAX_TAGGED: usize = 1_000;
 pub(super) const REQUIRED: &[&str] = &["item_id", "person_id", "platform", "kind", "audience", "created_at"];
 
 /// The schema of staged items, as the build queries them.
@@ -54,8 +64,15 @@ pub static STAGED_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("text", DataType::Utf8, true),
         Field::new("media_sha256", DataType::Utf8, true),
         Field::new("lang", DataType::Utf8, true),
+        Field::new("tagged", tagged_type(), true),
+        Field::new("usage", DataType::Utf8, true),
     ]))
 });
+
+/// The staged (and queryable) type of `tagged`: a list of strings.
+pub fn tagged_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
 
 /// The result of staging: a Parquet file of valid items.
 #[derive(Debug)]
@@ -84,6 +101,9 @@ pub struct RawItem<'a> {
     pub(super) text: Option<&'a str>,
     pub(super) media_sha256: Option<&'a str>,
     pub(super) lang: Option<&'a str>,
+    /// None: the field is missing or null.
+    pub(super) tagged: Option<Vec<&'a str>>,
+    pub(super) usage: Option<&'a str>,
 }
 
 impl RawItem<'_> {
@@ -98,6 +118,7 @@ impl RawItem<'_> {
             "kind": self.kind, "audience": self.audience, "created_at": instant(&self.created_at),
             "deleted_at": instant(&self.deleted_at), "text": self.text,
             "media_sha256": self.media_sha256, "lang": self.lang,
+            "tagged": self.tagged, "usage": self.usage,
         })
     }
 }
@@ -105,9 +126,10 @@ impl RawItem<'_> {
 /// The columns of one Parquet batch of items, normalised; a column the
 /// batch lacks (not in the file, or not read) reads as null.
 pub struct ItemColumns {
-    text: [StringArray; 8],
+    text: [StringArray; 9],
     created_at: InstantColumn,
     deleted_at: InstantColumn,
+    tagged: Option<ListArray>,
 }
 
 impl ItemColumns {
@@ -121,17 +143,35 @@ impl ItemColumns {
             "text",
             "media_sha256",
             "lang",
+            "usage",
         ];
-        let [a, b, c, d, e, f, g, h] = names.map(|name| text(batch, name));
+        let [a, b, c, d, e, f, g, h, u] = names.map(|name| text(batch, name));
+        let tagged = match batch.column_by_name("tagged") {
+            Some(list) if list.data_type() != &DataType::Null => {
+                let list = datafusion::arrow::compute::cast(list, &tagged_type())?;
+                Some(list.as_list::<i32>().clone())
+            }
+            _ => None,
+        };
         Ok(ItemColumns {
-            text: [a?, b?, c?, d?, e?, f?, g?, h?],
+            text: [a?, b?, c?, d?, e?, f?, g?, h?, u?],
             created_at: InstantColumn::read(batch, "created_at")?,
             deleted_at: InstantColumn::read(batch, "deleted_at")?,
+            tagged,
         })
     }
 
     pub fn row(&self, i: usize) -> RawItem<'_> {
-        let [item_id, person_id, platform, kind, audience, text, media, lang] = &self.text;
+        let [item_id, person_id, platform, kind, audience, text, media, lang, usage] = &self.text;
+        let tagged = self.tagged.as_ref().filter(|l| l.is_valid(i)).map(|l| {
+            let ids = l.values().as_string::<i32>();
+            let offsets = l.value_offsets();
+            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+            // A null inside the list reads as empty, which validation refuses.
+            (start..end)
+                .map(|j| if ids.is_valid(j) { ids.value(j) } else { "" })
+                .collect()
+        });
         RawItem {
             item_id: item_id.is_valid_at(i),
             person_id: person_id.is_valid_at(i),
@@ -143,6 +183,8 @@ impl ItemColumns {
             text: text.is_valid_at(i),
             media_sha256: media.is_valid_at(i),
             lang: lang.is_valid_at(i),
+            tagged,
+            usage: usage.is_valid_at(i),
         }
     }
 }
@@ -153,6 +195,11 @@ pub(super) fn validate(raw: &RawItem<'_>, persons: &Persons) -> Result<(i64, Opt
     let person_id = raw.person_id.expect("validated as present");
     if !persons.contains(person_id) {
         return Err(("person_id", format!("author {person_id:?} is not in persons")));
+    }
+    for id in raw.tagged.iter().flatten() {
+        if !persons.contains(id) {
+            return Err(("tagged", format!("tagged person {id:?} is not in persons")));
+        }
     }
     Ok(instants)
 }
@@ -194,6 +241,17 @@ pub fn validate_fields(raw: &RawItem<'_>) -> Result<(i64, Option<i64>), (&'stati
     {
         return Err(("media_sha256", format!("{sha:?} is not 64 lowercase hex digits")));
     }
+    if let Some(usage) = raw.usage {
+        veto_core::Usage::parse(usage).map_err(|e| ("usage", e.to_string()))?;
+    }
+    if let Some(tagged) = &raw.tagged {
+        if tagged.len() > MAX_TAGGED {
+            return Err(("tagged", format!("tags {} persons; at most {MAX_TAGGED}", tagged.len())));
+        }
+        if tagged.iter().any(|id| id.trim().is_empty()) {
+            return Err(("tagged", "a tagged person_id is empty".into()));
+        }
+    }
     Ok((created, deleted))
 }
 
@@ -201,7 +259,8 @@ pub fn validate_fields(raw: &RawItem<'_>) -> Result<(i64, Option<i64>), (&'stati
 struct Stager {
     writer: ArrowWriter<std::fs::File>,
     row: UInt64Builder,
-    strings: [StringBuilder; 8],
+    strings: [StringBuilder; 9],
+    tagged: ListBuilder<StringBuilder>,
     created: TimestampMicrosecondBuilder,
     deleted: TimestampMicrosecondBuilder,
     buffered: usize,
@@ -221,6 +280,7 @@ impl Stager {
             writer: ArrowWriter::try_new(file, STAGED_SCHEMA.clone(), Some(props))?,
             row: UInt64Builder::new(),
             strings: Default::default(),
+            tagged: ListBuilder::new(StringBuilder::new()),
             created: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
             deleted: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
             buffered: 0,
@@ -239,9 +299,19 @@ impl Stager {
             raw.text,
             raw.media_sha256,
             raw.lang,
+            raw.usage,
         ];
         for (builder, value) in self.strings.iter_mut().zip(values) {
             builder.append_option(value);
+        }
+        match &raw.tagged {
+            Some(ids) => {
+                for id in ids {
+                    self.tagged.values().append_value(id);
+                }
+                self.tagged.append(true);
+            }
+            None => self.tagged.append(false),
         }
         self.created.append_value(created);
         self.deleted.append_option(deleted);
@@ -257,7 +327,7 @@ impl Stager {
         if self.buffered == 0 {
             return Ok(());
         }
-        let [item_id, person_id, platform, kind, audience, text, media, lang] = &mut self.strings;
+        let [item_id, person_id, platform, kind, audience, text, media, lang, usage] = &mut self.strings;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.row.finish()),
             Arc::new(item_id.finish()),
@@ -270,6 +340,8 @@ impl Stager {
             Arc::new(text.finish()),
             Arc::new(media.finish()),
             Arc::new(lang.finish()),
+            Arc::new(self.tagged.finish()),
+            Arc::new(usage.finish()),
         ];
         self.writer
             .write(&RecordBatch::try_new(STAGED_SCHEMA.clone(), columns)?)?;
@@ -301,6 +373,8 @@ struct JsonItem {
     media_uri: Option<String>,
     media_sha256: Option<String>,
     lang: Option<String>,
+    tagged: Option<Vec<String>>,
+    usage: Option<String>,
 }
 
 fn instant(s: &Option<String>) -> RawInstant<'_> {
@@ -315,8 +389,12 @@ fn json_field_error(line: &str) -> (String, String) {
     if let Err(e) = check_known(&map, &COLUMNS.iter().map(|(n, _)| *n).collect::<Vec<_>>()) {
         return e;
     }
-    for (name, _) in COLUMNS {
-        if let Err(e) = opt_str(&map, name) {
+    for (name, expect) in COLUMNS {
+        let checked = match expect {
+            Expect::TextList => opt_str_list(&map, name).map(|_| ()),
+            _ => opt_str(&map, name).map(|_| ()),
+        };
+        if let Err(e) = checked {
             return e;
         }
     }
@@ -434,6 +512,8 @@ impl ItemsStaging<'_> {
                 text: item.text.as_deref(),
                 media_sha256: item.media_sha256.as_deref(),
                 lang: item.lang.as_deref(),
+                tagged: item.tagged.as_ref().map(|t| t.iter().map(String::as_str).collect()),
+                usage: item.usage.as_deref(),
             };
             self.handle(row, raw)?;
             if self.read.is_multiple_of(65_536) {

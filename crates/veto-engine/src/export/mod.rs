@@ -20,7 +20,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub use check::{CHECKED, check_in_place, confirm_repeats, queryable_rows};
-pub use items::{ItemColumns, validate_fields};
+pub use items::{ItemColumns, tagged_type, validate_fields};
 pub use items::{StagedItems, stage_items};
 pub use objections::read_objections;
 pub use persons::{PersonTable, Persons, load_persons};

@@ -29,7 +29,14 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
 
     let platform = home.join("platform");
     println!("1. Generating a synthetic platform ({persons} persons, seed {seed}) ...");
-    let summary = veto_synth::generate(&platform, persons, seed, veto_synth::Format::Parquet)?;
+    let summary = veto_synth::generate_export(
+        &platform,
+        persons,
+        veto_synth::DEFAULT_MAX_POSTS,
+        seed,
+        veto_synth::Format::Parquet,
+        veto_synth::Version::V1_1,
+    )?;
     println!(
         "   {} persons, {} items, {} objections in {}",
         summary.persons,

@@ -19,9 +19,10 @@ pub fn generate(
     max_posts: u32,
     seed: u64,
     format: veto_synth::Format,
+    version: veto_synth::Version,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let summary = veto_synth::generate_with_posts(out, persons, max_posts, seed, format)?;
+    let summary = veto_synth::generate_export(out, persons, max_posts, seed, format, version)?;
     println!(
         "Generated {} persons, {} items and {} objections in {} ({:.1} s).",
         summary.persons,

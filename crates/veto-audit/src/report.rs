@@ -183,6 +183,13 @@ fn sections(input: &ReportInput<'_>) -> Vec<Section> {
                         m.redactions.emails, m.redactions.phones, m.redactions.ibans, m.redactions.mentions
                     ),
                     format!(
+                        "    Mentions of people who objected, replaced in other people's text: {} names, {} handles, {} email addresses, {} phone numbers.",
+                        m.objector_mentions.names,
+                        m.objector_mentions.handles,
+                        m.objector_mentions.emails,
+                        m.objector_mentions.phones
+                    ),
+                    format!(
                         "    Every shard's Merkle root is recorded in the provider's hash-chained ledger (head: {head}); anyone can check inclusion or absence with `veto verify`."
                     ),
                 ],

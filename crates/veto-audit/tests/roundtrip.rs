@@ -47,6 +47,7 @@ fn build() -> Built {
         on_error: OnError::Abort,
         secret: SECRET.to_vec(),
         objections: objections.clone(),
+        third_parties: Vec::new(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
         progress: false,
     };

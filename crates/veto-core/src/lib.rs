@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod country;
 pub mod hashing;
 pub mod ledger;
+pub mod mentions;
 pub mod model;
 pub mod policy;
 pub mod receipt;
@@ -23,7 +24,7 @@ pub mod rules;
 pub mod time;
 pub mod usage;
 
-pub use model::{Audience, Channel, Kind, Objection, ObjectionScope, Platform, Reason};
+pub use model::{Audience, Channel, Kind, Objection, ObjectionScope, Platform, Reason, Subject};
 pub use policy::{AssistantChats, LateObjections, Policy, PolicyError};
 pub use rules::{ItemFacts, PersonFacts, TaggedFacts, evaluate, evaluate_tagged};
 pub use usage::Usage;

@@ -205,3 +205,28 @@ impl Objection {
         Ok(())
     }
 }
+
+/// A person without an account (or not known by one), as a third-party
+/// objection names them: how they appear in other people's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub handles: Vec<String>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub phones: Vec<String>,
+}
+
+impl Subject {
+    /// Whether it names the person at all.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.as_deref().is_none_or(|n| n.trim().is_empty())
+            && self.handles.is_empty()
+            && self.emails.is_empty()
+            && self.phones.is_empty()
+    }
+}

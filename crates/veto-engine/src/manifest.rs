@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use veto_core::mentions::MentionCounts;
 use veto_core::redact::RedactionCounts;
 
 /// The format tag of snapshots this version writes.
@@ -32,6 +33,10 @@ pub struct Manifest {
     /// The newest `created_at` among included items (RFC 3339, UTC).
     pub latest_item_created_at: Option<String>,
     pub redactions: RedactionCounts,
+    /// Mentions of objectors (names, handles, emails, phones) replaced in
+    /// other people's text. Absent in snapshots made before veto counted them.
+    #[serde(default)]
+    pub objector_mentions: MentionCounts,
     pub shard_count: u32,
     pub shards: Vec<ShardInfo>,
     pub index: FileInfo,

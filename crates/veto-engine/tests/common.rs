@@ -35,6 +35,7 @@ pub fn request(data: &Path, out: PathBuf, objections: Vec<Objection>) -> BuildRe
         on_error: OnError::Abort,
         secret: SECRET.to_vec(),
         objections,
+        third_parties: Vec::new(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
         progress: false,
     }

@@ -170,3 +170,88 @@ fn a_bad_usage_or_an_unknown_tagged_person_is_named_by_row_and_field() {
         assert!(text.contains(expect), "{text}");
     }
 }
+
+/// The names of persons in the export, by id.
+fn display_names(data: &std::path::Path) -> HashMap<String, String> {
+    lines(&data.join("persons.jsonl"))
+        .iter()
+        .filter_map(|p| Some((p["person_id"].as_str()?.to_string(), p["display_name"].as_str()?.to_string())))
+        .collect()
+}
+
+/// The texts of every shard.
+fn shard_texts(out: &std::path::Path) -> Vec<String> {
+    let mut texts = Vec::new();
+    for entry in std::fs::read_dir(out.join("shards")).unwrap() {
+        let batches = read_parquet(&entry.unwrap().path());
+        texts.extend(strings(&batches, "text").into_iter().flatten());
+    }
+    texts
+}
+
+/// The oracle's own folding: lower case and the German spellings.
+fn folded(s: &str) -> String {
+    s.to_lowercase()
+        .replace('ä', "ae")
+        .replace('ö', "oe")
+        .replace('ü', "ue")
+        .replace('ß', "ss")
+}
+
+/// Whether `name` is a whole word (or words) of the folded texts.
+fn named_in(folded_texts: &[String], name: &str) -> bool {
+    let pattern = format!(r"(^|[^\w]){}([^\w]|$)", regex::escape(&folded(name)));
+    let re = regex::Regex::new(&pattern).unwrap();
+    folded_texts.iter().any(|t| re.is_match(t))
+}
+
+#[test]
+fn objectors_named_in_other_peoples_text_become_placeholders_and_others_stay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("export");
+    let objections = generate_v1_1(&data, 500, 13, veto_synth::Format::JsonLines);
+    let names = display_names(&data);
+    let out = tmp.path().join("snap");
+    let mut req = request(&data, out.clone(), objections.clone());
+    let as_of = req.as_of;
+    // A person without an account who shares a user's name (that user has
+    // not objected): their objection redacts the name too.
+    let objecting: HashSet<&str> = objections
+        .iter()
+        .filter(|o| o.filed_at <= as_of && o.withdrawn_at.is_none_or(|w| w > as_of))
+        .map(|o| o.person_id.as_str())
+        .collect();
+    let texts_before: Vec<String> = lines(&data.join("items.jsonl"))
+        .iter()
+        .filter_map(|i| i["text"].as_str().map(folded))
+        .collect();
+    let mut bystanders: Vec<&String> = names
+        .iter()
+        .filter(|(id, _)| !objecting.contains(id.as_str()))
+        .map(|(_, n)| n)
+        .filter(|n| named_in(&texts_before, n))
+        .collect();
+    bystanders.sort();
+    let namesake = bystanders[0].clone();
+    req.third_parties = vec![veto_core::Subject {
+        display_name: Some(namesake.clone()),
+        ..Default::default()
+    }];
+    let m = run(req).unwrap().manifest;
+    let texts = shard_texts(&out);
+    let folded_texts: Vec<String> = texts.iter().map(|t| folded(t)).collect();
+
+    for (id, name) in &names {
+        if objecting.contains(id.as_str()) || *name == namesake {
+            assert!(!named_in(&folded_texts, name), "{name} objected and is still named");
+        }
+    }
+    // Precision: names of people who did not object stay.
+    let kept = bystanders
+        .iter()
+        .filter(|n| ***n != namesake && named_in(&folded_texts, n))
+        .count();
+    assert!(kept > 0, "some bystanders are still named");
+    assert!(texts.iter().any(|t| t.contains("<PERSON>")));
+    assert!(m.objector_mentions.names > 0, "{:?}", m.objector_mentions);
+}

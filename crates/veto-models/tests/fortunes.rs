@@ -35,6 +35,7 @@ fn on_real_german_text_a_longer_context_predicts_better() {
         on_error: OnError::Abort,
         secret: b"fortunes".to_vec(),
         objections: vec![],
+        third_parties: Vec::new(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
         progress: false,
     };

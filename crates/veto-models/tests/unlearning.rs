@@ -27,6 +27,7 @@ fn build(data: &Path, out: PathBuf, objections: Vec<Objection>) -> PathBuf {
         on_error: OnError::Abort,
         secret: SECRET.to_vec(),
         objections,
+        third_parties: Vec::new(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
         progress: false,
     };

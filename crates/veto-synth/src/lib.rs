@@ -165,8 +165,8 @@ pub fn generate_export(
 }
 
 /// v1.1: a quarter of the pictures tag one or two other people (minors and
-/// objectors among them, as in life), a few comments tag someone, and 3%
-/// of items carry a creator's preference.
+/// objectors among them, as in life), a few comments tag someone, 3% of
+/// items carry a creator's preference, and some posts name someone else.
 fn tag_and_mark(rng: &mut ChaCha8Rng, item: &mut Item, people: &[Person]) {
     let pictures = matches!(
         item.kind,
@@ -189,6 +189,14 @@ fn tag_and_mark(rng: &mut ChaCha8Rng, item: &mut Item, people: &[Person]) {
     }
     if rng.random_bool(0.03) {
         item.usage = Some(USAGE_VALUES.choose(rng).expect("non-empty").to_string());
+    }
+    // Someone else named in the text, as people write: "Grüße an Anna Müller".
+    if matches!(item.kind, Kind::Post | Kind::Comment) && rng.random_bool(0.12) {
+        let other = &people[rng.random_range(0..people.len())];
+        if let (Some(text), Some(name)) = (item.text.as_mut(), other.display_name.as_ref()) {
+            let name = if rng.random_bool(0.2) { name.to_uppercase() } else { name.clone() };
+            text.push_str(&format!(" Liebe Grüße an {name}!"));
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 //! into place only when complete.
 
 mod memory;
+mod objectors;
 mod query;
 mod repeats;
 mod row_udf;
@@ -34,13 +35,14 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use sha2::{Digest, Sha256};
 use veto_core::hashing::KeyedHasher;
+use veto_core::mentions::MentionCounts;
 use veto_core::redact::{RedactionCounts, Redactor};
 use veto_core::{Audience, Kind, Objection, Platform, Policy};
 
 use crate::error::BuildError;
 pub use crate::export::OnError;
 use crate::export::{
-    Rejections, StagedItems, TableFile, TableFormat, check_in_place, confirm_repeats, load_persons, queryable_rows,
+    Rejections, StagedItems, TableFile, TableFormat, check_in_place, confirm_repeats, load_persons, load_persons_naming, queryable_rows,
     stage_items,
 };
 use crate::fsutil::{Staging, sha256_file, write_atomic};
@@ -74,6 +76,10 @@ pub struct BuildRequest {
     pub secret: Vec<u8>,
     /// Every objection on file; the rules decide which are in force at `as_of`.
     pub objections: Vec<Objection>,
+    /// The people without an account whose objections are in force at
+    /// `as_of` (verified): their names, handles, emails and phones are
+    /// redacted in every included text, as are objecting users' names.
+    pub third_parties: Vec<veto_core::Subject>,
     /// Memory for the query's sorts before they spill to disk (operators
     /// that cannot spill are tracked but not limited; see `memory.rs`).
     pub memory_limit: usize,
@@ -200,7 +206,9 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
             "build phase done"
         )
     };
-    let persons = load_persons(&persons_table, req.as_of, &mut rejections)?;
+    let objecting = objectors::objecting_users(&req.objections, req.as_of);
+    let (persons, named) = load_persons_naming(&persons_table, req.as_of, &mut rejections, &objecting)?;
+    let objector_names = Arc::new(objectors::objector_names(&named, &req.third_parties));
     phase("persons");
     let persons_rejected = rejections.persons;
     let threads = req.threads.max(1);
@@ -256,6 +264,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
 
     let policy = Arc::new(req.policy.clone());
     let redaction_counts = Arc::new(Mutex::new(RedactionCounts::default()));
+    let mention_counts = Arc::new(Mutex::new(MentionCounts::default()));
     let included_facts = Arc::new(Mutex::new(IncludedFacts::default()));
     ctx.register_udf(PersonUdf::udf(persons.clone()));
     ctx.register_udf(ReasonUdf::udf(
@@ -269,6 +278,8 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     ctx.register_udf(RedactUdf::udf(
         Redactor::new(policy.redaction),
         redaction_counts.clone(),
+        objector_names.clone(),
+        mention_counts.clone(),
     ));
     ctx.register_udf(ShardKeyUdf::udf(persons));
     ctx.register_udf(DocKeyUdf::udf(&req.secret));
@@ -340,6 +351,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
         None => None,
     };
     let redactions = *redaction_counts.lock().expect("counts lock");
+    let objector_mentions = *mention_counts.lock().expect("counts lock");
     let facts = *included_facts.lock().expect("facts lock");
     let [persons_hash, items_hash] = input_hashes.join().expect("input hashing thread");
     let mut inputs = Vec::new();
@@ -385,6 +397,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
             .latest_created_us
             .map(|us| rfc3339(veto_core::time::from_micros(us))),
         redactions,
+        objector_mentions,
         shard_count: req.shards,
         shards: shard_infos,
         index,

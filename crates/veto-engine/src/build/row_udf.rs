@@ -29,6 +29,7 @@ use datafusion::arrow::datatypes::{DataType, UInt8Type, UInt32Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use veto_core::hashing::{KeyedHasher, LeafData, leaf_hash};
+use veto_core::mentions::{MentionCounts, ObjectorNames};
 use veto_core::redact::{RedactionCounts, Redactor};
 
 use super::udf::{INCLUDED, scalar_udf_impl};
@@ -146,30 +147,45 @@ pub struct RedactUdf {
     signature: Signature,
     redactor: Redactor,
     counts: Arc<Mutex<RedactionCounts>>,
+    /// Objectors' names, replaced before the personal-data patterns run.
+    names: Arc<ObjectorNames>,
+    mentions: Arc<Mutex<MentionCounts>>,
 }
 scalar_udf!(RedactUdf, "veto_redact", 1, DataType::Utf8);
 
 impl RedactUdf {
-    pub fn udf(redactor: Redactor, counts: Arc<Mutex<RedactionCounts>>) -> ScalarUDF {
+    pub fn udf(
+        redactor: Redactor,
+        counts: Arc<Mutex<RedactionCounts>>,
+        names: Arc<ObjectorNames>,
+        mentions: Arc<Mutex<MentionCounts>>,
+    ) -> ScalarUDF {
         ScalarUDF::new_from_impl(RedactUdf {
             signature: signature(1),
             redactor,
             counts,
+            names,
+            mentions,
         })
     }
 
     fn eval(&self, reason: &UInt8Array, a: &[ArrayRef], n: usize) -> Result<ArrayRef> {
         let text = strings(&a[0])?;
         let mut counts = RedactionCounts::default();
+        let mut mentions = MentionCounts::default();
         let mut out = StringBuilder::with_capacity(n, text.value_data().len());
         for i in 0..n {
             if included(reason, i) && text.is_valid(i) {
-                out.append_value(self.redactor.redact(text.value(i), &mut counts));
+                let named = self.names.redact(text.value(i), &mut mentions);
+                out.append_value(self.redactor.redact(&named, &mut counts));
             } else {
                 out.append_null();
             }
         }
         self.counts.lock().expect("counts lock").add(&counts);
+        if mentions.total() > 0 {
+            self.mentions.lock().expect("mentions lock").add(&mentions);
+        }
         Ok(Arc::new(out.finish()))
     }
 }
@@ -328,7 +344,12 @@ mod tests {
             mentions: true,
         });
         let out = call(
-            &RedactUdf::udf(redactor, counts.clone()),
+            &RedactUdf::udf(
+                redactor,
+                counts.clone(),
+                Arc::new(ObjectorNames::new([], 0)),
+                Default::default(),
+            ),
             &[0, 5],
             vec![texts(&[Some("mail a@b.de"), Some("mail c@d.de")])],
         );

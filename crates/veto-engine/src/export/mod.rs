@@ -23,7 +23,7 @@ pub use check::{CHECKED, check_in_place, confirm_repeats, queryable_rows};
 pub use items::{ItemColumns, tagged_type, validate_fields};
 pub use items::{StagedItems, stage_items};
 pub use objections::read_objections;
-pub use persons::{PersonTable, Persons, load_persons};
+pub use persons::{Named, PersonTable, Persons, load_persons, load_persons_naming};
 pub use seen::SeenIds;
 
 use crate::error::{BuildError, InputError};

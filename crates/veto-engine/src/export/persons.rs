@@ -1,12 +1,13 @@
 //! The persons table: loaded whole and validated; it is the small side of
 //! the build's join.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use datafusion::arrow::array::{ArrayBuilder, StringArray, StringBuilder};
+use datafusion::arrow::array::{ArrayBuilder, AsArray, ListArray, StringArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
 use serde_json::json;
 
 use super::columns::{DateColumn, Expect, check_schema, text};
@@ -264,101 +265,190 @@ pub fn load_persons(
     as_of: DateTime<Utc>,
     rejections: &mut Rejections,
 ) -> Result<Persons, BuildError> {
+    load_persons_naming(table, as_of, rejections, &HashSet::new()).map(|(persons, _)| persons)
+}
+
+/// How a person is named on the platform, kept for the persons in
+/// `wanted` (the objectors, whose names are redacted in others' text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named {
+    pub person_id: String,
+    pub display_name: Option<String>,
+    pub handles: Vec<String>,
+}
+
+/// [`load_persons`], also returning the names of the persons in `wanted`
+/// (in file order), read in the same pass.
+pub fn load_persons_naming(
+    table: &TableFile,
+    as_of: DateTime<Utc>,
+    rejections: &mut Rejections,
+    wanted: &HashSet<String>,
+) -> Result<(Persons, Vec<Named>), BuildError> {
     let mut persons = Persons::default();
+    let mut named = Vec::new();
     let file = std::fs::File::open(&table.path).map_err(BuildError::io(&table.path))?;
     let as_of = as_of.date_naive();
+    let mut load = Load {
+        table,
+        as_of,
+        persons: &mut persons,
+        rejections,
+        wanted,
+        named: &mut named,
+    };
     match table.format {
-        TableFormat::JsonLines => load_json(table, file, as_of, &mut persons, rejections)?,
-        TableFormat::Parquet => load_parquet(table, file, as_of, &mut persons, rejections)?,
+        TableFormat::JsonLines => load.json(file)?,
+        TableFormat::Parquet => load.parquet(file)?,
     }
-    Ok(persons)
+    Ok((persons, named))
 }
 
-fn load_json(
-    table: &TableFile,
-    file: std::fs::File,
+/// The state of one [`load_persons_naming`].
+struct Load<'a> {
+    table: &'a TableFile,
     as_of: NaiveDate,
-    persons: &mut Persons,
-    rejections: &mut Rejections,
-) -> Result<(), BuildError> {
-    let mut lines = Lines::new(std::io::BufReader::new(file));
-    while let Some((row, line)) = lines.next_line().map_err(BuildError::io(&table.path))? {
-        let line = match line {
-            Ok(line) => line,
-            Err(bad) => {
-                rejections.reject(table.error_at(Some(row), None, bad.message), json!(bad.lossy), true)?;
-                continue;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
+    persons: &'a mut Persons,
+    rejections: &'a mut Rejections,
+    wanted: &'a HashSet<String>,
+    named: &'a mut Vec<Named>,
+}
+
+impl Load<'_> {
+    /// Adds a person, and keeps their names if they are wanted.
+    fn add(&mut self, row: u64, raw: RawPerson<'_>, names: impl FnOnce() -> (Option<String>, Vec<String>)) -> Result<(), BuildError> {
+        let before = self.persons.len();
+        let id = raw.person_id.map(str::to_string);
+        self.persons.add(self.table, row, raw, self.as_of, self.rejections)?;
+        if self.persons.len() > before
+            && let Some(id) = id.filter(|id| self.wanted.contains(id))
+        {
+            let (display_name, handles) = names();
+            self.named.push(Named {
+                person_id: id,
+                display_name,
+                handles,
+            });
         }
-        let parsed = parse_object(line).and_then(|map| {
-            check_known(&map, FIELDS)?;
-            opt_str_list(&map, "handles")?;
-            opt_str(&map, "display_name")?;
-            Ok(map)
-        });
-        let map = match parsed {
-            Ok(map) => map,
-            Err((field, message)) => {
-                let field = (!field.is_empty()).then_some(field.as_str());
-                rejections.reject(table.error_at(Some(row), field, message), json!(line), true)?;
-                continue;
-            }
-        };
-        let strings = (
-            opt_str(&map, "person_id"),
-            opt_str(&map, "country"),
-            opt_str(&map, "birth_date"),
-        );
-        let (person_id, country, birth) = match strings {
-            (Ok(p), Ok(c), Ok(b)) => (p, c, b),
-            (Err((f, m)), _, _) | (_, Err((f, m)), _) | (_, _, Err((f, m))) => {
-                rejections.reject(table.error_at(Some(row), Some(&f), m), json!(line), true)?;
-                continue;
-            }
-        };
-        let birth_date = birth
-            .map(|b| veto_core::time::parse_date(b).map(veto_core::time::to_days))
-            .transpose();
-        let raw = RawPerson {
-            person_id,
-            birth_date,
-            country,
-        };
-        persons.add(table, row, raw, as_of, rejections)?;
+        Ok(())
     }
-    Ok(())
-}
 
-fn load_parquet(
-    table: &TableFile,
-    file: std::fs::File,
-    as_of: NaiveDate,
-    persons: &mut Persons,
-    rejections: &mut Rejections,
-) -> Result<(), BuildError> {
-    let builder = super::open_parquet(table, file)?;
-    check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
-    let mut row = 0u64;
-    let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;
-    for batch in super::decoded(reader) {
-        let batch = batch.map_err(|e| table.damaged(row, e))?;
-        let ids = text(&batch, "person_id")?;
-        let countries = text(&batch, "country")?;
-        let births = DateColumn::read(&batch, "birth_date")?;
-        for i in 0..batch.num_rows() {
-            row += 1;
-            let raw = RawPerson {
-                person_id: ids.is_valid_at(i),
-                birth_date: births.get(i),
-                country: countries.is_valid_at(i),
+    fn json(&mut self, file: std::fs::File) -> Result<(), BuildError> {
+        let table = self.table;
+        let mut lines = Lines::new(std::io::BufReader::new(file));
+        while let Some((row, line)) = lines.next_line().map_err(BuildError::io(&table.path))? {
+            let line = match line {
+                Ok(line) => line,
+                Err(bad) => {
+                    self.rejections
+                        .reject(table.error_at(Some(row), None, bad.message), json!(bad.lossy), true)?;
+                    continue;
+                }
             };
-            persons.add(table, row, raw, as_of, rejections)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = parse_object(line).and_then(|map| {
+                check_known(&map, FIELDS)?;
+                opt_str_list(&map, "handles")?;
+                opt_str(&map, "display_name")?;
+                Ok(map)
+            });
+            let map = match parsed {
+                Ok(map) => map,
+                Err((field, message)) => {
+                    let field = (!field.is_empty()).then_some(field.as_str());
+                    self.rejections
+                        .reject(table.error_at(Some(row), field, message), json!(line), true)?;
+                    continue;
+                }
+            };
+            let strings = (
+                opt_str(&map, "person_id"),
+                opt_str(&map, "country"),
+                opt_str(&map, "birth_date"),
+            );
+            let (person_id, country, birth) = match strings {
+                (Ok(p), Ok(c), Ok(b)) => (p, c, b),
+                (Err((f, m)), _, _) | (_, Err((f, m)), _) | (_, _, Err((f, m))) => {
+                    self.rejections
+                        .reject(table.error_at(Some(row), Some(&f), m), json!(line), true)?;
+                    continue;
+                }
+            };
+            let birth_date = birth
+                .map(|b| veto_core::time::parse_date(b).map(veto_core::time::to_days))
+                .transpose();
+            let raw = RawPerson {
+                person_id,
+                birth_date,
+                country,
+            };
+            let names = || {
+                let display = opt_str(&map, "display_name").ok().flatten().map(str::to_string);
+                (display, opt_str_list(&map, "handles").unwrap_or_default())
+            };
+            self.add(row, raw, names)?;
         }
+        Ok(())
     }
-    Ok(())
+
+    fn parquet(&mut self, file: std::fs::File) -> Result<(), BuildError> {
+        let table = self.table;
+        let builder = super::open_parquet(table, file)?;
+        check_schema(table, builder.schema(), COLUMNS, &["person_id"])?;
+        let mut row = 0u64;
+        let reader = builder.with_batch_size(8192).build().map_err(|e| table.damaged(0, e))?;
+        for batch in super::decoded(reader) {
+            let batch = batch.map_err(|e| table.damaged(row, e))?;
+            let ids = text(&batch, "person_id")?;
+            let countries = text(&batch, "country")?;
+            let births = DateColumn::read(&batch, "birth_date")?;
+            // Names are read only for wanted persons, and only if some are.
+            let (displays, handles) = match self.wanted.is_empty() {
+                true => (None, None),
+                false => (Some(text(&batch, "display_name")?), handle_lists(&batch)?),
+            };
+            for i in 0..batch.num_rows() {
+                row += 1;
+                let raw = RawPerson {
+                    person_id: ids.is_valid_at(i),
+                    birth_date: births.get(i),
+                    country: countries.is_valid_at(i),
+                };
+                let names = || {
+                    let display = displays.as_ref().and_then(|d| d.is_valid_at(i)).map(str::to_string);
+                    (display, handles.as_ref().map(|h| list_at(h, i)).unwrap_or_default())
+                };
+                self.add(row, raw, names)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `handles` column as a list of strings, if the file has it.
+fn handle_lists(batch: &datafusion::arrow::array::RecordBatch) -> Result<Option<ListArray>, BuildError> {
+    match batch.column_by_name("handles") {
+        Some(list) if list.data_type() != &DataType::Null => {
+            let list = datafusion::arrow::compute::cast(list, &super::items::tagged_type())?;
+            Ok(Some(list.as_list::<i32>().clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn list_at(list: &ListArray, i: usize) -> Vec<String> {
+    use datafusion::arrow::array::Array;
+    if !list.is_valid(i) {
+        return Vec::new();
+    }
+    let values = list.values().as_string::<i32>();
+    let offsets = list.value_offsets();
+    (offsets[i] as usize..offsets[i + 1] as usize)
+        .filter(|&j| values.is_valid(j))
+        .map(|j| values.value(j).to_string())
+        .collect()
 }
 
 /// `Some(value)` where the cell is not null.

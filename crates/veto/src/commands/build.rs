@@ -96,6 +96,7 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
         },
         secret: store.secret().await?,
         objections: read.objections,
+        third_parties: Vec::new(),
         memory_limit: args.memory_mib << 20,
         progress: true,
     };
@@ -417,6 +418,14 @@ pub fn print_summary(outcome: &BuildOutcome, elapsed: std::time::Duration) {
         thousands(r.phones),
         thousands(r.ibans),
         thousands(r.mentions)
+    );
+    let o = &m.objector_mentions;
+    println!(
+        "  objectors named in others' text, replaced: {} names, {} handles, {} emails, {} phones",
+        thousands(o.names),
+        thousands(o.handles),
+        thousands(o.emails),
+        thousands(o.phones)
     );
     println!("  objections on file when built: {}", thousands(m.objections_on_file));
     println!("Files in {}:", outcome.path.display());

@@ -75,6 +75,7 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
         on_error: OnError::Abort,
         secret: store.secret().await?,
         objections: read.objections,
+        third_parties: Vec::new(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
         progress: true,
     };

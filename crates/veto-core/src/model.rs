@@ -230,3 +230,42 @@ impl Subject {
             && self.phones.is_empty()
     }
 }
+
+/// An objection by a person without an account, naming them by `subject`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectObjection {
+    pub objection_id: String,
+    pub subject: Subject,
+    pub scope: ObjectionScope,
+    pub filed_at: DateTime<Utc>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub channel: Channel,
+}
+
+impl SubjectObjection {
+    /// In force at `t`, as [`Objection::in_force_at`].
+    pub fn in_force_at(&self, t: DateTime<Utc>) -> bool {
+        self.filed_at <= t && self.withdrawn_at.is_none_or(|w| w > t)
+    }
+}
+
+impl Subject {
+    /// Checks what a parser cannot: some identifier, emails with an `@`,
+    /// phones with at least six digits, nothing empty. Returns the field
+    /// (as `subject.<name>`) and a message.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.is_empty() {
+            return Err(("subject", "names nobody: give a display_name, handles, emails or phones".into()));
+        }
+        if self.handles.iter().any(|h| h.trim_start_matches('@').trim().is_empty()) {
+            return Err(("subject.handles", "a handle is empty".into()));
+        }
+        if let Some(e) = self.emails.iter().find(|e| !e.contains('@') || e.trim() != e.as_str()) {
+            return Err(("subject.emails", format!("{e:?} is not an email address")));
+        }
+        if let Some(p) = self.phones.iter().find(|p| p.chars().filter(char::is_ascii_digit).count() < 6) {
+            return Err(("subject.phones", format!("{p:?} has fewer than six digits")));
+        }
+        Ok(())
+    }
+}

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 pub use check::{CHECKED, check_in_place, confirm_repeats, queryable_rows};
 pub use items::{ItemColumns, tagged_type, validate_fields};
 pub use items::{StagedItems, stage_items};
-pub use objections::read_objections;
+pub use objections::{ObjectionFile, read_objection_file, read_objections};
 pub use persons::{Named, PersonTable, Persons, load_persons, load_persons_naming};
 pub use seen::SeenIds;
 

@@ -183,7 +183,9 @@ impl ObjectorNames {
 
     /// Mentions of `owner` replaced so far.
     pub fn mentions_of(&self, owner: u32) -> u64 {
-        self.per_owner.get(owner as usize).map_or(0, |n| n.load(Ordering::Relaxed))
+        self.per_owner
+            .get(owner as usize)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
     }
 
     /// Replaces every mention of an objector in `text`; borrowed when there
@@ -295,7 +297,10 @@ mod tests {
         assert_eq!(redact(&n, "Anna Schmidtke kam."), "Anna Schmidtke kam.");
         assert_eq!(redact(&n, "Hanna Schmidt kam."), "Hanna Schmidt kam.");
         assert_eq!(redact(&n, "Lisa Weber kam."), "Lisa Weber kam.");
-        assert_eq!(redact(&n, "Grüße an @anna.s und anna.s!"), "Grüße an @<USER> und @<USER>!");
+        assert_eq!(
+            redact(&n, "Grüße an @anna.s und anna.s!"),
+            "Grüße an @<USER> und @<USER>!"
+        );
         assert_eq!(redact(&n, "(Anna Schmidt)"), "(<PERSON>)");
         let short = names(&[("Al", IdKind::Name)]);
         assert!(short.is_empty(), "too short to look for");
@@ -307,7 +312,15 @@ mod tests {
         let mut counts = MentionCounts::default();
         let out = n.redact("Schreib maria@example.org oder ruf +49 170 1234567 an.", &mut counts);
         assert_eq!(out, "Schreib <EMAIL> oder ruf <PHONE> an.");
-        assert_eq!(counts, MentionCounts { names: 0, handles: 0, emails: 1, phones: 1 });
+        assert_eq!(
+            counts,
+            MentionCounts {
+                names: 0,
+                handles: 0,
+                emails: 1,
+                phones: 1
+            }
+        );
         assert!(matches!(n.redact("nichts hier", &mut counts), Cow::Borrowed(_)));
     }
 }

@@ -255,7 +255,10 @@ impl Subject {
     /// (as `subject.<name>`) and a message.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.is_empty() {
-            return Err(("subject", "names nobody: give a display_name, handles, emails or phones".into()));
+            return Err((
+                "subject",
+                "names nobody: give a display_name, handles, emails or phones".into(),
+            ));
         }
         if self.handles.iter().any(|h| h.trim_start_matches('@').trim().is_empty()) {
             return Err(("subject.handles", "a handle is empty".into()));
@@ -263,7 +266,11 @@ impl Subject {
         if let Some(e) = self.emails.iter().find(|e| !e.contains('@') || e.trim() != e.as_str()) {
             return Err(("subject.emails", format!("{e:?} is not an email address")));
         }
-        if let Some(p) = self.phones.iter().find(|p| p.chars().filter(char::is_ascii_digit).count() < 6) {
+        if let Some(p) = self
+            .phones
+            .iter()
+            .find(|p| p.chars().filter(char::is_ascii_digit).count() < 6)
+        {
             return Err(("subject.phones", format!("{p:?} has fewer than six digits")));
         }
         Ok(())

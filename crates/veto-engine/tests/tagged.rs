@@ -175,7 +175,12 @@ fn a_bad_usage_or_an_unknown_tagged_person_is_named_by_row_and_field() {
 fn display_names(data: &std::path::Path) -> HashMap<String, String> {
     lines(&data.join("persons.jsonl"))
         .iter()
-        .filter_map(|p| Some((p["person_id"].as_str()?.to_string(), p["display_name"].as_str()?.to_string())))
+        .filter_map(|p| {
+            Some((
+                p["person_id"].as_str()?.to_string(),
+                p["display_name"].as_str()?.to_string(),
+            ))
+        })
         .collect()
 }
 

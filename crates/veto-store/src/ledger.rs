@@ -14,7 +14,7 @@ use veto_core::ledger::{Entry, GENESIS_PREV, Head, rotation_message, sign_head};
 
 use crate::{SnapshotRecord, Store, StoreError};
 
-fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 

@@ -18,6 +18,7 @@ pub mod lookup;
 pub mod models;
 pub mod operations;
 pub mod portal;
+pub mod subjects;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -184,6 +185,18 @@ impl Store {
     /// on file with identical content is skipped; with different content the
     /// whole import is refused.
     pub async fn import_objections(&self, objections: &[Objection]) -> Result<ImportCounts, StoreError> {
+        self.import_objection_file(objections, &[])
+            .await
+            .map(|(persons, _)| persons)
+    }
+
+    /// Records a whole objection file, users' objections and subject lines,
+    /// in one transaction: all of it or nothing. Returns the counts of each.
+    pub async fn import_objection_file(
+        &self,
+        objections: &[Objection],
+        subjects: &[veto_core::SubjectObjection],
+    ) -> Result<(ImportCounts, ImportCounts), StoreError> {
         let secret = self.secret().await?;
         let mut tx = self.write_tx().await?;
         let mut counts = ImportCounts::default();
@@ -218,10 +231,11 @@ impl Store {
             ledger::append_objection(&mut tx, &secret, o).await?;
             counts.added += 1;
         }
+        let subject_counts = subjects::insert(&mut tx, &secret, subjects).await?;
         fault::point("import", "insert");
         tx.commit().await?;
         fault::point("import", "commit");
-        Ok(counts)
+        Ok((counts, subject_counts))
     }
 
     /// Every objection on file, ordered by id.

@@ -194,7 +194,11 @@ fn tag_and_mark(rng: &mut ChaCha8Rng, item: &mut Item, people: &[Person]) {
     if matches!(item.kind, Kind::Post | Kind::Comment) && rng.random_bool(0.12) {
         let other = &people[rng.random_range(0..people.len())];
         if let (Some(text), Some(name)) = (item.text.as_mut(), other.display_name.as_ref()) {
-            let name = if rng.random_bool(0.2) { name.to_uppercase() } else { name.clone() };
+            let name = if rng.random_bool(0.2) {
+                name.to_uppercase()
+            } else {
+                name.clone()
+            };
             text.push_str(&format!(" Liebe Grüße an {name}!"));
         }
     }

@@ -434,3 +434,106 @@ fn train_unlearn_a_late_objector_under_strict_and_lookup_says_so() {
     let o = veto(&home, &["unlearn", "--model", &strict_model]);
     assert!(stdout(&o).starts_with("Nothing to unlearn"), "{}", stdout(&o));
 }
+
+/// The texts of a JSON Lines items export.
+fn texts_of(export_items: &Path) -> Vec<String> {
+    std::fs::read_to_string(export_items)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_person_without_an_account_objects_by_file_and_the_build_redacts_their_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, data) = (tmp.path().join("home"), tmp.path().join("export"));
+    let data_s = data.to_str().unwrap();
+    let args = [
+        "generate",
+        "--out",
+        data_s,
+        "--persons",
+        "200",
+        "--format",
+        "jsonl",
+        "--export-version",
+        "1.1",
+    ];
+    assert!(veto(&home, &args).status.success());
+    // A name the texts use ("Liebe Grüße an ...") that some user also has.
+    let texts = texts_of(&data.join("items.jsonl"));
+    let greeting = texts
+        .iter()
+        .find_map(|t| t.split("Liebe Grüße an ").nth(1))
+        .expect("a text names someone");
+    let name = greeting.trim_end_matches('!').to_string();
+    let file = tmp.path().join("subjects.jsonl");
+    let line = serde_json::json!({
+        "objection_id": "np-1", "scope": "all", "filed_at": "2025-05-20T10:00:00+02:00",
+        "withdrawn_at": null, "channel": "letter",
+        "subject": {"display_name": name, "handles": [], "emails": ["namesake@example.org"], "phones": []},
+    });
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let out = veto(&home, &["objections", "import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 of them by people without an account"),
+        "{}",
+        stdout(&out)
+    );
+    let again = veto(&home, &["objections", "import", file.to_str().unwrap()]);
+    assert!(stdout(&again).contains("(1 already on file)"), "{}", stdout(&again));
+
+    let snap = tmp.path().join("snap");
+    let build = [
+        "build",
+        "--data",
+        data_s,
+        "--policy",
+        "meta-2025",
+        "--as-of",
+        "2025-08-01T00:00:00+02:00",
+        "--shards",
+        "2",
+        "--out",
+    ];
+    let out = veto(&home, &[&build[..], &[snap.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(snap.join("manifest.json")).unwrap()).unwrap();
+    // The build redacted the name (that no shard holds it is the engine's
+    // test, crates/veto-engine/tests/tagged.rs); here: the file reached it.
+    assert!(
+        manifest["objector_mentions"]["names"].as_u64().unwrap() > 0,
+        "{manifest}"
+    );
+    let report = veto(
+        &home,
+        &[
+            "report",
+            "ai-act",
+            "--snapshot",
+            manifest["snapshot_id"].as_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&report).contains("Mentions of people who objected"),
+        "{}",
+        stdout(&report)
+    );
+    // The ledger records the objection without the name.
+    let ledger = tmp.path().join("ledger.jsonl");
+    assert!(
+        veto(&home, &["ledger", "export", "--out", ledger.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let entries = std::fs::read_to_string(&ledger).unwrap();
+    assert!(entries.contains("subject_objection_filed"));
+    assert!(
+        !entries.contains(&name) && !entries.contains("namesake@example.org"),
+        "no name in the ledger"
+    );
+}

@@ -42,8 +42,8 @@ use veto_core::{Audience, Kind, Objection, Platform, Policy};
 use crate::error::BuildError;
 pub use crate::export::OnError;
 use crate::export::{
-    Rejections, StagedItems, TableFile, TableFormat, check_in_place, confirm_repeats, load_persons, load_persons_naming, queryable_rows,
-    stage_items,
+    Rejections, StagedItems, TableFile, TableFormat, check_in_place, confirm_repeats, load_persons,
+    load_persons_naming, queryable_rows, stage_items,
 };
 use crate::fsutil::{Staging, sha256_file, write_atomic};
 use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};

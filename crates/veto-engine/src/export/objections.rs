@@ -102,7 +102,11 @@ pub fn read_objection_file(path: &Path) -> Result<ObjectionFile, BuildError> {
 fn parse_subject(value: &serde_json::Value) -> Result<Subject, FieldError> {
     let subject: Subject = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "subject".to_string() } else { format!("subject.{path}") };
+        let field = if path == "." {
+            "subject".to_string()
+        } else {
+            format!("subject.{path}")
+        };
         (field, e.into_inner().to_string())
     })?;
     subject.validate().map_err(|(field, m)| (field.to_string(), m))?;
@@ -140,7 +144,10 @@ fn parse_objection(line: &str) -> Result<Line, FieldError> {
             "subject".into(),
             "a line names either a person_id (a user) or a subject (someone without an account), not both".into(),
         )),
-        (None, None) => Err(("person_id".into(), "is required (or a subject, for someone without an account)".into())),
+        (None, None) => Err((
+            "person_id".into(),
+            "is required (or a subject, for someone without an account)".into(),
+        )),
         (Some(person_id), None) => {
             let objection = Objection {
                 objection_id,
@@ -201,9 +208,15 @@ mod tests {
         let file = read_objection_file(&path).unwrap();
         assert_eq!(file.persons.len(), 1);
         assert_eq!(file.subjects[0].subject.display_name.as_deref(), Some("Zora Quell"));
-        assert!(read_objections(&path).is_err(), "the users-only reader refuses subjects");
+        assert!(
+            read_objections(&path).is_err(),
+            "the users-only reader refuses subjects"
+        );
         for (bad, field) in [
-            (r#""subject":{"display_name":"Z","nickname":"z"}"#, "field `subject.nickname`: unknown field"),
+            (
+                r#""subject":{"display_name":"Z","nickname":"z"}"#,
+                "field `subject.nickname`: unknown field",
+            ),
             (r#""subject":{"emails":["no-at-sign"]}"#, "field `subject.emails`"),
             (r#""subject":{"phones":["12"]}"#, "field `subject.phones`"),
             (r#""subject":{}"#, "names nobody"),
@@ -213,7 +226,10 @@ mod tests {
             let e = read(&line).unwrap_err();
             assert!(e.contains(field), "{bad}: {e}");
         }
-        let both = GOOD.replace(r#""channel":"web""#, r#""channel":"web","subject":{"display_name":"Zora"}"#);
+        let both = GOOD.replace(
+            r#""channel":"web""#,
+            r#""channel":"web","subject":{"display_name":"Zora"}"#,
+        );
         assert!(read(&both).unwrap_err().contains("not both"));
         let neither = GOOD.replace(r#""person_id":"p1","#, "");
         assert!(read(&neither).unwrap_err().contains("field `person_id`"));

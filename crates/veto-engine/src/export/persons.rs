@@ -316,7 +316,12 @@ struct Load<'a> {
 
 impl Load<'_> {
     /// Adds a person, and keeps their names if they are wanted.
-    fn add(&mut self, row: u64, raw: RawPerson<'_>, names: impl FnOnce() -> (Option<String>, Vec<String>)) -> Result<(), BuildError> {
+    fn add(
+        &mut self,
+        row: u64,
+        raw: RawPerson<'_>,
+        names: impl FnOnce() -> (Option<String>, Vec<String>),
+    ) -> Result<(), BuildError> {
         let before = self.persons.len();
         let id = raw.person_id.map(str::to_string);
         self.persons.add(self.table, row, raw, self.as_of, self.rejections)?;

@@ -77,6 +77,7 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
     let as_of = parse_as_of(&args.as_of)?;
     let store = super::open_store(home).await?;
     let read = store.objections_read().await?;
+    let third_parties = store.third_parties_in_force(as_of).await?;
     let request = BuildRequest {
         data_dir: args.data,
         policy,
@@ -96,7 +97,7 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
         },
         secret: store.secret().await?,
         objections: read.objections,
-        third_parties: Vec::new(),
+        third_parties,
         memory_limit: args.memory_mib << 20,
         progress: true,
     };

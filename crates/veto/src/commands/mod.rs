@@ -52,18 +52,20 @@ pub async fn open_store(home: &Path) -> anyhow::Result<Store> {
 }
 
 pub async fn import_objections(home: &Path, file: &Path) -> anyhow::Result<()> {
-    let objections = veto_engine::export::read_objections(file)?;
+    let read = veto_engine::export::read_objection_file(file)?;
     let store = open_store(home).await?;
-    let counts = store
-        .import_objections(&objections)
+    let (counts, subjects) = store
+        .import_objection_file(&read.persons, &read.subjects)
         .await
         .with_context(|| format!("importing {}", file.display()))?;
     store.close().await;
     println!(
-        "Imported {} objections from {} ({} already on file).",
-        counts.added,
+        "Imported {} objections from {} ({} already on file), {} of them by people without an account ({} already on file).",
+        counts.added + subjects.added,
         file.display(),
-        counts.unchanged
+        counts.unchanged + subjects.unchanged,
+        subjects.added,
+        subjects.unchanged
     );
     Ok(())
 }

@@ -434,7 +434,7 @@ async fn an_address_with_a_line_break_gets_no_mail() {
         let (status, _, _) = b
             .post(
                 "/non-user",
-                &[("email", email), ("known_as", "Erika"), ("csrf", &csrf_in(&page))],
+                &[("email", email), ("display_name", "Erika"), ("csrf", &csrf_in(&page))],
             )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{email:?}");

@@ -579,7 +579,11 @@ async fn ask_non_user(b: &mut Browser, email: &str) -> (StatusCode, String) {
     let (status, page, _) = b
         .post(
             "/non-user",
-            &[("email", email), ("known_as", "Erika M."), ("csrf", &csrf_in(&page))],
+            &[
+                ("email", email),
+                ("display_name", "Erika M."),
+                ("csrf", &csrf_in(&page)),
+            ],
         )
         .await;
     (status, page)
@@ -665,7 +669,7 @@ async fn confirmation_mails_to_one_address_are_limited() {
         .header(COOKIE, b.cookie_header())
         .form(&[
             ("email", "VICTIM@example.invalid"),
-            ("known_as", "Erika M."),
+            ("display_name", "Erika M."),
             ("csrf", &csrf_in(&form)),
         ])
         .send()

@@ -520,7 +520,8 @@ async fn a_non_user_confirms_by_a_one_time_link() {
             "/non-user",
             &[
                 ("email", "erika@example.invalid"),
-                ("known_as", "Erika Mustermann\n@erika_m"),
+                ("display_name", "Erika Mustermann"),
+                ("handles", "@erika_m"),
                 ("csrf", &csrf_in(&page)),
             ],
         )
@@ -547,6 +548,29 @@ async fn a_non_user_confirms_by_a_one_time_link() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Ihr Widerspruch ist bestätigt"));
     assert_eq!(b.get(path).await.0, StatusCode::NOT_FOUND, "the link works once");
+    // What the next build redacts: the structured subject, with the
+    // confirmed address among its emails.
+    let store = Store::open(app.home.path()).await.unwrap();
+    let subjects = store.third_parties_in_force(chrono::Utc::now()).await.unwrap();
+    store.close().await;
+    assert_eq!(
+        subjects,
+        [veto_core::Subject {
+            display_name: Some("Erika Mustermann".into()),
+            handles: vec!["@erika_m".into()],
+            emails: vec!["erika@example.invalid".into()],
+            phones: vec![],
+        }]
+    );
+    // A form that names nobody (only an address) is sent back.
+    let (_, page, _) = b.get("/non-user").await;
+    let (status, page, _) = b
+        .post(
+            "/non-user",
+            &[("email", "x@example.invalid"), ("csrf", &csrf_in(&page))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     app.stop().await;
 }
 
@@ -669,7 +693,7 @@ async fn with_an_smtp_relay_configured_the_link_is_mailed_through_it() {
             "/non-user",
             &[
                 ("email", "max@example.invalid"),
-                ("known_as", "Max"),
+                ("display_name", "Max"),
                 ("csrf", &csrf_in(&page)),
             ],
         )

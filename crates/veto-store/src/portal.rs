@@ -77,7 +77,11 @@ pub enum ThirdPartyQueued {
 pub struct ThirdPartyObjection {
     pub id: String,
     pub email: String,
+    /// The names and @handles of `subject`, as older versions kept them.
     pub known_as: Vec<String>,
+    /// Who the objection is for, as the form collected it (the contact
+    /// address among its emails).
+    pub subject: Option<veto_core::Subject>,
     pub created_at: DateTime<Utc>,
     pub verified_at: Option<DateTime<Utc>>,
 }
@@ -288,12 +292,21 @@ impl Store {
             let until = oldest.map_or(t.created_at, from_micros) + limit.1;
             return Ok(ThirdPartyQueued::LimitReached { until });
         }
-        sqlx::query("INSERT INTO third_party_objections (id, email, known_as, token_sha256, created_at_us) VALUES (?, ?, ?, ?, ?)")
+        let subject = t
+            .subject
+            .as_ref()
+            .map(|s| serde_json::to_value(s).map(|v| veto_core::canonical::jcs(&v)))
+            .transpose()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO third_party_objections (id, email, known_as, token_sha256, created_at_us, subject) VALUES (?, ?, ?, ?, ?, ?)",
+        )
             .bind(&t.id)
             .bind(&t.email)
             .bind(serde_json::to_string(&t.known_as).map_err(|e| StoreError::Internal(e.to_string()))?)
             .bind(sha256_hex(token))
             .bind(to_micros(t.created_at))
+            .bind(subject)
             .execute(&mut *tx)
             .await?;
         let mail = NewMail {
@@ -342,10 +355,16 @@ impl Store {
         .await?;
         tx.commit().await?;
         let known_as: String = r.try_get("known_as")?;
+        let subject = r
+            .try_get::<Option<String>, _>("subject")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("third_party_objections.subject: {e}")))?;
         Ok(Some(ThirdPartyObjection {
             id,
             email: r.try_get("email")?,
             known_as: serde_json::from_str(&known_as).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            subject,
             created_at: from_micros(r.try_get("created_at_us")?),
             verified_at: Some(at),
         }))

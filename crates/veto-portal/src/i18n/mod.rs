@@ -294,6 +294,8 @@ pub struct Texts {
     pub nonuser_title: &'static str,
     pub nonuser_intro: &'static str,
     pub known_as_label: &'static str,
+    pub handles_label: &'static str,
+    pub phones_label: &'static str,
     pub nonuser_button: &'static str,
     pub nonuser_sent: &'static str,
     pub nonuser_verified: &'static str,

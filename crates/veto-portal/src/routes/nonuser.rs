@@ -1,6 +1,7 @@
 //! Objections by people without an account who appear in others' content:
-//! email, the names and handles they are known by, and a one-time
-//! verification link sent through the outbox. The link opens a page that
+//! the structured subject of export v1.1 (a display name, handles, phone
+//! numbers and the contact address), and a one-time verification link sent
+//! through the outbox. The link opens a page that
 //! changes nothing (mail scanners open links); its button POSTs the
 //! confirmation. Confirmation mails to one address are limited
 //! (`Settings::nonuser_mails_per_address` per `nonuser_mail_window`).
@@ -54,8 +55,47 @@ pub async fn form(mut visit: Visit) -> Result<Response, PageError> {
 #[derive(Deserialize)]
 pub struct NonUserForm {
     email: String,
-    known_as: String,
+    #[serde(default)]
+    display_name: String,
+    /// One per line.
+    #[serde(default)]
+    handles: String,
+    /// One per line.
+    #[serde(default)]
+    phones: String,
     csrf: Option<String>,
+}
+
+/// The most handles or phone numbers one form names.
+const MAX_LINES: usize = 20;
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(MAX_LINES)
+        .map(str::to_string)
+        .collect()
+}
+
+impl NonUserForm {
+    /// The subject the form names, if it is one: a name or a handle (the
+    /// form is for people who appear in others' content), and every part
+    /// passing `Subject::validate`.
+    fn subject(&self) -> Option<veto_core::Subject> {
+        let name = self.display_name.trim();
+        let subject = veto_core::Subject {
+            display_name: (!name.is_empty()).then(|| name.chars().take(200).collect()),
+            handles: lines(&self.handles)
+                .into_iter()
+                .map(|h| format!("@{}", h.trim_start_matches('@')))
+                .collect(),
+            emails: vec![self.email.trim().to_string()],
+            phones: lines(&self.phones),
+        };
+        let names_someone = subject.display_name.is_some() || !subject.handles.is_empty();
+        (names_someone && subject.validate().is_ok()).then_some(subject)
+    }
 }
 
 fn plausible_email(s: &str) -> bool {
@@ -83,22 +123,16 @@ pub async fn submit(
         Metrics::inc(&state.metrics.rate_limited);
         return Err(ApiError::new(Code::RateLimited, "too many requests; wait a minute").into());
     }
-    let known_as: Vec<String> = form
-        .known_as
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .take(50)
-        .map(str::to_string)
-        .collect();
-    if !plausible_email(&form.email) || known_as.is_empty() {
+    let subject = form.subject().filter(|_| plausible_email(&form.email));
+    let Some(subject) = subject else {
         let page = NonUser {
             page: visit.page(),
             message: None,
             error: Some(visit.lang.texts().nonuser_missing),
         };
         return Ok((axum::http::StatusCode::BAD_REQUEST, visit.jar, render(&page)?).into_response());
-    }
+    };
+    let known_as: Vec<String> = subject.display_name.iter().chain(&subject.handles).cloned().collect();
     let (mut id, mut token) = ([0u8; 10], [0u8; 24]);
     rand::rng().fill_bytes(&mut id);
     rand::rng().fill_bytes(&mut token);
@@ -107,6 +141,7 @@ pub async fn submit(
         id: format!("tpo-{}", hex::encode(id)),
         email: form.email.trim().to_string(),
         known_as,
+        subject: Some(subject),
         created_at: chrono::Utc::now(),
         verified_at: None,
     };

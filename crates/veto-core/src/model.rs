@@ -111,7 +111,7 @@ vocabulary! {
 
 vocabulary! {
     /// How an objection reached the operator.
-    Channel { Web = "web", App = "app", Email = "email", Letter = "letter", Api = "api" }
+    Channel { Web = "web", App = "app", Email = "email", Letter = "letter", Api = "api", Gpc = "gpc" }
 }
 
 vocabulary! {

@@ -67,6 +67,10 @@ pub struct Policy {
     pub regions: BTreeSet<String>,
     pub late_objections: LateObjections,
     pub redaction: RedactionSwitches,
+    /// A signed-in person whose browser sends Global Privacy Control
+    /// (`Sec-GPC: 1`) objects by it: GDPR Art. 21(5) allows objecting "by
+    /// automated means using technical specifications".
+    pub honour_gpc: bool,
     /// SHA-256 (hex) of the policy's TOML text, recorded in every manifest.
     pub sha256: String,
     /// The TOML text itself, published with every snapshot.
@@ -105,6 +109,8 @@ struct PolicyFile {
     regions: Vec<String>,
     late_objections: LateObjections,
     redaction: RedactionSwitches,
+    #[serde(default)]
+    honour_gpc: bool,
 }
 
 /// The youngest age veto ever trains on: children's content is never used,
@@ -185,6 +191,7 @@ impl Policy {
             regions,
             late_objections: file.late_objections,
             redaction: file.redaction,
+            honour_gpc: file.honour_gpc,
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
             source: text.to_string(),
         })

@@ -156,4 +156,5 @@ pub static DE: Texts = Texts {
     password_guessable: "Das neue Passwort ist zu leicht zu erraten (es ist bekannt aus Datenlecks, ein häufiges Muster oder enthält Ihren Benutzernamen). Nehmen Sie mehrere Wörter, die nicht zusammengehören.",
     password_mail_subject: "Ihr Passwort wurde geändert",
     password_mail_body: "Das Passwort des Kontos {username} wurde am {time} geändert. Alle Sitzungen dieses Kontos wurden beendet.\r\n\r\nWaren Sie das nicht, wenden Sie sich sofort an den Betreiber des Portals.",
+    gpc_notice: "Ihr Browser sendet das Signal „Global Privacy Control“. Wir haben es als Ihren Widerspruch gegen das KI-Training erfasst; hier ist Ihre Quittung. Sie können ihn jederzeit zurückziehen.",
 };

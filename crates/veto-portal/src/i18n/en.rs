@@ -156,4 +156,5 @@ pub static EN: Texts = Texts {
     password_guessable: "The new password is too easy to guess (it is known from data breaches, a common pattern, or holds your username). Use several words that do not belong together.",
     password_mail_subject: "Your password was changed",
     password_mail_body: "The password of the account {username} was changed on {time}. Every session of the account has ended.\r\n\r\nIf this was not you, contact the portal's operator at once.",
+    gpc_notice: "Your browser sends the Global Privacy Control signal. We have recorded it as your objection to AI training; here is your receipt. You can withdraw it at any time.",
 };

@@ -168,6 +168,8 @@ impl Lang {
             Channel::Letter => "Letter",
             Channel::Api if de => "Schnittstelle (API)",
             Channel::Api => "API",
+            Channel::Gpc if de => "Browser-Signal (GPC)",
+            Channel::Gpc => "browser signal (GPC)",
         }
     }
 
@@ -347,6 +349,7 @@ pub struct Texts {
     pub error_too_many: &'static str,
     pub error_internal: &'static str,
     pub error_home: &'static str,
+    pub gpc_notice: &'static str,
     pub show_password: &'static str,
     pub login_code_intro: &'static str,
     pub login_code_label: &'static str,

@@ -8,6 +8,7 @@
 use std::str::FromStr;
 
 mod extract;
+mod usage;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/receipts/verify", post(verify_receipt))
         .route("/v1/my-data", get(my_data))
         .route("/v1/snapshots", get(snapshots))
+        .route("/v1/content-usage", get(usage::content_usage))
         .fallback(extract::not_found)
         .layer(axum::middleware::from_fn(extract::json_errors))
 }
@@ -61,7 +63,8 @@ pub fn router() -> Router<AppState> {
         withdraw,
         verify_receipt,
         my_data,
-        snapshots
+        snapshots,
+        usage::content_usage
     ),
     components(schemas(
         CreateObjection,
@@ -70,6 +73,7 @@ pub fn router() -> Router<AppState> {
         VerifyResponse,
         SnapshotView,
         MyDataSnapshot,
+        usage::ContentUsage,
         ErrorBody
     )),
     modifiers(&Credentials)

@@ -92,7 +92,7 @@ pub async fn login(
         page.failed = page.page.t.login_needs_second_factor;
         return Ok((StatusCode::FORBIDDEN, visit.jar, render(&page)?).into_response());
     }
-    logged_in(&state, visit, &account).await
+    logged_in(&state, &headers, visit, &account).await
 }
 
 #[derive(Deserialize)]
@@ -143,7 +143,7 @@ pub async fn login_code(
     };
     if used {
         state.login_throttle.succeeded(&username);
-        return logged_in(&state, visit, &account).await;
+        return logged_in(&state, &headers, visit, &account).await;
     }
     // The same ticket may try again until it expires or the account's
     // failures are used up.
@@ -175,18 +175,29 @@ fn failed(
     Ok((StatusCode::UNAUTHORIZED, visit.jar, render(&page)?).into_response())
 }
 
-async fn logged_in(state: &AppState, visit: Visit, account: &Account) -> Result<Response, PageError> {
+async fn logged_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    visit: Visit,
+    account: &Account,
+) -> Result<Response, PageError> {
     Metrics::inc(&state.metrics.logins_succeeded);
     // The account, not who it is: a log line names no person.
-    tracing::info!(
-        role = if account.role == Role::Operator {
-            "operator"
-        } else {
-            "person"
+    let role = if account.role == Role::Operator {
+        "operator"
+    } else {
+        "person"
+    };
+    tracing::info!(role, "login");
+    let target = match &account.role {
+        Role::Operator => "/operator".to_string(),
+        // A browser that sends GPC has objected: its receipt comes next.
+        Role::Person { person_id } => match super::gpc::honour(state, headers, person_id, visit.lang).await? {
+            Some(id) => format!("/receipts/{id}?gpc=1"),
+            None => "/object".to_string(),
         },
-        "login"
-    );
-    start_session(state, visit, account).await
+    };
+    start_session(state, visit, account, &target).await
 }
 
 /// How long this attempt must wait: failed logins of the client or the
@@ -234,7 +245,12 @@ pub(super) fn limited(
 
 /// A new session on every login; the one this browser held before ends,
 /// so a session token known before the login (fixation) is worth nothing.
-pub(super) async fn start_session(state: &AppState, visit: Visit, account: &Account) -> Result<Response, PageError> {
+pub(super) async fn start_session(
+    state: &AppState,
+    visit: Visit,
+    account: &Account,
+    target: &str,
+) -> Result<Response, PageError> {
     if let Some(previous) = visit.jar.get(SESSION_COOKIE) {
         state.store.delete_session(previous.value()).await?;
     }
@@ -242,11 +258,6 @@ pub(super) async fn start_session(state: &AppState, visit: Visit, account: &Acco
         .store
         .create_session(&account.username, state.settings.session_lifetime)
         .await?;
-    let target = if account.role == Role::Operator {
-        "/operator"
-    } else {
-        "/object"
-    };
     Ok((
         visit.jar.add(secure_cookie(SESSION_COOKIE, token)),
         Redirect::to(target),

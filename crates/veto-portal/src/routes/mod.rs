@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api;
+pub mod gpc;
 pub mod health;
 pub mod login;
 pub mod mydata;

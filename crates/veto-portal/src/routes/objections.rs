@@ -160,7 +160,14 @@ struct ObjectForm {
     late_effect: &'static str,
 }
 
-pub async fn form(State(state): State<AppState>, SignedIn { mut visit, .. }: SignedIn) -> Result<Response, PageError> {
+pub async fn form(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    SignedIn { mut visit, person_id }: SignedIn,
+) -> Result<Response, PageError> {
+    if let Some(id) = super::gpc::honour(&state, &headers, &person_id, visit.lang).await? {
+        return Ok((visit.jar, Redirect::to(&format!("/receipts/{id}?gpc=1"))).into_response());
+    }
     let email = visit
         .session
         .as_ref()
@@ -213,12 +220,20 @@ struct ReceiptPage {
     filed_at: String,
     withdrawn_at: Option<String>,
     meaning: Vec<&'static str>,
+    /// Filed just now by the browser's GPC signal.
+    gpc: bool,
+}
+
+#[derive(Deserialize)]
+pub struct ReceiptQuery {
+    gpc: Option<String>,
 }
 
 pub async fn receipt_page(
     State(state): State<AppState>,
     SignedIn { mut visit, person_id }: SignedIn,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ReceiptQuery>,
 ) -> Result<Response, PageError> {
     let o = own_objection(&state, &person_id, &id).await?;
     let r = receipt_for(&state.store, &state.policy, &o).await?;
@@ -244,6 +259,7 @@ pub async fn receipt_page(
         filed_at: lang.time(o.filed_at, state.policy.timezone),
         withdrawn_at: o.withdrawn_at.map(|w| lang.time(w, state.policy.timezone)),
         meaning,
+        gpc: q.gpc.is_some() && o.channel == Channel::Gpc,
     };
     Ok((visit.jar, render(&page)?).into_response())
 }

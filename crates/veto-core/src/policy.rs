@@ -44,6 +44,16 @@ pub struct RedactionSwitches {
     pub phones: bool,
     pub ibans: bool,
     pub mentions: bool,
+    /// Payment card numbers (Luhn); on unless a policy says otherwise.
+    #[serde(default = "on")]
+    pub cards: bool,
+    /// German tax ids (Steuer-ID, with its check digit); on by default.
+    #[serde(default = "on")]
+    pub tax_ids: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 /// A validated policy. Construct it with [`Policy::from_toml`] or

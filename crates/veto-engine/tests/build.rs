@@ -142,7 +142,8 @@ fn no_email_or_valid_iban_reaches_a_shard() {
                 !iban.find_iter(&text).any(|x| iban_is_valid(x.as_str())),
                 "IBAN in shard: {text}"
             );
-            assert!(!text.contains(" @"), "mention in shard: {text}");
+            // Objectors' handles are `@<USER>`; every other mention is `[MENTION]`.
+            assert!(!text.replace("@<USER>", "").contains(" @"), "mention in shard: {text}");
         }
     }
     assert!(texts > 1000);

@@ -378,12 +378,19 @@ impl Store {
                 op.op_id
             )));
         }
-        undo_files(&op.op_id, &op.staging, op.dest.as_deref())?;
-        self.set_state(&op.op_id, OpState::RolledBack, None).await?;
-        if let Some(lock) = op.lock.take() {
+        // The lock file goes whatever happens next: on a full disk the state
+        // update can fail, and the next command's recovery settles the
+        // operation without needing this file.
+        let lock = op.lock.take();
+        let undone = undo_files(&op.op_id, &op.staging, op.dest.as_deref());
+        let recorded = match undone {
+            Ok(()) => self.set_state(&op.op_id, OpState::RolledBack, None).await,
+            Err(e) => Err(e),
+        };
+        if let Some(lock) = lock {
             lock.release_and_remove();
         }
-        Ok(())
+        recorded
     }
 }
 

@@ -342,6 +342,8 @@ mod tests {
             phones: true,
             ibans: true,
             mentions: true,
+            cards: true,
+            tax_ids: true,
         });
         let out = call(
             &RedactUdf::udf(

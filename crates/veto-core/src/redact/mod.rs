@@ -1,18 +1,27 @@
 //! Redaction of personal data in text that goes into a training shard:
-//! email addresses, phone numbers (German and international formats), IBANs
-//! with a valid mod-97 check, and @mentions become fixed placeholders.
+//! email addresses (also plus-addressed, on subdomains, with IDN domains,
+//! and written as `name [at] domain [dot] de`), phone numbers (international,
+//! and the national writings of Germany, the EU, CH, GB and US/CA), IBANs
+//! with a valid mod-97 check in any case and grouping, payment card numbers
+//! passing Luhn, German tax ids passing their check digit, and @mentions
+//! become fixed placeholders.
 //!
 //! All kinds are found in one pass over the text with one compiled
 //! alternation, leftmost-first, so an email's `@` is never mistaken for a
 //! mention and each byte is examined once. The alternation has no capture
 //! groups, so the regex crate can run it on its lazy DFA; which kind matched
-//! follows from the match itself (see [`Redactor::redact`]). Word boundaries
+//! follows from the match itself: anchored patterns and check digits
+//! classify each candidate (see [`Redactor::redact`]). Word boundaries
 //! are ASCII (`(?-u:\b)`): Unicode ones would force the slow engines on any
 //! non-ASCII text, and an ASCII boundary also splits a number from an
 //! adjacent umlaut, so it redacts at least as much.
 
+mod checks;
+
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+
+pub use checks::{card_is_valid, steuer_id_is_valid};
 
 use crate::policy::RedactionSwitches;
 
@@ -20,16 +29,32 @@ pub const EMAIL_PLACEHOLDER: &str = "[EMAIL]";
 pub const PHONE_PLACEHOLDER: &str = "[PHONE]";
 pub const IBAN_PLACEHOLDER: &str = "[IBAN]";
 pub const MENTION_PLACEHOLDER: &str = "[MENTION]";
+pub const CARD_PLACEHOLDER: &str = "[CARD]";
+pub const TAX_ID_PLACEHOLDER: &str = "[TAX_ID]";
 
 /// The email pattern on its own, for checking output (tests and audits).
-pub const EMAIL_PATTERN: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}";
+/// Domains may be internationalised (any non-ASCII letter).
+pub const EMAIL_PATTERN: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-\x{80}-\x{10FFFF}]+(?:\.[A-Za-z0-9\-\x{80}-\x{10FFFF}]+)*\.[A-Za-z\x{80}-\x{10FFFF}]{2,}";
+/// An address written to dodge harvesters: `name [at] domain [dot] de`,
+/// `name (at) domain (dot) de`, `name at domain dot de`, mixed with `.`.
+const EMAIL_OBFUSCATED: &str = r"[A-Za-z0-9._%+\-]+(?:[ ]?[\[({](?i:at)[\])}][ ]?| (?i:at) )[A-Za-z0-9\-]+(?:(?:[ ]?[\[({](?i:dot)[\])}][ ]?| (?i:dot) |\.)[A-Za-z0-9\-]+)*(?:[ ]?[\[({](?i:dot)[\])}][ ]?| (?i:dot) |\.)[A-Za-z]{2,}(?-u:\b)";
 /// The IBAN shape on its own (country, check digits, 11 to 30 characters of
-/// BBAN in groups of up to four, optionally separated by single spaces).
-pub const IBAN_PATTERN: &str = r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{1,4}){3,8}(?-u:\b)";
+/// BBAN in groups of up to four, optionally separated by single spaces), in
+/// either case.
+pub const IBAN_PATTERN: &str = r"(?-u:\b)[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{1,4}){3,8}(?-u:\b)";
+/// 13 to 19 digits in groups of four (Amex: 4-6-5), spaces or dashes.
+const CARD: &str = r"(?-u:\b)(?:[0-9]{4}(?:[ \-]?[0-9]{4}){2,3}(?:[ \-]?[0-9]{1,3})?|3[47][0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{5})(?-u:\b)";
+/// Eleven digits, the first not 0: `12345678901`, `12 345 678 901`.
+const TAX_ID: &str = r"(?-u:\b)[1-9][0-9](?: ?[0-9]{3}){3}(?-u:\b)";
 
-const PHONE_INTERNATIONAL: &str =
-    r"(?:\+|(?-u:\b)00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?[0-9]{1,5}(?:[ ./\-]?[0-9]{2,8}){1,4}(?-u:\b)";
-const PHONE_GERMAN: &str = r"(?:\(0[0-9]{2,5}\)|(?-u:\b)0[0-9]{2,5})[ /\-]?[0-9]{2,9}(?:[ \-]?[0-9]{1,6}){0,3}(?-u:\b)";
+const PHONE_INTERNATIONAL: &str = r"(?:\+|(?-u:\b)00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?(?:\([0-9]{1,5}\)[ ]?|[0-9]{1,5})(?:[ ./\-]?[0-9]{2,8}){1,4}(?-u:\b)";
+/// National writings with a trunk 0 (DE, AT, CH, GB, NL, BE, IT, ...).
+const PHONE_NATIONAL: &str =
+    r"(?:\(0[0-9]{1,5}\)|(?-u:\b)0[0-9]{1,5})[ /\-]?[0-9]{2,9}(?:[ \-]?[0-9]{1,6}){0,3}(?-u:\b)";
+/// French pairs with dots: `01.23.45.67.89`.
+const PHONE_PAIRS: &str = r"(?-u:\b)0[1-9](?:\.[0-9]{2}){4}(?-u:\b)";
+/// North American: `(555) 123-4567`, `555-123-4567`, `555.123.4567`.
+const PHONE_NANP: &str = r"(?:\([2-9][0-9]{2}\) ?|(?-u:\b)[2-9][0-9]{2}[\-.])[0-9]{3}[\-.][0-9]{4}(?-u:\b)";
 const MENTION: &str = r"@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?";
 
 /// How many of each kind were replaced.
@@ -39,6 +64,11 @@ pub struct RedactionCounts {
     pub phones: u64,
     pub ibans: u64,
     pub mentions: u64,
+    /// Counted from snapshot format 2 with v1.1 on; absent before.
+    #[serde(default)]
+    pub cards: u64,
+    #[serde(default)]
+    pub tax_ids: u64,
 }
 
 impl RedactionCounts {
@@ -47,10 +77,12 @@ impl RedactionCounts {
         self.phones += other.phones;
         self.ibans += other.ibans;
         self.mentions += other.mentions;
+        self.cards += other.cards;
+        self.tax_ids += other.tax_ids;
     }
 
     pub fn total(&self) -> u64 {
-        self.emails + self.phones + self.ibans + self.mentions
+        self.emails + self.phones + self.ibans + self.mentions + self.cards + self.tax_ids
     }
 }
 
@@ -58,7 +90,21 @@ impl RedactionCounts {
 #[derive(Clone, Debug)]
 pub struct Redactor {
     pattern: Regex,
+    /// Anchored forms of the branches, to tell a candidate's kind.
+    kinds: Kinds,
     switches: RedactionSwitches,
+}
+
+#[derive(Clone, Debug)]
+struct Kinds {
+    obfuscated: Regex,
+    card: Regex,
+    tax_id: Regex,
+    phone: Regex,
+}
+
+fn anchored(p: &str) -> Regex {
+    Regex::new(&format!("^(?:{p})$")).expect("redaction pattern compiles")
 }
 
 impl Redactor {
@@ -66,9 +112,18 @@ impl Redactor {
         // Order matters: leftmost-first alternation prefers the earlier
         // branch at the same start, so an email wins over a mention and an
         // IBAN over the digits inside it.
-        let pattern = format!("{EMAIL_PATTERN}|{IBAN_PATTERN}|{PHONE_INTERNATIONAL}|{PHONE_GERMAN}|{MENTION}");
+        // Cards and tax ids before phones: a 16-digit card would otherwise
+        // be taken apart as phone numbers.
+        let phones = format!("{PHONE_INTERNATIONAL}|{PHONE_NATIONAL}|{PHONE_PAIRS}|{PHONE_NANP}");
+        let pattern = format!("{EMAIL_PATTERN}|{EMAIL_OBFUSCATED}|{IBAN_PATTERN}|{CARD}|{TAX_ID}|{phones}|{MENTION}");
         Redactor {
             pattern: Regex::new(&pattern).expect("redaction pattern compiles"),
+            kinds: Kinds {
+                obfuscated: anchored(EMAIL_OBFUSCATED),
+                card: anchored(CARD),
+                tax_id: anchored(TAX_ID),
+                phone: anchored(&phones),
+            },
             switches,
         }
     }
@@ -77,7 +132,7 @@ impl Redactor {
     /// unchanged (borrowed) when nothing is replaced.
     pub fn redact<'t>(&self, text: &'t str, counts: &mut RedactionCounts) -> std::borrow::Cow<'t, str> {
         let s = &self.switches;
-        if !(s.emails || s.phones || s.ibans || s.mentions) {
+        if !(s.emails || s.phones || s.ibans || s.mentions || s.cards || s.tax_ids) {
             return std::borrow::Cow::Borrowed(text);
         }
         let mut out: Option<String> = None;
@@ -87,28 +142,7 @@ impl Redactor {
             // The branches' first characters tell them apart: a mention starts
             // with `@`, an email has its `@` later, an IBAN starts with a
             // capital letter and a phone number never does.
-            let placeholder = if matched.starts_with('@') {
-                self.switches.mentions.then(|| {
-                    counts.mentions += 1;
-                    MENTION_PLACEHOLDER
-                })
-            } else if matched.contains('@') {
-                self.switches.emails.then(|| {
-                    counts.emails += 1;
-                    EMAIL_PLACEHOLDER
-                })
-            } else if matched.starts_with(|c: char| c.is_ascii_uppercase()) {
-                (self.switches.ibans && iban_is_valid(matched)).then(|| {
-                    counts.ibans += 1;
-                    IBAN_PLACEHOLDER
-                })
-            } else {
-                let digits = matched.bytes().filter(u8::is_ascii_digit).count();
-                (self.switches.phones && (7..=15).contains(&digits)).then(|| {
-                    counts.phones += 1;
-                    PHONE_PLACEHOLDER
-                })
-            };
+            let placeholder = self.classify(matched, counts);
             if let Some(placeholder) = placeholder {
                 let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
                 buf.push_str(&text[last..whole.start()]);
@@ -123,6 +157,49 @@ impl Redactor {
                 std::borrow::Cow::Owned(buf)
             }
         }
+    }
+}
+
+impl Redactor {
+    /// The placeholder for one candidate, counting it; None: it stays.
+    fn classify(&self, m: &str, counts: &mut RedactionCounts) -> Option<&'static str> {
+        let s = &self.switches;
+        let (count, placeholder): (&mut u64, &'static str) = if m.starts_with('@') {
+            if !s.mentions {
+                return None;
+            }
+            (&mut counts.mentions, MENTION_PLACEHOLDER)
+        } else if m.contains('@') || self.kinds.obfuscated.is_match(m) {
+            if !s.emails {
+                return None;
+            }
+            (&mut counts.emails, EMAIL_PLACEHOLDER)
+        } else if m.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            if !(s.ibans && iban_is_valid(m)) {
+                return None;
+            }
+            (&mut counts.ibans, IBAN_PLACEHOLDER)
+        } else if self.kinds.card.is_match(m) && card_is_valid(m) {
+            if !s.cards {
+                return None;
+            }
+            (&mut counts.cards, CARD_PLACEHOLDER)
+        } else if self.kinds.tax_id.is_match(m) && steuer_id_is_valid(m) {
+            if !s.tax_ids {
+                return None;
+            }
+            (&mut counts.tax_ids, TAX_ID_PLACEHOLDER)
+        } else {
+            let digits = m.bytes().filter(u8::is_ascii_digit).count();
+            // Grouped like a large number ("12 345 678"): not a phone.
+            let thousands = m.split(' ').skip(1).all(|g| g.len() == 3) && m.contains(' ') && !m.starts_with(['0', '+']);
+            if !(s.phones && (7..=15).contains(&digits) && self.kinds.phone.is_match(m)) || thousands {
+                return None;
+            }
+            (&mut counts.phones, PHONE_PLACEHOLDER)
+        };
+        *count += 1;
+        Some(placeholder)
     }
 }
 
@@ -159,6 +236,8 @@ mod tests {
         phones: true,
         ibans: true,
         mentions: true,
+        cards: true,
+        tax_ids: true,
     };
 
     fn redact(text: &str) -> (String, RedactionCounts) {
@@ -183,7 +262,8 @@ mod tests {
                 emails: 1,
                 phones: 2,
                 ibans: 1,
-                mentions: 1
+                mentions: 1,
+                ..Default::default()
             }
         );
     }

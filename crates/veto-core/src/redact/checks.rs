@@ -28,7 +28,7 @@ pub fn card_is_valid(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A German Steuerliche Identifikationsnummer: 11 digits, the first not 0;

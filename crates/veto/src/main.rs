@@ -176,6 +176,14 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Redact personal data in text, one text per line from standard input
+    /// to standard output, as a build redacts included text (the objectors'
+    /// names are left out: they come from the store at build time).
+    Redact {
+        /// The policy whose redaction switches apply (preset or TOML file).
+        #[arg(long, default_value = "meta-2025")]
+        policy: String,
+    },
     /// Generate a platform, import its objections, build a snapshot with the
     /// meta-2025 policy and print what happened.
     Demo {
@@ -467,6 +475,7 @@ fn main() -> ExitCode {
             Command::Receipt {
                 command: ReceiptCommand::Verify { file, public_key },
             } => commands::portal::verify_receipt(&home, &file, public_key).await,
+            Command::Redact { policy } => commands::redact(&policy),
             Command::Doctor => match commands::doctor::run(&home).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(anyhow::anyhow!("veto doctor found records and files that disagree")),

@@ -51,6 +51,26 @@ pub async fn open_store(home: &Path) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// `veto redact`: stdin lines to stdout, redacted.
+pub fn redact(policy: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let policy = build::load_policy(policy)?;
+    let redactor = veto_core::redact::Redactor::new(policy.redaction);
+    let mut counts = veto_core::redact::RedactionCounts::default();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading standard input (one UTF-8 text per line)")?;
+        writeln!(out, "{}", redactor.redact(&line, &mut counts))?;
+    }
+    out.flush()?;
+    eprintln!(
+        "redacted {} emails, {} phone numbers, {} IBANs, {} mentions, {} card numbers, {} tax ids",
+        counts.emails, counts.phones, counts.ibans, counts.mentions, counts.cards, counts.tax_ids
+    );
+    Ok(())
+}
+
 pub async fn import_objections(home: &Path, file: &Path) -> anyhow::Result<()> {
     let read = veto_engine::export::read_objection_file(file)?;
     let store = open_store(home).await?;

@@ -58,18 +58,21 @@ fn open(home: &Path, name: &str) -> Result<(File, PathBuf), StoreError> {
 }
 
 fn claim(mut file: File, path: PathBuf, holder: &str) -> Result<Lock, StoreError> {
-    let io = |e| StoreError::Io {
-        path: path.clone(),
-        error: e,
-    };
-    file.set_len(0).map_err(io)?;
-    file.rewind().map_err(io)?;
+    // The lock is the flock, already held. The holder's line only tells a
+    // waiter whom it waits for: on a full disk it is left out rather than
+    // failing the command here (and leaving the file behind).
     let line = format!(
         "pid {} ({holder}) since {}\n",
         std::process::id(),
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    file.write_all(line.as_bytes()).map_err(io)?;
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!(lock = %path.display(), error = %e, "could not write the lock's holder");
+    }
     Ok(Lock { _file: file, path })
 }
 

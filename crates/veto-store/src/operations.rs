@@ -235,12 +235,33 @@ impl Store {
         let lock = lock::try_acquire(self.home(), &format!("op-{op_id}"), kind.as_str())?
             .ok_or_else(|| StoreError::Internal(format!("fresh operation lock op-{op_id} is held")))?;
         let staging = staging_parent.join(format!(".{}-{op_id}.staging", kind.as_str()));
+        match self.record_intent(kind, target, &op_id, &staging).await {
+            Ok(()) => Ok(Operation {
+                op_id,
+                kind,
+                staging,
+                dest: None,
+                state: OpState::Intent,
+                finish: Vec::new(),
+                lock: Some(lock),
+            }),
+            // Nothing recorded, or an intent the next recovery settles:
+            // either way this lock's file must not stay (a full disk).
+            Err(e) => {
+                lock.release_and_remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// The `intent` row, then the staging directory with its marker.
+    async fn record_intent(&self, kind: OpKind, target: &str, op_id: &str, staging: &Path) -> Result<(), StoreError> {
         let now = to_micros(Utc::now());
         sqlx::query(
             "INSERT INTO operations (op_id, kind, target, state, staging, pid, started_at_us, updated_at_us)
              VALUES (?, ?, ?, 'intent', ?, ?, ?, ?)",
         )
-        .bind(&op_id)
+        .bind(op_id)
         .bind(kind.as_str())
         .bind(target)
         .bind(staging.display().to_string())
@@ -250,17 +271,9 @@ impl Store {
         .execute(self.pool())
         .await?;
         fault::point(kind.as_str(), "intent");
-        std::fs::create_dir_all(&staging).map_err(io(&staging))?;
-        std::fs::File::create(marker(&staging, &op_id)).map_err(io(&staging))?;
-        Ok(Operation {
-            op_id,
-            kind,
-            staging,
-            dest: None,
-            state: OpState::Intent,
-            finish: Vec::new(),
-            lock: Some(lock),
-        })
+        std::fs::create_dir_all(staging).map_err(io(staging))?;
+        std::fs::File::create(marker(staging, op_id)).map_err(io(staging))?;
+        Ok(())
     }
 
     /// Every file is in the staging directory and fsynced.
@@ -468,10 +481,18 @@ impl Store {
                 None => return Ok(Some("running".into())),
             }
         };
+        // The lock file goes on every path out: a recovery that cannot
+        // finish (a full disk) must not leave one behind.
+        let outcome = self.recover_locked(&candidate.op_id, mine).await;
+        op_lock.release_and_remove();
+        outcome
+    }
+
+    /// [`Self::recover_one`] under the operation's lock.
+    async fn recover_locked(&self, op_id: &str, mine: bool) -> Result<Option<String>, StoreError> {
         // Read again under the lock: its owner or another recovery may have
         // just finished it.
-        let Some(op) = self.unfinished(Some(&candidate.op_id)).await?.pop() else {
-            op_lock.release_and_remove();
+        let Some(op) = self.unfinished(Some(op_id)).await?.pop() else {
             return Ok(None);
         };
         let _resource = match op.resource.as_deref() {
@@ -484,7 +505,6 @@ impl Store {
             _ => None,
         };
         let outcome = self.settle(&op).await?;
-        op_lock.release_and_remove();
         Ok(Some(outcome.as_str().to_string()))
     }
 

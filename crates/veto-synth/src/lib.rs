@@ -402,9 +402,15 @@ fn objection_for(rng: &mut impl Rng, p: &Person, n: usize) -> Option<Objection> 
         withdrawn_at,
         // The channels a platform's people use; `gpc` comes only from a
         // browser at the portal (and keeps earlier seeds' output as it was).
-        channel: *[Channel::Web, Channel::App, Channel::Email, Channel::Letter, Channel::Api]
-            .choose(rng)
-            .expect("non-empty"),
+        channel: *[
+            Channel::Web,
+            Channel::App,
+            Channel::Email,
+            Channel::Letter,
+            Channel::Api,
+        ]
+        .choose(rng)
+        .expect("non-empty"),
     })
 }
 

@@ -142,12 +142,11 @@ impl Redactor {
             // The branches' first characters tell them apart: a mention starts
             // with `@`, an email has its `@` later, an IBAN starts with a
             // capital letter and a phone number never does.
-            let placeholder = self.classify(matched, counts);
-            if let Some(placeholder) = placeholder {
+            if let Some((placeholder, len)) = self.classify(matched, counts) {
                 let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
                 buf.push_str(&text[last..whole.start()]);
                 buf.push_str(placeholder);
-                last = whole.end();
+                last = whole.start() + len;
             }
         }
         match out {
@@ -161,8 +160,10 @@ impl Redactor {
 }
 
 impl Redactor {
-    /// The placeholder for one candidate, counting it; None: it stays.
-    fn classify(&self, m: &str, counts: &mut RedactionCounts) -> Option<&'static str> {
+    /// The placeholder for one candidate and how many of its bytes it
+    /// replaces, counting it; None: it stays.
+    fn classify(&self, m: &str, counts: &mut RedactionCounts) -> Option<(&'static str, usize)> {
+        let mut len = m.len();
         let s = &self.switches;
         let (count, placeholder): (&mut u64, &'static str) = if m.starts_with('@') {
             if !s.mentions {
@@ -175,8 +176,11 @@ impl Redactor {
             }
             (&mut counts.emails, EMAIL_PLACEHOLDER)
         } else if m.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            if !(s.ibans && iban_is_valid(m)) {
-                return None;
+            // In either case, the words after an IBAN look like its last
+            // groups ("DE89... Bis bald"): the longest prefix that checks.
+            match iban_prefix(m).filter(|_| s.ibans) {
+                Some(n) => len = n,
+                None => return None,
             }
             (&mut counts.ibans, IBAN_PLACEHOLDER)
         } else if self.kinds.card.is_match(m) && card_is_valid(m) {
@@ -199,7 +203,19 @@ impl Redactor {
             (&mut counts.phones, PHONE_PLACEHOLDER)
         };
         *count += 1;
-        Some(placeholder)
+        Some((placeholder, len))
+    }
+}
+
+/// The byte length of the longest prefix of `m`, cut at a space, that is a
+/// valid IBAN.
+fn iban_prefix(m: &str) -> Option<usize> {
+    let mut end = m.len();
+    loop {
+        if iban_is_valid(&m[..end]) {
+            return Some(end);
+        }
+        end = m[..end].rfind(' ')?;
     }
 }
 

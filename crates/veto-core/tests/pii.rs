@@ -89,6 +89,10 @@ fn phone_numbers_in_national_and_international_writings() {
             "(555) 123-4567",
             "555-123-4567",
             "416.555.0199",
+            // Hungary, Portugal as people write them
+            "06-22/362 5826",
+            "(06)12/569-0858",
+            "(351) 923 324 935",
         ],
     );
 }
@@ -158,6 +162,7 @@ fn harmless_numbers_stay() {
         "Die Quote lag bei 87,5 % und später bei 12 %.",
         "Update auf Version 2.14.3 oder v1.0.12 bitte.",
         "ISBN 978-3-16-148410-0 und ISBN 3-499-13599-X",
+        "ISBN 978-0-03-832875-8, ISBN-13: 978-3-16-148410-0",
         "Endstand 3:1, zur Pause 1:0.",
         "Die Stadt hat 1.234.567 Einwohner, also 1 234 567.",
         "Seit 1998 dabei, Top 10 von 2024.",

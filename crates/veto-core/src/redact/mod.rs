@@ -48,9 +48,14 @@ const CARD: &str = r"(?-u:\b)(?:[0-9]{4}(?:[ \-]?[0-9]{4}){2,3}(?:[ \-]?[0-9]{1,
 const TAX_ID: &str = r"(?-u:\b)[1-9][0-9](?: ?[0-9]{3}){3}(?-u:\b)";
 
 const PHONE_INTERNATIONAL: &str = r"(?:\+|(?-u:\b)00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?(?:\([0-9]{1,5}\)[ ]?|[0-9]{1,5})(?:[ ./\-]?[0-9]{2,8}){1,4}(?-u:\b)";
-/// National writings with a trunk 0 (DE, AT, CH, GB, NL, BE, IT, ...).
+/// National writings with a trunk 0 (DE, AT, CH, GB, NL, BE, IT, HU, ...).
 const PHONE_NATIONAL: &str =
-    r"(?:\(0[0-9]{1,5}\)|(?-u:\b)0[0-9]{1,5})[ /\-]?[0-9]{2,9}(?:[ \-]?[0-9]{1,6}){0,3}(?-u:\b)";
+    r"(?:\(0[0-9]{1,5}\)|(?-u:\b)0[0-9]{1,5})[ /\-]?[0-9]{2,9}(?:[ /\-]?[0-9]{1,6}){0,3}(?-u:\b)";
+/// A country code in parentheses without `+`: `(351) 923 324 935`.
+const PHONE_CC_PARENS: &str = r"\([1-9][0-9]{1,2}\) ?[0-9]{2,3}(?:[ \-][0-9]{2,4}){2,3}(?-u:\b)";
+/// An ISBN is kept as it is: matched first so that its digits are not
+/// taken for a phone number.
+const ISBN: &str = r"(?i:isbn)(?:-1[03])?:? ?[0-9][0-9\- ]{8,16}[0-9Xx](?-u:\b)";
 /// French pairs with dots: `01.23.45.67.89`.
 const PHONE_PAIRS: &str = r"(?-u:\b)0[1-9](?:\.[0-9]{2}){4}(?-u:\b)";
 /// North American: `(555) 123-4567`, `555-123-4567`, `555.123.4567`.
@@ -114,8 +119,9 @@ impl Redactor {
         // IBAN over the digits inside it.
         // Cards and tax ids before phones: a 16-digit card would otherwise
         // be taken apart as phone numbers.
-        let phones = format!("{PHONE_INTERNATIONAL}|{PHONE_NATIONAL}|{PHONE_PAIRS}|{PHONE_NANP}");
-        let pattern = format!("{EMAIL_PATTERN}|{EMAIL_OBFUSCATED}|{IBAN_PATTERN}|{CARD}|{TAX_ID}|{phones}|{MENTION}");
+        let phones = format!("{PHONE_INTERNATIONAL}|{PHONE_NATIONAL}|{PHONE_PAIRS}|{PHONE_NANP}|{PHONE_CC_PARENS}");
+        let pattern =
+            format!("{ISBN}|{EMAIL_PATTERN}|{EMAIL_OBFUSCATED}|{IBAN_PATTERN}|{CARD}|{TAX_ID}|{phones}|{MENTION}");
         Redactor {
             pattern: Regex::new(&pattern).expect("redaction pattern compiles"),
             kinds: Kinds {
@@ -164,6 +170,9 @@ impl Redactor {
     /// replaces, counting it; None: it stays.
     fn classify(&self, m: &str, counts: &mut RedactionCounts) -> Option<(&'static str, usize)> {
         let mut len = m.len();
+        if m.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("isbn")) {
+            return None;
+        }
         let s = &self.switches;
         let (count, placeholder): (&mut u64, &'static str) = if m.starts_with('@') {
             if !s.mentions {
@@ -196,7 +205,8 @@ impl Redactor {
         } else {
             let digits = m.bytes().filter(u8::is_ascii_digit).count();
             // Grouped like a large number ("12 345 678"): not a phone.
-            let thousands = m.split(' ').skip(1).all(|g| g.len() == 3) && m.contains(' ') && !m.starts_with(['0', '+']);
+            let thousands =
+                m.split(' ').skip(1).all(|g| g.len() == 3) && m.contains(' ') && !m.starts_with(['0', '+', '(']);
             if !(s.phones && (7..=15).contains(&digits) && self.kinds.phone.is_match(m)) || thousands {
                 return None;
             }

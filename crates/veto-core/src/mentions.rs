@@ -106,6 +106,14 @@ fn fold(text: &str) -> (String, Vec<usize>) {
     let mut folded = String::with_capacity(text.len() + 8);
     let mut from = Vec::with_capacity(text.len() + 9);
     for (at, c) in text.char_indices() {
+        // Any run of whitespace is one space, as in the patterns.
+        if c.is_whitespace() {
+            if !folded.ends_with(' ') || folded.is_empty() {
+                folded.push(' ');
+                from.push(at);
+            }
+            continue;
+        }
         for lower in c.to_lowercase() {
             let piece: &str = match lower {
                 'ä' => "ae",
@@ -136,6 +144,27 @@ fn fold_pattern(s: &str) -> String {
 
 fn is_word(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// Whether the match at `start..end` of `folded` is part of a longer token:
+/// a word, or an address or domain (`maria@mueller.de` does not hold the
+/// name "Müller", and its `@` and `.` must stay for the email pattern).
+/// A handle may follow an `@` that starts a mention (not one inside an
+/// address).
+fn joined(folded: &str, start: usize, end: usize, handle: bool) -> bool {
+    let mut before = folded[..start].chars().rev();
+    let mut after = folded[end..].chars();
+    let (b1, b2) = (before.next(), before.next());
+    let (a1, a2) = (after.next(), after.next());
+    let glue = |c: Option<char>| matches!(c, Some('.' | '-' | '+'));
+    let at_before = b1 == Some('@') && (!handle || is_word(b2));
+    is_word(b1) || at_before || (glue(b1) && is_word(b2)) || is_word(a1) || a1 == Some('@') || (glue(a1) && is_word(a2))
+}
+
+/// An ASCII text the automaton can scan as it is: no whitespace to fold
+/// (runs of spaces, tabs, line breaks).
+fn plain_ascii(text: &str) -> bool {
+    text.is_ascii() && !text.contains("  ") && !text.bytes().any(|b| b.is_ascii_whitespace() && b != b' ')
 }
 
 impl ObjectorNames {
@@ -194,7 +223,7 @@ impl ObjectorNames {
         let Some(ac) = &self.automaton else {
             return Cow::Borrowed(text);
         };
-        if text.is_ascii() {
+        if plain_ascii(text) {
             // Folding an ASCII text is lowercasing it, which the automaton
             // does itself: scan the text as it is.
             return self.replace(ac, text, text, None, counts);
@@ -224,12 +253,16 @@ impl ObjectorNames {
         let at = |i: usize| from.map_or(i, |f| f[i]);
         let mut out: Option<String> = None;
         let mut last = 0;
-        for m in ac.find_iter(folded) {
-            let before = folded[..m.start()].chars().next_back();
-            let after = folded[m.end()..].chars().next();
-            if is_word(before) || is_word(after) {
+        let mut pos = 0;
+        while let Some(m) = ac.find(aho_corasick::Input::new(folded).span(pos..folded.len())) {
+            let handle = self.patterns[m.pattern().as_usize()].0 == IdKind::Handle;
+            if joined(folded, m.start(), m.end(), handle) {
+                // A shorter identifier may start inside this one ("Schmidt"
+                // in "Johanna Schmidt" when "anna schmidt" is not a word).
+                pos = m.start() + folded[m.start()..].chars().next().map_or(1, char::len_utf8);
                 continue;
             }
+            pos = m.end();
             let (kind, owners) = &self.patterns[m.pattern().as_usize()];
             let (mut start, end) = (at(m.start()), at(m.end()));
             // "@handle" goes as a whole.
@@ -304,6 +337,36 @@ mod tests {
         assert_eq!(redact(&n, "(Anna Schmidt)"), "(<PERSON>)");
         let short = names(&[("Al", IdKind::Name)]);
         assert!(short.is_empty(), "too short to look for");
+    }
+
+    #[test]
+    fn addresses_stay_whole_and_names_across_any_whitespace_are_found() {
+        let n = names(&[("Müller", IdKind::Name), ("Anna Schmidt", IdKind::Name)]);
+        // The name inside someone's address is not the name: the email
+        // pattern that runs next needs the address whole.
+        assert_eq!(
+            redact(&n, "Post an maria@mueller.de bitte"),
+            "Post an maria@mueller.de bitte"
+        );
+        assert_eq!(
+            redact(&n, "Post an mueller.maria@web.de"),
+            "Post an mueller.maria@web.de"
+        );
+        assert_eq!(redact(&n, "Frau Müller. Danke"), "Frau <PERSON>. Danke");
+        for text in [
+            "Mit Anna  Schmidt",
+            "Mit Anna\nSchmidt",
+            "Mit Anna\u{a0}Schmidt",
+            "Mit anna \t schmidt",
+        ] {
+            assert_eq!(redact(&n, text), "Mit <PERSON>", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_inside_a_longer_non_match_is_still_found() {
+        let n = names(&[("anna schmidt", IdKind::Name), ("schmidt", IdKind::Handle)]);
+        assert_eq!(redact(&n, "Grüße an Johanna Schmidt"), "Grüße an Johanna @<USER>");
     }
 
     #[test]

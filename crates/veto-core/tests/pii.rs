@@ -180,3 +180,11 @@ fn harmless_numbers_stay() {
     }
     assert!(changed.is_empty(), "harmless text changed:\n{}", changed.join("\n"));
 }
+
+#[test]
+fn a_phone_after_an_iban_or_inside_a_failed_candidate_is_still_found() {
+    let out = redact("IBAN DE89 3704 0044 0532 0130 00 oder 0171 2345678 anrufen");
+    assert_eq!(out, "IBAN [IBAN] oder [PHONE] anrufen");
+    let out = redact("Konto DE88 3704 0044 oder 0171 2345678");
+    assert!(out.ends_with("oder [PHONE]"), "{out}");
+}

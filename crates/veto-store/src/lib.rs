@@ -215,6 +215,16 @@ impl Store {
                     objection_id: o.objection_id.clone(),
                 });
             }
+            // One id names one objection, a user's or a subject's.
+            let subject = sqlx::query("SELECT 1 FROM subject_objections WHERE objection_id = ?")
+                .bind(&o.objection_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if subject.is_some() {
+                return Err(StoreError::ConflictingObjection {
+                    objection_id: o.objection_id.clone(),
+                });
+            }
             sqlx::query(
                 "INSERT INTO objections (objection_id, person_id, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -143,16 +143,28 @@ impl Redactor {
         }
         let mut out: Option<String> = None;
         let mut last = 0;
-        for whole in self.pattern.find_iter(text) {
-            let matched = whole.as_str();
-            // The branches' first characters tell them apart: a mention starts
-            // with `@`, an email has its `@` later, an IBAN starts with a
-            // capital letter and a phone number never does.
-            if let Some((placeholder, len)) = self.classify(matched, counts) {
-                let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                buf.push_str(&text[last..whole.start()]);
-                buf.push_str(placeholder);
-                last = whole.start() + len;
+        let mut at = 0;
+        while let Some(whole) = self.pattern.find_at(text, at) {
+            match self.classify(whole.as_str(), counts) {
+                Verdict::Replace(placeholder, len) => {
+                    let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                    buf.push_str(&text[last..whole.start()]);
+                    buf.push_str(placeholder);
+                    last = whole.start() + len;
+                    // What followed a shorter replacement (the words after an
+                    // IBAN) is searched again: a phone number may be among them.
+                    at = last;
+                }
+                Verdict::Keep => at = whole.end(),
+                // Not what it looked like as a whole: something inside it
+                // may still be (an IBAN-shaped run hiding a phone number).
+                Verdict::Retry => {
+                    let next = text[whole.start()..].chars().next().map_or(1, char::len_utf8);
+                    at = whole.start() + next;
+                }
+            }
+            if at >= text.len() {
+                break;
             }
         }
         match out {
@@ -166,40 +178,42 @@ impl Redactor {
 }
 
 impl Redactor {
-    /// The placeholder for one candidate and how many of its bytes it
-    /// replaces, counting it; None: it stays.
-    fn classify(&self, m: &str, counts: &mut RedactionCounts) -> Option<(&'static str, usize)> {
+    /// What to do with one candidate (counting what is replaced).
+    fn classify(&self, m: &str, counts: &mut RedactionCounts) -> Verdict {
         let mut len = m.len();
         if m.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("isbn")) {
-            return None;
+            return Verdict::Keep;
         }
         let s = &self.switches;
         let (count, placeholder): (&mut u64, &'static str) = if m.starts_with('@') {
             if !s.mentions {
-                return None;
+                return Verdict::Keep;
             }
             (&mut counts.mentions, MENTION_PLACEHOLDER)
         } else if m.contains('@') || self.kinds.obfuscated.is_match(m) {
             if !s.emails {
-                return None;
+                return Verdict::Keep;
             }
             (&mut counts.emails, EMAIL_PLACEHOLDER)
         } else if m.starts_with(|c: char| c.is_ascii_alphabetic()) {
             // In either case, the words after an IBAN look like its last
             // groups ("DE89... Bis bald"): the longest prefix that checks.
-            match iban_prefix(m).filter(|_| s.ibans) {
+            if !s.ibans {
+                return Verdict::Keep;
+            }
+            match iban_prefix(m) {
                 Some(n) => len = n,
-                None => return None,
+                None => return Verdict::Retry,
             }
             (&mut counts.ibans, IBAN_PLACEHOLDER)
         } else if self.kinds.card.is_match(m) && card_is_valid(m) {
             if !s.cards {
-                return None;
+                return Verdict::Keep;
             }
             (&mut counts.cards, CARD_PLACEHOLDER)
         } else if self.kinds.tax_id.is_match(m) && steuer_id_is_valid(m) {
             if !s.tax_ids {
-                return None;
+                return Verdict::Keep;
             }
             (&mut counts.tax_ids, TAX_ID_PLACEHOLDER)
         } else {
@@ -207,14 +221,27 @@ impl Redactor {
             // Grouped like a large number ("12 345 678"): not a phone.
             let thousands =
                 m.split(' ').skip(1).all(|g| g.len() == 3) && m.contains(' ') && !m.starts_with(['0', '+', '(']);
-            if !(s.phones && (7..=15).contains(&digits) && self.kinds.phone.is_match(m)) || thousands {
-                return None;
+            if !s.phones {
+                return Verdict::Keep;
+            }
+            if !((7..=15).contains(&digits) && self.kinds.phone.is_match(m)) || thousands {
+                return Verdict::Retry;
             }
             (&mut counts.phones, PHONE_PLACEHOLDER)
         };
         *count += 1;
-        Some((placeholder, len))
+        Verdict::Replace(placeholder, len)
     }
+}
+
+/// What [`Redactor::classify`] says of a candidate.
+enum Verdict {
+    /// Replace its first `len` bytes with the placeholder.
+    Replace(&'static str, usize),
+    /// Leave it whole (switched off, or an ISBN).
+    Keep,
+    /// Not personal data as a whole; search again inside it.
+    Retry,
 }
 
 /// The byte length of the longest prefix of `m`, cut at a space, that is a

@@ -44,7 +44,8 @@ pub async fn honour(
             scope: ObjectionScope::All,
             reason: None,
             channel: Channel::Gpc,
-            idempotency_key: None,
+            // Two requests at once (two tabs) file one objection.
+            idempotency_key: Some("gpc-signal".into()),
             lang,
         },
     )

@@ -108,7 +108,7 @@ fn fold(text: &str) -> (String, Vec<usize>) {
     for (at, c) in text.char_indices() {
         // Any run of whitespace is one space, as in the patterns.
         if c.is_whitespace() {
-            if !folded.ends_with(' ') || folded.is_empty() {
+            if !folded.ends_with(' ') {
                 folded.push(' ');
                 from.push(at);
             }

@@ -93,8 +93,31 @@ fn phone_numbers_in_national_and_international_writings() {
             "06-22/362 5826",
             "(06)12/569-0858",
             "(351) 923 324 935",
+            "06-8/587 8953",
+            "07/ 855 61 25",
+            // Bare, without + or trunk 0: DK, ES, PT, PL, GR, IT mobiles, HU, US
+            "63180741",
+            "8335 0536",
+            "923840555",
+            "787 824 504",
+            "32 672 70 45",
+            "2210 983 534",
+            "3779168369",
+            "(88)/023-7222",
+            "13/716 8411",
+            "920 748 2576",
+            "1 (651) 121-3751",
+            // With an extension
+            "905-513-3472x923",
+            "632-821-1881 x688",
+            "001-653-575-9186x3724",
         ],
     );
+}
+
+#[test]
+fn a_phone_inside_a_longer_run_of_numbers_is_found() {
+    assert_eq!(redact("Nr. 12 0171 2345678 bitte"), "Nr. 12 [PHONE] bitte");
 }
 
 #[test]
@@ -146,6 +169,9 @@ fn card_numbers_and_german_tax_ids() {
             "5555-5555-5555-4444",
             "378282246310005",
             "4111111111111111",
+            // Maestro: 12 digits
+            "501858551036",
+            "5018 5855 1036",
         ],
     );
     assert_gone("tax id", "[TAX_ID]", &["86095742719", "86 095 742 719"]);
@@ -172,6 +198,11 @@ fn harmless_numbers_stay() {
         "Die Karte 4111 1111 1111 1112 ist ungültig.",
         "Um 23:59:59 war Schluss, 100 km weiter.",
         "Wir schauen uns das at the end of the day an.",
+        // Bare numbers that are not phone numbers
+        "Saison 2024/2025 und 1990-2020, geboren 1985 2001.",
+        "Stichtag 27-05-2025, Frist 2025/05/27, Datei 20250527.",
+        "Die Stadt hat 83 200 000 Einwohner und 12 345 678 Gäste.",
+        "Umsatz 12345678,90 € bzw. 503 452 783 Euro, 250000000 Aufrufe.",
     ] {
         let out = redact(text);
         if out != text {

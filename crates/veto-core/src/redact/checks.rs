@@ -8,10 +8,10 @@ fn digits(s: &str) -> Vec<u8> {
     s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
 }
 
-/// Luhn (ISO/IEC 7812-1) over 13 to 19 digits.
+/// Luhn (ISO/IEC 7812-1) over 12 to 19 digits (Maestro has 12).
 pub fn card_is_valid(s: &str) -> bool {
     let d = digits(s);
-    if !(13..=19).contains(&d.len()) {
+    if !(12..=19).contains(&d.len()) {
         return false;
     }
     let sum: u32 = d

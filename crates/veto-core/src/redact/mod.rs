@@ -17,6 +17,7 @@
 //! adjacent umlaut, so it redacts at least as much.
 
 mod checks;
+mod phones;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -42,15 +43,16 @@ const EMAIL_OBFUSCATED: &str = r"[A-Za-z0-9._%+\-]+(?:[ ]?[\[({](?i:at)[\])}][ ]
 /// BBAN in groups of up to four, optionally separated by single spaces), in
 /// either case.
 pub const IBAN_PATTERN: &str = r"(?-u:\b)[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{1,4}){3,8}(?-u:\b)";
-/// 13 to 19 digits in groups of four (Amex: 4-6-5), spaces or dashes.
+/// 12 to 19 digits in groups of four (Amex: 4-6-5), spaces or dashes.
 const CARD: &str = r"(?-u:\b)(?:[0-9]{4}(?:[ \-]?[0-9]{4}){2,3}(?:[ \-]?[0-9]{1,3})?|3[47][0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{5})(?-u:\b)";
 /// Eleven digits, the first not 0: `12345678901`, `12 345 678 901`.
 const TAX_ID: &str = r"(?-u:\b)[1-9][0-9](?: ?[0-9]{3}){3}(?-u:\b)";
 
-const PHONE_INTERNATIONAL: &str = r"(?:\+|(?-u:\b)00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?(?:\([0-9]{1,5}\)[ ]?|[0-9]{1,5})(?:[ ./\-]?[0-9]{2,8}){1,4}(?-u:\b)";
-/// National writings with a trunk 0 (DE, AT, CH, GB, NL, BE, IT, HU, ...).
+const PHONE_INTERNATIONAL: &str = r"(?:\+|(?-u:\b)00)[1-9][0-9]{0,2}[ ./\-]?(?:\(0\)[ ]?)?(?:\([0-9]{1,5}\)[ ]?|[0-9]{1,5})(?:[ ./\-]?[0-9]{2,8}){1,4}(?:[ ]?(?:x|ext\.? ?)[0-9]{1,5})?(?-u:\b)";
+/// National writings with a trunk 0 (DE, AT, CH, GB, NL, BE, IT, HU, ...),
+/// also with a one-digit area code (HU `06-8/587 8953`) or `/ ` (BE).
 const PHONE_NATIONAL: &str =
-    r"(?:\(0[0-9]{1,5}\)|(?-u:\b)0[0-9]{1,5})[ /\-]?[0-9]{2,9}(?:[ /\-]?[0-9]{1,6}){0,3}(?-u:\b)";
+    r"(?:\(0[0-9]{1,5}\)|(?-u:\b)0[0-9]{1,5})(?:/ |[ /\-])?[0-9]{1,9}(?:(?:/ |[ /\-])?[0-9]{1,6}){0,3}(?-u:\b)";
 /// A country code in parentheses without `+`: `(351) 923 324 935`.
 const PHONE_CC_PARENS: &str = r"\([1-9][0-9]{1,2}\) ?[0-9]{2,3}(?:[ \-][0-9]{2,4}){2,3}(?-u:\b)";
 /// An ISBN is kept as it is: matched first so that its digits are not
@@ -58,8 +60,18 @@ const PHONE_CC_PARENS: &str = r"\([1-9][0-9]{1,2}\) ?[0-9]{2,3}(?:[ \-][0-9]{2,4
 const ISBN: &str = r"(?i:isbn)(?:-1[03])?:? ?[0-9][0-9\- ]{8,16}[0-9Xx](?-u:\b)";
 /// French pairs with dots: `01.23.45.67.89`.
 const PHONE_PAIRS: &str = r"(?-u:\b)0[1-9](?:\.[0-9]{2}){4}(?-u:\b)";
-/// North American: `(555) 123-4567`, `555-123-4567`, `555.123.4567`.
-const PHONE_NANP: &str = r"(?:\([2-9][0-9]{2}\) ?|(?-u:\b)[2-9][0-9]{2}[\-.])[0-9]{3}[\-.][0-9]{4}(?-u:\b)";
+/// North American: `(555) 123-4567`, `555-123-4567`, `555.123.4567`, with
+/// an extension (`x923`, ` ext. 12`) kept with the number.
+const PHONE_NANP: &str =
+    r"(?:\([2-9][0-9]{2}\) ?|(?-u:\b)[2-9][0-9]{2}[\-.])[0-9]{3}[\-.][0-9]{4}(?:[ ]?(?:x|ext\.? ?)[0-9]{1,5})?(?-u:\b)";
+/// Bare numbers, without `+`, `00` or a trunk 0: how people write them
+/// where there is no trunk prefix (DK, ES, PT, PL, GR, IT mobiles, US/CA)
+/// or leave it out: `914395755`, `787 824 504`, `2930 544219`,
+/// `13/716 8411`, `262 721 8591`, and an area code in parentheses
+/// (HU `(72)/710-6130`). The shape alone is a weak sign, so
+/// [`phones::verdict`] decides: 8 to 12 digits, not a date, a pair of
+/// years or a quantity.
+const PHONE_BARE: &str = r"(?:\([1-9][0-9]{0,3}\)/?|(?-u:\b)[1-9][0-9]{1,3})(?:[ /\-]?[0-9]{2,6}){1,4}(?:[ ]?(?:x|ext\.? ?)[0-9]{1,5})?(?-u:\b)";
 const MENTION: &str = r"@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?";
 
 /// How many of each kind were replaced.
@@ -119,7 +131,8 @@ impl Redactor {
         // IBAN over the digits inside it.
         // Cards and tax ids before phones: a 16-digit card would otherwise
         // be taken apart as phone numbers.
-        let phones = format!("{PHONE_INTERNATIONAL}|{PHONE_NATIONAL}|{PHONE_PAIRS}|{PHONE_NANP}|{PHONE_CC_PARENS}");
+        let phones =
+            format!("{PHONE_INTERNATIONAL}|{PHONE_NATIONAL}|{PHONE_PAIRS}|{PHONE_NANP}|{PHONE_CC_PARENS}|{PHONE_BARE}");
         let pattern =
             format!("{ISBN}|{EMAIL_PATTERN}|{EMAIL_OBFUSCATED}|{IBAN_PATTERN}|{CARD}|{TAX_ID}|{phones}|{MENTION}");
         Redactor {
@@ -145,7 +158,7 @@ impl Redactor {
         let mut last = 0;
         let mut at = 0;
         while let Some(whole) = self.pattern.find_at(text, at) {
-            match self.classify(whole.as_str(), counts) {
+            match self.classify(whole.as_str(), &text[whole.end()..], counts) {
                 Verdict::Replace(placeholder, len) => {
                     let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
                     buf.push_str(&text[last..whole.start()]);
@@ -156,6 +169,7 @@ impl Redactor {
                     at = last;
                 }
                 Verdict::Keep => at = whole.end(),
+                Verdict::ResumeAt(n) => at = whole.start() + n,
                 // Not what it looked like as a whole: something inside it
                 // may still be (an IBAN-shaped run hiding a phone number).
                 Verdict::Retry => {
@@ -179,7 +193,8 @@ impl Redactor {
 
 impl Redactor {
     /// What to do with one candidate (counting what is replaced).
-    fn classify(&self, m: &str, counts: &mut RedactionCounts) -> Verdict {
+    /// `after` is the text that follows the candidate.
+    fn classify(&self, m: &str, after: &str, counts: &mut RedactionCounts) -> Verdict {
         let mut len = m.len();
         if m.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("isbn")) {
             return Verdict::Keep;
@@ -217,15 +232,14 @@ impl Redactor {
             }
             (&mut counts.tax_ids, TAX_ID_PLACEHOLDER)
         } else {
-            let digits = m.bytes().filter(u8::is_ascii_digit).count();
-            // Grouped like a large number ("12 345 678"): not a phone.
-            let thousands =
-                m.split(' ').skip(1).all(|g| g.len() == 3) && m.contains(' ') && !m.starts_with(['0', '+', '(']);
             if !s.phones {
                 return Verdict::Keep;
             }
-            if !((7..=15).contains(&digits) && self.kinds.phone.is_match(m)) || thousands {
-                return Verdict::Retry;
+            match phones::verdict(m, after, &self.kinds.phone) {
+                phones::Shape::Phone => {}
+                phones::Shape::Number => return Verdict::Keep,
+                phones::Shape::NotWhole => return Verdict::Retry,
+                phones::Shape::ResumeAt(at) => return Verdict::ResumeAt(at),
             }
             (&mut counts.phones, PHONE_PLACEHOLDER)
         };
@@ -242,6 +256,8 @@ enum Verdict {
     Keep,
     /// Not personal data as a whole; search again inside it.
     Retry,
+    /// Not personal data as a whole; search again from this byte of it.
+    ResumeAt(usize),
 }
 
 /// The byte length of the longest prefix of `m`, cut at a space, that is a

@@ -24,7 +24,10 @@ pub mod rules;
 pub mod time;
 pub mod usage;
 
-pub use model::{Audience, Channel, Kind, Objection, ObjectionScope, Platform, Reason, Subject, SubjectObjection};
+pub use model::{
+    Audience, Channel, Kind, Objection, ObjectionScope, Platform, Reason, Screening, Subject, SubjectObjection,
+    ThirdParty,
+};
 pub use policy::{AssistantChats, LateObjections, Policy, PolicyError};
 pub use rules::{ItemFacts, PersonFacts, TaggedFacts, evaluate, evaluate_tagged};
 pub use usage::Usage;

@@ -276,3 +276,27 @@ impl Subject {
         Ok(())
     }
 }
+
+/// A third-party objection in force, as a build receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThirdParty {
+    pub objection_id: String,
+    pub subject: Subject,
+    /// Whether an earlier build has screened it (or an operator approved
+    /// it). An unscreened one is counted first and waits for an operator
+    /// when its identifiers match items of more distinct authors than the
+    /// policy's `third_party_review_threshold`.
+    pub screened: bool,
+}
+
+/// What a build found when it screened a third-party objection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Screening {
+    pub objection_id: String,
+    /// Distinct authors whose items name the subject (counted up to the
+    /// threshold plus one).
+    pub authors: u64,
+    pub threshold: u64,
+    /// Over the threshold: not applied; it waits in the review queue.
+    pub held: bool,
+}

@@ -81,6 +81,10 @@ pub struct Policy {
     /// (`Sec-GPC: 1`) objects by it: GDPR Art. 21(5) allows objecting "by
     /// automated means using technical specifications".
     pub honour_gpc: bool,
+    /// A third-party objection whose identifiers match items of more
+    /// distinct authors than this waits in the operators' review queue
+    /// before a build applies it (`0`: every one waits).
+    pub third_party_review_threshold: u64,
     /// SHA-256 (hex) of the policy's TOML text, recorded in every manifest.
     pub sha256: String,
     /// The TOML text itself, published with every snapshot.
@@ -121,6 +125,16 @@ struct PolicyFile {
     redaction: RedactionSwitches,
     #[serde(default)]
     honour_gpc: bool,
+    #[serde(default = "default_review_threshold")]
+    third_party_review_threshold: u64,
+}
+
+/// Distinct authors above which a third-party objection waits for an
+/// operator (a famous name matches thousands of authors' items).
+pub const DEFAULT_REVIEW_THRESHOLD: u64 = 1000;
+
+fn default_review_threshold() -> u64 {
+    DEFAULT_REVIEW_THRESHOLD
 }
 
 /// The youngest age veto ever trains on: children's content is never used,
@@ -202,6 +216,7 @@ impl Policy {
             late_objections: file.late_objections,
             redaction: file.redaction,
             honour_gpc: file.honour_gpc,
+            third_party_review_threshold: file.third_party_review_threshold,
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
             source: text.to_string(),
         })

@@ -20,7 +20,8 @@ mod fsutil;
 pub mod manifest;
 
 pub use build::{
-    BuildOutcome, BuildRequest, Destination, OnError, PersonCounts, PersonTally, StagedBuild, build, build_staged,
+    BuildOutcome, BuildRequest, Destination, Objector, ObjectorFacts, OnError, PersonCounts, PersonTally, StagedBuild,
+    build, build_staged,
 };
 pub use error::{BuildError, InputError};
 pub use fsutil::{sha256_file, write_atomic};

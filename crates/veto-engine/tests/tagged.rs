@@ -203,10 +203,15 @@ fn folded(s: &str) -> String {
         .replace('ß', "ss")
 }
 
+/// `name` as a whole word (or words) of a folded text.
+fn whole_words(name: &str) -> regex::Regex {
+    let pattern = format!(r"(^|[^\w]){}([^\w]|$)", regex::escape(&folded(name)));
+    regex::Regex::new(&pattern).unwrap()
+}
+
 /// Whether `name` is a whole word (or words) of the folded texts.
 fn named_in(folded_texts: &[String], name: &str) -> bool {
-    let pattern = format!(r"(^|[^\w]){}([^\w]|$)", regex::escape(&folded(name)));
-    let re = regex::Regex::new(&pattern).unwrap();
+    let re = whole_words(name);
     folded_texts.iter().any(|t| re.is_match(t))
 }
 
@@ -238,11 +243,24 @@ fn objectors_named_in_other_peoples_text_become_placeholders_and_others_stay() {
         .collect();
     bystanders.sort();
     let namesake = bystanders[0].clone();
-    req.third_parties = vec![veto_core::Subject {
-        display_name: Some(namesake.clone()),
-        ..Default::default()
+    req.third_parties = vec![veto_core::ThirdParty {
+        objection_id: "third-1".into(),
+        subject: veto_core::Subject {
+            display_name: Some(namesake.clone()),
+            ..Default::default()
+        },
+        screened: false,
     }];
-    let m = run(req).unwrap().manifest;
+    let outcome = run(req).unwrap();
+    let m = outcome.manifest;
+    // Screened first: a bystander's name in a handful of authors' items is
+    // under the default threshold, so it is applied.
+    let [screening] = outcome.objectors.screenings.as_slice() else {
+        panic!("one screening: {:?}", outcome.objectors.screenings)
+    };
+    assert!(!screening.held && screening.authors > 0, "{screening:?}");
+    let third = veto_engine::Objector::ThirdParty("third-1".into());
+    assert!(outcome.objectors.mentions.iter().any(|(o, n)| *o == third && *n > 0));
     let texts = shard_texts(&out);
     let folded_texts: Vec<String> = texts.iter().map(|t| folded(t)).collect();
 
@@ -259,4 +277,58 @@ fn objectors_named_in_other_peoples_text_become_placeholders_and_others_stay() {
     assert!(kept > 0, "some bystanders are still named");
     assert!(texts.iter().any(|t| t.contains("<PERSON>")));
     assert!(m.objector_mentions.names > 0, "{:?}", m.objector_mentions);
+}
+
+#[test]
+fn a_third_party_named_by_more_authors_than_the_threshold_waits_and_is_not_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("export");
+    let objections = generate_v1_1(&data, 500, 13, veto_synth::Format::JsonLines);
+    let out = tmp.path().join("snap");
+    let mut req = request(&data, out.clone(), objections);
+    // Count with the oracle: the distinct authors of items that name the
+    // most-named display name.
+    let names = display_names(&data);
+    let items: Vec<(String, String)> = lines(&data.join("items.jsonl"))
+        .iter()
+        .filter_map(|i| Some((i["person_id"].as_str()?.to_string(), folded(i["text"].as_str()?))))
+        .collect();
+    let authors_of = |name: &str| {
+        let re = whole_words(name);
+        let mut who: Vec<&str> = items
+            .iter()
+            .filter(|(_, t)| re.is_match(t))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        who.sort();
+        who.dedup();
+        who.len() as u64
+    };
+    let (famous, authors) = names
+        .values()
+        .map(|n| (n.clone(), authors_of(n)))
+        .max_by_key(|(_, a)| *a)
+        .unwrap();
+    assert!(authors >= 2, "the generated texts name someone twice");
+    req.policy.third_party_review_threshold = authors - 1;
+    req.third_parties = vec![veto_core::ThirdParty {
+        objection_id: "famous".into(),
+        subject: veto_core::Subject {
+            display_name: Some(famous.clone()),
+            ..Default::default()
+        },
+        screened: false,
+    }];
+    let outcome = run(req).unwrap();
+    assert_eq!(
+        outcome.objectors.screenings,
+        [veto_core::Screening {
+            objection_id: "famous".into(),
+            authors,
+            threshold: authors - 1,
+            held: true,
+        }]
+    );
+    let third = veto_engine::Objector::ThirdParty("famous".into());
+    assert!(!outcome.objectors.mentions.iter().any(|(o, _)| *o == third));
 }

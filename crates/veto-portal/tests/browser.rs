@@ -9,72 +9,13 @@
 //! its `axe.min.js`). Without it the accessibility check is skipped with
 //! one loud line, except under CI, where a missing check is a failure.
 
+mod chromium;
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 
-use fantoccini::{ClientBuilder, Locator};
-use veto_portal::configuration::Settings;
-use veto_portal::startup::Application;
-use veto_store::Store;
-use veto_store::accounts::Role;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts chromedriver and waits (bounded) until it accepts connections.
-fn chromedriver() -> (Driver, u16) {
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let driver = Driver(child);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (driver, port);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("chromedriver did not start on port {port}");
-}
-
-/// The target directory: where test.sh keeps the tools it brings.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-    }
-}
-
-fn screenshots() -> PathBuf {
-    let dir = match std::env::var_os("VETO_SCREENSHOTS") {
-        Some(dir) => PathBuf::from(dir),
-        None => target_dir().join("screenshots"),
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use chromium::*;
+use fantoccini::Locator;
 
 /// axe-core's script: `VETO_AXE_JS`, else where test.sh installs it.
 fn axe_source() -> Option<String> {
@@ -99,84 +40,6 @@ fn axe_source() -> Option<String> {
             None
         }
     }
-}
-
-/// Chromium with the flags that work in containers, a fresh profile each
-/// time, and the languages it asks for (`Accept-Language`).
-async fn start_browser(port: u16, profile: &Path, accept_languages: &str) -> fantoccini::Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--hide-scrollbars", "--window-size=1024,900", format!("--user-data-dir={}", profile.display())],
-            "prefs": { "intl": { "accept_languages": accept_languages } }
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap()
-}
-
-/// A portal with a person (anna) and an operator (olga) under `policy`.
-async fn portal(
-    home: &Path,
-    policy: &str,
-) -> (
-    String,
-    Store,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let store = Store::open(home).await.unwrap();
-    let hash = veto_portal::auth::hash_password("browser test password");
-    store
-        .upsert_account(
-            "anna",
-            &Role::Person {
-                person_id: "person-anna".into(),
-            },
-            Some("anna@example.invalid"),
-            &hash,
-        )
-        .await
-        .unwrap();
-    store
-        .upsert_account("olga", &Role::Operator, None, &hash)
-        .await
-        .unwrap();
-    store
-        .set_totp_secret("olga", Some(common::OPERATOR_TOTP))
-        .await
-        .unwrap();
-    let settings = Settings::new(
-        "127.0.0.1:0".parse().unwrap(),
-        home.to_path_buf(),
-        veto_core::Policy::preset(policy).unwrap(),
-    );
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    (base, store, stop, server)
-}
-
-fn browser_present() -> bool {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        assert!(
-            std::env::var_os("VETO_SKIP_BROWSER").is_some(),
-            "install Debian's chromium and chromium-driver (as .ci/run does), or set VETO_SKIP_BROWSER=1"
-        );
-        return false;
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,68 +177,6 @@ async fn a_person_logs_in_objects_sees_the_receipt_and_switches_language() {
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
-}
-
-async fn login(browser: &fantoccini::Client, base: &str, user: &str) {
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    let field = browser.find(Locator::Id("username")).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(user).await.unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("browser test password")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("login-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    // A click returns before the navigation it starts has finished: wait
-    // for the next page, a person's objection form or the operator's code
-    // step (elements the login page, even with a session, never has).
-    browser
-        .wait()
-        .for_element(Locator::Css("#object-button, #code"))
-        .await
-        .unwrap();
-}
-
-/// The code step of the operator's login: the current code, or the next
-/// one if an earlier login of this test used the current one.
-async fn enter_code(browser: &fantoccini::Client) {
-    let step = common::current_step();
-    for step in [step, step + 1] {
-        let field = browser.find(Locator::Id("code")).await.unwrap();
-        field
-            .send_keys(&common::totp_at_step(common::OPERATOR_TOTP, step))
-            .await
-            .unwrap();
-        // The message of an earlier failed try must not pass for the answer
-        // to this one.
-        let remove = "var e = document.getElementById('login-failed'); if (e) e.remove();";
-        browser.execute(remove, vec![]).await.unwrap();
-        browser
-            .find(Locator::Id("code-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let next = browser
-            .wait()
-            .for_element(Locator::Css("#operator-title, #login-failed"))
-            .await
-            .unwrap();
-        if next.attr("id").await.unwrap().as_deref() == Some("operator-title") {
-            return;
-        }
-    }
-    panic!("neither the current nor the next one-time code logged in");
 }
 
 /// The checks every page gets; what fails is collected, so one run names

@@ -52,6 +52,7 @@ async fn main() {
                         objections_seq: None,
                     },
                     &[],
+                    &Default::default(),
                     None,
                 )
                 .await

@@ -18,17 +18,18 @@ pub mod lookup;
 pub mod models;
 pub mod operations;
 pub mod portal;
+pub mod reviews;
 pub mod subjects;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
-use veto_core::Objection;
 use veto_core::time::{from_micros, to_micros};
+use veto_core::{Objection, ThirdParty};
 
 /// Errors from the state store.
 #[derive(Debug, thiserror::Error)]
@@ -257,29 +258,49 @@ impl Store {
     /// one read transaction (what a build considered).
     pub async fn objections_read(&self) -> Result<ObjectionsRead, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // One row holding every objection as a JSON array: sqlx hands each
-        // result row over from its worker thread, about 2 µs a row, which
-        // made this read 0.4 s of every build at 175,000 objections; SQLite
-        // builds the array in about a third of that.
-        let json: String = sqlx::query_scalar(
-            "SELECT coalesce(json_group_array(json_array(objection_id, person_id, scope, filed_at_us,
-                                                         withdrawn_at_us, channel)), '[]')
-             FROM (SELECT * FROM objections ORDER BY objection_id)",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let ledger_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM ledger")
-            .fetch_one(&mut *tx)
-            .await?;
+        let read = objections_on(&mut tx).await?;
         tx.commit().await?;
-        let rows: Vec<ObjectionColumns> =
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("objections: {e}")))?;
-        Ok(ObjectionsRead {
-            objections: rows.into_iter().map(objection_from_columns).collect::<Result<_, _>>()?,
-            ledger_seq: ledger_seq as u64,
-        })
+        Ok(read)
     }
 
+    /// What a build reads from the store, in one read transaction: every
+    /// objection with the ledger position, and the third parties in force
+    /// at `as_of`, so an import between the two reads cannot make them
+    /// disagree.
+    pub async fn build_inputs(&self, as_of: DateTime<Utc>) -> Result<(ObjectionsRead, Vec<ThirdParty>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let read = objections_on(&mut tx).await?;
+        let third_parties = subjects::third_parties_on(&mut tx, as_of).await?;
+        tx.commit().await?;
+        Ok((read, third_parties))
+    }
+}
+
+/// [`Store::objections_read`] inside `tx`.
+async fn objections_on(tx: &mut Transaction<'_, Sqlite>) -> Result<ObjectionsRead, StoreError> {
+    // One row holding every objection as a JSON array: sqlx hands each
+    // result row over from its worker thread, about 2 µs a row, which
+    // made this read 0.4 s of every build at 175,000 objections; SQLite
+    // builds the array in about a third of that.
+    let json: String = sqlx::query_scalar(
+        "SELECT coalesce(json_group_array(json_array(objection_id, person_id, scope, filed_at_us,
+                                                         withdrawn_at_us, channel)), '[]')
+             FROM (SELECT * FROM objections ORDER BY objection_id)",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let ledger_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM ledger")
+        .fetch_one(&mut **tx)
+        .await?;
+    let rows: Vec<ObjectionColumns> =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("objections: {e}")))?;
+    Ok(ObjectionsRead {
+        objections: rows.into_iter().map(objection_from_columns).collect::<Result<_, _>>()?,
+        ledger_seq: ledger_seq as u64,
+    })
+}
+
+impl Store {
     /// Records a completed snapshot, its whole per-person lookup (pages
     /// from [`lookup::page::pack`]) and its ledger entry in one transaction,
     /// and moves `op` (the build) to its commit point in the same one: a
@@ -289,6 +310,7 @@ impl Store {
         &self,
         s: &SnapshotRecord,
         pages: &[lookup::Page],
+        objectors: &reviews::ObjectorRecord,
         op: Option<&mut operations::Operation>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -310,7 +332,10 @@ impl Store {
         let new = done.rows_affected() == 1;
         if new {
             lookup::insert_pages(&mut tx, &s.snapshot_id, pages).await?;
+            reviews::record_mentions(&mut tx, &s.snapshot_id, &objectors.mentions).await?;
             ledger::append_snapshot(&mut tx, s).await?;
+            // After the snapshot's entry: the holds it decided.
+            reviews::record(&mut tx, &s.snapshot_id, &objectors.screenings).await?;
         }
         if let Some(op) = op.as_deref() {
             Store::operation_recorded(&mut tx, op, &[]).await?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{Row, Sqlite, Transaction};
 use veto_core::time::{from_micros, to_micros};
-use veto_core::{Subject, SubjectObjection};
+use veto_core::{Subject, SubjectObjection, ThirdParty};
 
 use crate::{ImportCounts, Store, StoreError};
 
@@ -108,43 +108,73 @@ impl Store {
     /// The people without an account whose objections are in force at
     /// `at`: imported subjects, and the portal's non-user objections
     /// confirmed by then (a form from before subjects were structured
-    /// gives its names and @handles, and the confirmed address).
-    pub async fn third_parties_in_force(&self, at: DateTime<Utc>) -> Result<Vec<Subject>, StoreError> {
-        let mut out: Vec<Subject> = self
-            .subject_objections()
-            .await?
-            .into_iter()
-            .filter(|o| o.in_force_at(at))
-            .map(|o| o.subject)
-            .collect();
-        let rows = sqlx::query(
-            "SELECT email, known_as, subject FROM third_party_objections
-             WHERE verified_at_us IS NOT NULL AND verified_at_us <= ? ORDER BY id",
-        )
-        .bind(to_micros(at))
-        .fetch_all(self.pool())
+    /// gives its names and @handles, and the confirmed address). Those an
+    /// operator has to decide on (`pending`) or refused are left out; the
+    /// rest say whether a build has screened them.
+    pub async fn third_parties_in_force(&self, at: DateTime<Utc>) -> Result<Vec<ThirdParty>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        third_parties_on(&mut conn, at).await
+    }
+}
+
+/// [`Store::third_parties_in_force`] on one connection (inside the caller's
+/// read transaction, for a build: [`Store::build_inputs`]).
+pub(crate) async fn third_parties_on(
+    conn: &mut sqlx::SqliteConnection,
+    at: DateTime<Utc>,
+) -> Result<Vec<ThirdParty>, StoreError> {
+    let reviews = crate::reviews::states_on(&mut *conn).await?;
+    let mut out: Vec<ThirdParty> = Vec::new();
+    let mut push = |objection_id: String, subject: Subject| match reviews.get(&objection_id).map(String::as_str) {
+        Some("pending" | "rejected") => {}
+        state => out.push(ThirdParty {
+            objection_id,
+            subject,
+            screened: state.is_some(),
+        }),
+    };
+    let subjects = sqlx::query("SELECT * FROM subject_objections ORDER BY objection_id")
+        .fetch_all(&mut *conn)
         .await?;
-        for r in rows {
-            if let Some(subject) = r.try_get::<Option<String>, _>("subject")? {
-                out.push(subject_from(&subject)?);
-                continue;
-            }
-            let known_as: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("known_as")?)
-                .map_err(|e| StoreError::Corrupt(format!("third_party_objections.known_as: {e}")))?;
-            let (handles, names): (Vec<String>, Vec<String>) = known_as.into_iter().partition(|k| k.starts_with('@'));
-            let email: String = r.try_get("email")?;
-            let mut names = names.into_iter();
-            out.push(Subject {
-                display_name: names.next(),
-                handles,
-                emails: vec![email],
-                phones: Vec::new(),
-            });
-            out.extend(names.map(|n| Subject {
+    for o in subjects.iter().map(row_to_objection) {
+        let o = o?;
+        if o.in_force_at(at) {
+            push(o.objection_id, o.subject);
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT id, email, known_as, subject FROM third_party_objections
+             WHERE verified_at_us IS NOT NULL AND verified_at_us <= ? ORDER BY id",
+    )
+    .bind(to_micros(at))
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        if let Some(subject) = r.try_get::<Option<String>, _>("subject")? {
+            push(id, subject_from(&subject)?);
+            continue;
+        }
+        let known_as: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("known_as")?)
+            .map_err(|e| StoreError::Corrupt(format!("third_party_objections.known_as: {e}")))?;
+        let (handles, names): (Vec<String>, Vec<String>) = known_as.into_iter().partition(|k| k.starts_with('@'));
+        let email: String = r.try_get("email")?;
+        let mut names = names.into_iter();
+        let first = Subject {
+            display_name: names.next(),
+            handles,
+            emails: vec![email],
+            phones: Vec::new(),
+        };
+        push(id.clone(), first);
+        // One subject per further name, under the same objection id.
+        for n in names {
+            let subject = Subject {
                 display_name: Some(n),
                 ..Default::default()
-            }));
+            };
+            push(id.clone(), subject);
         }
-        Ok(out)
     }
+    Ok(out)
 }

@@ -20,6 +20,7 @@ async fn snapshot(store: &Store, id: &str, pages: &[page::Page]) {
                 objections_seq: None,
             },
             pages,
+            &Default::default(),
             None,
         )
         .await

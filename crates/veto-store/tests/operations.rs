@@ -72,7 +72,7 @@ async fn advance(store: &Store, t: &mut Tracked) {
         }
         OpState::Renamed => {
             store
-                .record_snapshot(&record(&t.id, &t.dest), &[], Some(op))
+                .record_snapshot(&record(&t.id, &t.dest), &[], &Default::default(), Some(op))
                 .await
                 .unwrap();
             t.state = OpState::Recorded;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use veto_store::reviews::Decision;
 
 #[derive(Parser)]
 #[command(
@@ -70,8 +71,12 @@ enum Command {
     },
     /// What every snapshot holds of one person.
     Lookup {
+        #[arg(long, required_unless_present = "objection", conflicts_with = "objection")]
+        person: Option<String>,
+        /// A person without an account: the id of their objection (on
+        /// their receipt). Shows how many mentions of them were redacted.
         #[arg(long)]
-        person: String,
+        objection: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -203,6 +208,30 @@ enum Command {
 enum ObjectionsCommand {
     /// Import objections from a JSON Lines file (all or nothing).
     Import { file: PathBuf },
+    /// Third-party objections held for review: a build found the name in
+    /// items of more distinct authors than the policy's
+    /// `third_party_review_threshold`. Without an action, lists them.
+    Review {
+        #[command(subcommand)]
+        action: Option<ReviewAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReviewAction {
+    /// Apply a held objection from the next build on.
+    Approve {
+        objection_id: String,
+        /// Who decides (recorded with the decision).
+        #[arg(long)]
+        by: String,
+    },
+    /// Never apply a held objection.
+    Reject {
+        objection_id: String,
+        #[arg(long)]
+        by: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -370,6 +399,15 @@ fn main() -> ExitCode {
             Command::Objections {
                 command: ObjectionsCommand::Import { file },
             } => commands::import_objections(&home, &file).await,
+            Command::Objections {
+                command: ObjectionsCommand::Review { action },
+            } => {
+                let decision = action.map(|a| match a {
+                    ReviewAction::Approve { objection_id, by } => (objection_id, Decision::Approve, by),
+                    ReviewAction::Reject { objection_id, by } => (objection_id, Decision::Reject, by),
+                });
+                commands::review(&home, decision).await
+            }
             Command::ImportFortunes { dir, out } => veto_synth::fortunes::convert(&dir, &out)
                 .map(|(persons, items)| println!("Wrote {items} quotes by {persons} authors to {}.", out.display()))
                 .map_err(anyhow::Error::from),
@@ -386,7 +424,15 @@ fn main() -> ExitCode {
             Command::Ledger {
                 command: LedgerCommand::RotateKey,
             } => commands::transparency::rotate_key(&home).await,
-            Command::Lookup { person, json } => commands::transparency::lookup(&home, &person, json).await,
+            Command::Lookup {
+                person,
+                objection,
+                json,
+            } => match (person, objection) {
+                (Some(person), _) => commands::transparency::lookup(&home, &person, json).await,
+                (None, Some(id)) => commands::transparency::lookup_third_party(&home, &id, json).await,
+                (None, None) => unreachable!("clap requires one of them"),
+            },
             Command::Prove { person, snapshot, out } => {
                 commands::transparency::prove(&home, &person, &snapshot, out).await
             }

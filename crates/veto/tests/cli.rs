@@ -486,29 +486,70 @@ fn a_person_without_an_account_objects_by_file_and_the_build_redacts_their_name(
     let again = veto(&home, &["objections", "import", file.to_str().unwrap()]);
     assert!(stdout(&again).contains("(1 already on file)"), "{}", stdout(&again));
 
-    let snap = tmp.path().join("snap");
-    let build = [
-        "build",
-        "--data",
-        data_s,
-        "--policy",
-        "meta-2025",
-        "--as-of",
-        "2025-08-01T00:00:00+02:00",
-        "--shards",
-        "2",
-        "--out",
-    ];
-    let out = veto(&home, &[&build[..], &[snap.to_str().unwrap()]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(snap.join("manifest.json")).unwrap()).unwrap();
+    let build = |policy: &str, out: &Path| -> serde_json::Value {
+        let args = [
+            "build",
+            "--data",
+            data_s,
+            "--policy",
+            policy,
+            "--as-of",
+            "2025-08-01T00:00:00+02:00",
+            "--shards",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let done = veto(&home, &args);
+        assert!(done.status.success(), "{}", stderr(&done));
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+    };
+    let look = |id: &str| -> serde_json::Value {
+        let out = veto(&home, &["lookup", "--objection", id, "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let mentions = |v: &serde_json::Value, snap: &serde_json::Value| {
+        v["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["snapshot_id"] == snap["snapshot_id"])
+            .map(|s| s["mentions_redacted"].as_u64().unwrap())
+    };
+
+    // Under a policy that holds every new third-party objection for
+    // review, the first build screens it and does not apply it.
+    let preset = include_str!("../../veto-core/src/presets/meta-2025.toml");
+    let review_all = tmp.path().join("review-all.toml");
+    std::fs::write(&review_all, format!("third_party_review_threshold = 0\n{preset}")).unwrap();
+    let held = build(review_all.to_str().unwrap(), &tmp.path().join("snap-held"));
+    assert_eq!(held["objector_mentions"]["names"], 0, "held: not applied");
+    let seen = look("np-1");
+    assert_eq!(seen["review"], "pending", "{seen}");
+    assert_eq!(mentions(&seen, &held), Some(0));
+    let queue = veto(&home, &["objections", "review"]);
+    assert!(
+        stdout(&queue).contains("np-1") && stdout(&queue).contains(&name),
+        "{}",
+        stdout(&queue)
+    );
+    let approve = veto(&home, &["objections", "review", "approve", "np-1", "--by", "ops"]);
+    assert!(approve.status.success(), "{}", stderr(&approve));
+    let twice = veto(&home, &["objections", "review", "approve", "np-1", "--by", "ops"]);
+    assert!(!twice.status.success() && stderr(&twice).contains("not waiting for review"));
+
+    // Approved: the next build applies it.
+    let manifest = build("meta-2025", &tmp.path().join("snap"));
     // The build redacted the name (that no shard holds it is the engine's
     // test, crates/veto-engine/tests/tagged.rs); here: the file reached it.
     assert!(
         manifest["objector_mentions"]["names"].as_u64().unwrap() > 0,
         "{manifest}"
     );
+    let seen = look("np-1");
+    assert_eq!(seen["review"], "approved", "{seen}");
+    assert!(mentions(&seen, &manifest).unwrap() > 0, "{seen}");
     let report = veto(
         &home,
         &[
@@ -523,7 +564,7 @@ fn a_person_without_an_account_objects_by_file_and_the_build_redacts_their_name(
         "{}",
         stdout(&report)
     );
-    // The ledger records the objection without the name.
+    // The ledger records the objection, the hold and the decision, without the name.
     let ledger = tmp.path().join("ledger.jsonl");
     assert!(
         veto(&home, &["ledger", "export", "--out", ledger.to_str().unwrap()])
@@ -531,7 +572,13 @@ fn a_person_without_an_account_objects_by_file_and_the_build_redacts_their_name(
             .success()
     );
     let entries = std::fs::read_to_string(&ledger).unwrap();
-    assert!(entries.contains("subject_objection_filed"));
+    for kind in [
+        "subject_objection_filed",
+        "third_party_held_for_review",
+        "third_party_review_decided",
+    ] {
+        assert!(entries.contains(kind), "{kind}");
+    }
     assert!(
         !entries.contains(&name) && !entries.contains("namesake@example.org"),
         "no name in the ledger"

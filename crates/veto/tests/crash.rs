@@ -68,6 +68,14 @@ fn export() -> Export {
         .as_str()
         .unwrap()
         .to_string();
+    // A person without an account among them: the import's subject rows
+    // and their ledger entries are in the same transaction as the users'.
+    let subject = serde_json::json!({
+        "objection_id": "third-party-1", "scope": "all", "filed_at": "2025-05-20T10:00:00+02:00",
+        "withdrawn_at": null, "channel": "letter",
+        "subject": {"display_name": "Erika Mustermann", "handles": ["@erika_m"], "emails": [], "phones": []},
+    });
+    std::fs::write(dir.join("objections.jsonl"), format!("{text}{subject}\n")).unwrap();
     let template = tmp.path().join("template");
     ok(&template, &["snapshots", "list"]);
     Export {

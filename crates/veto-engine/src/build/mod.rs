@@ -22,6 +22,7 @@ mod tally;
 mod udf;
 mod writer;
 
+pub use objectors::Objector;
 pub use tally::{PersonCounts, PersonTally};
 
 use std::collections::BTreeMap;
@@ -77,9 +78,11 @@ pub struct BuildRequest {
     /// Every objection on file; the rules decide which are in force at `as_of`.
     pub objections: Vec<Objection>,
     /// The people without an account whose objections are in force at
-    /// `as_of` (verified): their names, handles, emails and phones are
-    /// redacted in every included text, as are objecting users' names.
-    pub third_parties: Vec<veto_core::Subject>,
+    /// `as_of` (verified, and not waiting for or refused by an operator):
+    /// their names, handles, emails and phones are redacted in every
+    /// included text, as are objecting users' names. Those not screened
+    /// before are screened first (see `objectors.rs`).
+    pub third_parties: Vec<veto_core::ThirdParty>,
     /// Memory for the query's sorts before they spill to disk (operators
     /// that cannot spill are tracked but not limited; see `memory.rs`).
     pub memory_limit: usize,
@@ -96,6 +99,16 @@ pub struct BuildOutcome {
     pub already_built: bool,
     /// What each person has in the snapshot, for the per-person lookup.
     pub persons: PersonTally,
+    pub objectors: ObjectorFacts,
+}
+
+/// What a build did about objectors named in other people's text.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectorFacts {
+    /// Mentions replaced, per objector with at least one.
+    pub mentions: Vec<(Objector, u64)>,
+    /// The third-party objections screened by this build.
+    pub screenings: Vec<veto_core::Screening>,
 }
 
 pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
@@ -119,6 +132,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
     let StagedBuild {
         manifest,
         persons: tally,
+        objectors,
     } = build_staged(&req, staging.path()).await?;
     let path = match &req.destination {
         Destination::Exact(p) => p.clone(),
@@ -131,6 +145,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
             path,
             already_built: true,
             persons: tally,
+            objectors,
         });
     }
     staging.commit(&path)?;
@@ -139,6 +154,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
         path,
         already_built: false,
         persons: tally,
+        objectors,
     })
 }
 
@@ -147,6 +163,7 @@ pub async fn build(req: BuildRequest) -> Result<BuildOutcome, BuildError> {
 pub struct StagedBuild {
     pub manifest: Manifest,
     pub persons: PersonTally,
+    pub objectors: ObjectorFacts,
 }
 
 /// The most shards a build writes. Each shard file is finished on a thread
@@ -208,7 +225,15 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     };
     let objecting = objectors::objecting_users(&req.objections, req.as_of);
     let (persons, named) = load_persons_naming(&persons_table, req.as_of, &mut rejections, &objecting)?;
-    let objector_names = Arc::new(objectors::objector_names(&named, &req.third_parties));
+    // The automaton compiles on a thread of its own while the items are
+    // made ready (after screening, when there is something to screen).
+    let mut named = Some(named);
+    let mut names_job = None;
+    if req.third_parties.iter().all(|t| t.screened) {
+        names_job = named
+            .take()
+            .map(|n| objectors::compile(n, req.third_parties.clone(), &[]));
+    }
     phase("persons");
     let persons_rejected = rejections.persons;
     let threads = req.threads.max(1);
@@ -251,6 +276,16 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
         ctx.register_parquet("items", path_str(&staged.path)?, ParquetReadOptions::default())
             .await?;
     }
+    let mut screenings = Vec::new();
+    let names_job = match names_job {
+        Some(job) => job,
+        None => {
+            screenings = objectors::screen(&ctx, &req.third_parties, req.policy.third_party_review_threshold).await?;
+            phase("third parties screened");
+            let named = named.take().expect("the names are compiled once");
+            objectors::compile(named, req.third_parties.clone(), &screenings)
+        }
+    };
     let objections = Arc::new(ObjectionSlots::new(&req.objections));
     let shards_of = KeyedHasher::shards(&req.secret);
     let persons_read = persons.len() as u64 + persons_rejected;
@@ -262,6 +297,12 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     let tally = Arc::new(Mutex::new(PersonTally::new(persons.ids())));
     phase("persons table");
 
+    let objectors::Compiled {
+        names: objector_names,
+        owners,
+        users,
+    } = names_job.join().expect("objector names thread");
+    let objector_names = Arc::new(objector_names);
     let policy = Arc::new(req.policy.clone());
     let redaction_counts = Arc::new(Mutex::new(RedactionCounts::default()));
     let mention_counts = Arc::new(Mutex::new(MentionCounts::default()));
@@ -336,10 +377,14 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     phase("judged, sorted and written");
     drop(ctx);
     // The query's UDFs are gone with the session: the tally is ours alone.
-    let tally = Arc::try_unwrap(tally)
+    let mut tally = Arc::try_unwrap(tally)
         .map_err(|_| BuildError::Refused("internal: the person tally is still shared".into()))?
         .into_inner()
         .expect("tally lock");
+    let per_owner = objector_names.mentions_per_owner();
+    for (&person, &n) in users.iter().zip(&per_owner) {
+        tally.set_mentions(person, n);
+    }
     if staged_copy {
         std::fs::remove_file(&staged.path).map_err(BuildError::io(&staged.path))?;
     }
@@ -352,6 +397,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     };
     let redactions = *redaction_counts.lock().expect("counts lock");
     let objector_mentions = *mention_counts.lock().expect("counts lock");
+    let mentions = owners.into_iter().zip(per_owner).filter(|(_, n)| *n > 0).collect();
     let facts = *included_facts.lock().expect("facts lock");
     let [persons_hash, items_hash] = input_hashes.join().expect("input hashing thread");
     let mut inputs = Vec::new();
@@ -413,6 +459,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     Ok(StagedBuild {
         manifest,
         persons: tally,
+        objectors: ObjectorFacts { mentions, screenings },
     })
 }
 

@@ -31,6 +31,9 @@ pub struct PersonTally {
     kinds: Counters<KINDS>,
     platforms: Counters<PLATFORMS>,
     reasons: Counters<REASONS>,
+    /// Mentions of each objecting user redacted in others' text; empty
+    /// until the first is set.
+    mentions: Vec<u64>,
 }
 
 /// `N` counters per person, a byte each, with the part of a count above
@@ -98,6 +101,7 @@ impl PersonTally {
             kinds: Counters::new(n),
             platforms: Counters::new(n),
             reasons: Counters::new(n),
+            mentions: Vec::new(),
         }
     }
 
@@ -120,6 +124,25 @@ impl PersonTally {
     }
 
     /// The id of the person at `index`.
+    /// Records the mentions of the person at `index` (an objector) that the
+    /// build redacted in other people's text.
+    pub fn set_mentions(&mut self, index: u32, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if self.mentions.is_empty() {
+            self.mentions = vec![0; self.shard.len()];
+        }
+        if let Some(slot) = self.mentions.get_mut(index as usize) {
+            *slot = n;
+        }
+    }
+
+    /// Mentions of the person at `index` redacted in others' text.
+    pub fn mentions(&self, index: usize) -> u64 {
+        self.mentions.get(index).copied().unwrap_or(0)
+    }
+
     pub fn person_id(&self, index: usize) -> &str {
         self.person_ids.value(index)
     }

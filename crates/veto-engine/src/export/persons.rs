@@ -1,7 +1,7 @@
 //! The persons table: loaded whole and validated; it is the small side of
 //! the build's join.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -265,13 +265,15 @@ pub fn load_persons(
     as_of: DateTime<Utc>,
     rejections: &mut Rejections,
 ) -> Result<Persons, BuildError> {
-    load_persons_naming(table, as_of, rejections, &HashSet::new()).map(|(persons, _)| persons)
+    load_persons_naming(table, as_of, rejections, &Default::default()).map(|(persons, _)| persons)
 }
 
 /// How a person is named on the platform, kept for the persons in
 /// `wanted` (the objectors, whose names are redacted in others' text).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Named {
+    /// The person's row in the persons table (and so in the build's tally).
+    pub index: u32,
     pub person_id: String,
     pub display_name: Option<String>,
     pub handles: Vec<String>,
@@ -283,7 +285,7 @@ pub fn load_persons_naming(
     table: &TableFile,
     as_of: DateTime<Utc>,
     rejections: &mut Rejections,
-    wanted: &HashSet<String>,
+    wanted: &datafusion::common::HashSet<String>,
 ) -> Result<(Persons, Vec<Named>), BuildError> {
     let mut persons = Persons::default();
     let mut named = Vec::new();
@@ -310,7 +312,7 @@ struct Load<'a> {
     as_of: NaiveDate,
     persons: &'a mut Persons,
     rejections: &'a mut Rejections,
-    wanted: &'a HashSet<String>,
+    wanted: &'a datafusion::common::HashSet<String>,
     named: &'a mut Vec<Named>,
 }
 
@@ -323,13 +325,15 @@ impl Load<'_> {
         names: impl FnOnce() -> (Option<String>, Vec<String>),
     ) -> Result<(), BuildError> {
         let before = self.persons.len();
-        let id = raw.person_id.map(str::to_string);
+        // Copied only for the few wanted (objectors), not for every person.
+        let id = raw.person_id.filter(|id| self.wanted.contains(*id)).map(str::to_string);
         self.persons.add(self.table, row, raw, self.as_of, self.rejections)?;
         if self.persons.len() > before
-            && let Some(id) = id.filter(|id| self.wanted.contains(id))
+            && let Some(id) = id
         {
             let (display_name, handles) = names();
             self.named.push(Named {
+                index: before as u32,
                 person_id: id,
                 display_name,
                 handles,

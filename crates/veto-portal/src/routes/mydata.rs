@@ -21,6 +21,8 @@ pub struct SnapshotRow {
     pub kinds: String,
     pub platforms: String,
     pub reasons: String,
+    /// Mentions of the person (an objector) redacted in others' text.
+    pub mentions: u64,
 }
 
 fn list(map: &BTreeMap<String, u64>) -> String {
@@ -67,6 +69,7 @@ pub async fn snapshot_rows(state: &AppState, person_id: &str) -> Result<Vec<Snap
                 } else {
                     format!("({})", list(&p.excluded_by_reason))
                 },
+                mentions: p.mentions_redacted,
             }
         })
         .collect())
@@ -124,6 +127,7 @@ pub async fn page(
                 } else {
                     format!("({}: {})", t.mydata_by_reason, words(lang, &p.excluded_by_reason))
                 },
+                mentions: p.mentions_redacted,
             }
         })
         .collect();

@@ -22,6 +22,8 @@ struct Dashboard {
     before: u64,
     after: u64,
     snapshots: Vec<(String, String, String, u64, String)>,
+    /// Held third-party objections: id, name, "authors (threshold)".
+    review: Vec<(String, String, String)>,
 }
 
 fn require_operator(visit: &Visit) -> Result<(), ApiError> {
@@ -80,6 +82,16 @@ pub async fn dashboard(State(state): State<AppState>, visit: Visit) -> Result<Re
             )
         })
         .collect();
+    let review = state
+        .store
+        .review_queue()
+        .await?
+        .into_iter()
+        .map(|h| {
+            let name = h.display_name.unwrap_or_else(|| "–".into());
+            (h.objection_id, name, format!("{} ({})", h.authors, h.threshold))
+        })
+        .collect();
     let page = Dashboard {
         page: visit.page(),
         chart: bar_chart_svg(visit.lang.texts().per_day, &bars),
@@ -94,6 +106,7 @@ pub async fn dashboard(State(state): State<AppState>, visit: Visit) -> Result<Re
         before,
         after,
         snapshots,
+        review,
     };
     Ok((visit.jar, render(&page)?).into_response())
 }

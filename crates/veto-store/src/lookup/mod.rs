@@ -26,6 +26,8 @@ pub struct PersonSnapshot {
     pub included_by_kind: BTreeMap<String, u64>,
     pub included_by_platform: BTreeMap<String, u64>,
     pub excluded_by_reason: BTreeMap<String, u64>,
+    /// Mentions of the person (an objector) redacted in other people's text.
+    pub mentions_redacted: u64,
 }
 
 impl PersonSnapshot {
@@ -153,6 +155,7 @@ impl Store {
                     reasons: by_code(&r.try_get::<String, _>("by_reason")?, |n| {
                         Reason::from_str(n).ok().map(Reason::code)
                     })?,
+                    mentions: 0,
                 };
                 entries.push((parse_ref(&r.try_get::<String, _>("person_ref")?)?, counts));
             }

@@ -20,7 +20,9 @@
 //! payload   for each entry: varint shard (0 = no included item, else shard + 1),
 //!           then (tag, varint count) pairs for every non-zero count, where
 //!           tag = group << 5 | code; group 0 = kind, 1 = platform, 2 = reason,
-//!           and code is the value's code in veto-core's vocabulary.
+//!           and code is the value's code in veto-core's vocabulary; group 3,
+//!           code 0: mentions of the person (an objector) redacted in other
+//!           people's text (added with export v1.1; pages without it read as 0).
 //! ```
 //!
 //! Varints are LEB128 (7 bits per byte, low bits first).
@@ -40,6 +42,7 @@ pub const REASONS: usize = Reason::ALL.len();
 const GROUP_KIND: u8 = 0;
 const GROUP_PLATFORM: u8 = 1;
 const GROUP_REASON: u8 = 2;
+const GROUP_MENTIONS: u8 = 3;
 
 /// One person's counts in a snapshot, by vocabulary code.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,6 +55,8 @@ pub struct PersonCounts {
     pub platforms: [u32; PLATFORMS],
     /// Excluded items by [`Reason::code`].
     pub reasons: [u32; REASONS],
+    /// Mentions of the person redacted in other people's text.
+    pub mentions: u64,
 }
 
 /// One encoded page and the key it is stored under.
@@ -126,6 +131,10 @@ fn encode_counts(counts: &PersonCounts, out: &mut Vec<u8>) {
             }
         }
     }
+    if counts.mentions > 0 {
+        out.push(GROUP_MENTIONS << 5);
+        put_varint(out, counts.mentions);
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -183,6 +192,10 @@ fn decode_counts(mut bytes: &[u8]) -> Result<PersonSnapshot, String> {
         bytes = rest;
         let n = take_varint(&mut bytes)?;
         let code = tag & 0x1f;
+        if tag == GROUP_MENTIONS << 5 {
+            person.mentions_redacted = n;
+            continue;
+        }
         let (map, name) = match tag >> 5 {
             GROUP_KIND => (&mut person.included_by_kind, Kind::from_code(code).map(|k| k.as_str())),
             GROUP_PLATFORM => (
@@ -225,12 +238,14 @@ mod tests {
             proptest::array::uniform11(prop_oneof![Just(0u32), 1u32..300, Just(u32::MAX)]),
             proptest::array::uniform3(prop_oneof![Just(0u32), 1u32..300]),
             proptest::array::uniform11(prop_oneof![Just(0u32), 1u32..300]),
+            prop_oneof![Just(0u64), 1u64..1_000_000_000_000],
         )
-            .prop_map(|(shard, kinds, platforms, reasons)| PersonCounts {
+            .prop_map(|(shard, kinds, platforms, reasons, mentions)| PersonCounts {
                 shard,
                 kinds,
                 platforms,
                 reasons,
+                mentions,
             })
     }
 
@@ -249,6 +264,7 @@ mod tests {
             included_by_kind: named(Kind::ALL.iter().map(|k| k.as_str()).collect(), &c.kinds),
             included_by_platform: named(Platform::ALL.iter().map(|p| p.as_str()).collect(), &c.platforms),
             excluded_by_reason: named(Reason::ALL.iter().map(|r| r.as_str()).collect(), &c.reasons),
+            mentions_redacted: c.mentions,
         }
     }
 

@@ -6,11 +6,13 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use veto_core::Policy;
+use veto_engine::Objector;
 use veto_engine::build::{BuildOutcome, DEFAULT_MEMORY_LIMIT};
 use veto_engine::{BuildRequest, Destination, OnError};
 use veto_store::lock;
 use veto_store::lookup::Page;
 use veto_store::operations::{OpKind, Operation};
+use veto_store::reviews::ObjectorRecord;
 use veto_store::{SnapshotRecord, Store};
 
 #[derive(Args)]
@@ -76,8 +78,7 @@ pub async fn run(home: &Path, args: BuildArgs) -> anyhow::Result<()> {
     let policy = load_policy(&args.policy)?;
     let as_of = parse_as_of(&args.as_of)?;
     let store = super::open_store(home).await?;
-    let read = store.objections_read().await?;
-    let third_parties = store.third_parties_in_force(as_of).await?;
+    let (read, third_parties) = store.build_inputs(as_of).await?;
     let request = BuildRequest {
         data_dir: args.data,
         policy,
@@ -187,6 +188,7 @@ async fn build_steps(
         path,
         already_built,
         persons,
+        objectors: staged.objectors.clone(),
     };
     if let Some(existing) = store
         .snapshots()
@@ -240,6 +242,7 @@ async fn build_steps(
     let manifest =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let pages = lookup_pages(&staged.persons, &request.secret)?;
+    let objectors = objector_record(&staged.objectors);
     store
         .record_snapshot(
             &SnapshotRecord {
@@ -253,6 +256,7 @@ async fn build_steps(
                 objections_seq,
             },
             &pages,
+            &objectors,
             Some(op),
         )
         .await?;
@@ -264,6 +268,23 @@ async fn build_steps(
         outcome: outcome(dest, false, staged.persons),
         repaired: None,
     })
+}
+
+/// The third parties' mentions (users' are in the lookup pages) and the
+/// screenings, keyed as the store keeps them.
+fn objector_record(facts: &veto_engine::ObjectorFacts) -> ObjectorRecord {
+    let mentions = facts
+        .mentions
+        .iter()
+        .filter_map(|(who, n)| match who {
+            Objector::User(_) => None,
+            Objector::ThirdParty(id) => Some((veto_store::reviews::third_party_ref(id), *n)),
+        })
+        .collect();
+    ObjectorRecord {
+        mentions,
+        screenings: facts.screenings.clone(),
+    }
 }
 
 /// Compares every file of a snapshot on record with the identical build
@@ -329,6 +350,8 @@ fn parent_of(path: &Path) -> PathBuf {
 
 /// The store's lookup pages from the build's per-person counts: keyed
 /// hashes on every core, sorted into the lookup's key order, packed.
+/// The lookup pages of a snapshot, with each objecting user's mentions in
+/// other people's text.
 pub fn lookup_pages(persons: &veto_engine::PersonTally, secret: &[u8]) -> anyhow::Result<Vec<Page>> {
     let hasher = veto_core::hashing::KeyedHasher::person_refs(secret);
     let indices: Vec<u32> = persons.persons().map(|(i, _)| i as u32).collect();
@@ -357,6 +380,7 @@ pub fn lookup_pages(persons: &veto_engine::PersonTally, secret: &[u8]) -> anyhow
             kinds,
             platforms,
             reasons,
+            mentions: persons.mentions(i as usize),
         };
         (person_ref, counts)
     });

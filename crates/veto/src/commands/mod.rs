@@ -90,6 +90,44 @@ pub async fn import_objections(home: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `veto objections review`: lists the held third-party objections, or
+/// records a decision on one.
+pub async fn review(
+    home: &Path,
+    decision: Option<(String, veto_store::reviews::Decision, String)>,
+) -> anyhow::Result<()> {
+    let store = open_store(home).await?;
+    if let Some((id, decision, by)) = decision {
+        store.decide_review(&id, decision, &by).await?;
+        store.close().await;
+        let what = match decision {
+            veto_store::reviews::Decision::Approve => "approved: the next build applies it",
+            veto_store::reviews::Decision::Reject => "rejected: no build applies it",
+        };
+        println!("Objection {id} {what}.");
+        return Ok(());
+    }
+    let held = store.review_queue().await?;
+    store.close().await;
+    if held.is_empty() {
+        println!("No third-party objection is waiting for review.");
+    }
+    for h in held {
+        println!(
+            "{}  {:?}  named by {} authors (threshold {})  screened {} in snapshot {}",
+            h.objection_id,
+            h.display_name
+                .as_deref()
+                .unwrap_or("(no name: handles or contacts only)"),
+            h.authors,
+            h.threshold,
+            h.screened_at.to_rfc3339(),
+            h.snapshot_id
+        );
+    }
+    Ok(())
+}
+
 pub async fn list_snapshots(home: &Path) -> anyhow::Result<()> {
     let store = open_store(home).await?;
     let snapshots = store.snapshots().await?;

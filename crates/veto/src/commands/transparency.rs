@@ -89,6 +89,7 @@ pub async fn lookup(home: &Path, person: &str, as_json: bool) -> anyhow::Result<
                     "shard": r.person.as_ref().and_then(|p| p.shard),
                     "included_by_kind": r.person.as_ref().map(|p| &p.included_by_kind),
                     "excluded_by_reason": r.person.as_ref().map(|p| &p.excluded_by_reason),
+                    "mentions_redacted": r.person.as_ref().map_or(0, |p| p.mentions_redacted),
                 })
             })
             .collect();
@@ -154,6 +155,12 @@ pub async fn lookup(home: &Path, person: &str, as_json: bool) -> anyhow::Result<
             r.as_of.to_rfc3339(),
             r.policy_name
         );
+        if let Some(p) = r.person.as_ref().filter(|p| p.mentions_redacted > 0) {
+            println!(
+                "    your name or handle in other people's text: {} mentions redacted",
+                p.mentions_redacted
+            );
+        }
     }
     if models.is_empty() {
         println!("  trained models with your data: none");
@@ -293,4 +300,57 @@ pub async fn report_ai_act(
         provider,
     };
     emit(out.as_deref(), &report::render(&input, format))
+}
+
+/// `veto lookup --objection ID`: what the snapshots did about a person
+/// without an account: whether the objection is in review, and the
+/// mentions of them redacted per snapshot (never the texts).
+pub async fn lookup_third_party(home: &Path, objection_id: &str, as_json: bool) -> anyhow::Result<()> {
+    let store = super::open_store(home).await?;
+    let known = store
+        .subject_objections()
+        .await?
+        .iter()
+        .any(|o| o.objection_id == objection_id)
+        || store.third_party_objection_exists(objection_id).await?;
+    if !known {
+        store.close().await;
+        anyhow::bail!("no objection by a person without an account has the id {objection_id}");
+    }
+    let review = store.review_state(objection_id).await?;
+    let mentions = store
+        .mentions_of(&veto_store::reviews::third_party_ref(objection_id))
+        .await?;
+    let snapshots = store.snapshots().await?;
+    store.close().await;
+    let rows: Vec<_> = snapshots
+        .iter()
+        .map(|s| (s, mentions.get(&s.snapshot_id).copied().unwrap_or(0)))
+        .collect();
+    if as_json {
+        let snapshots: Vec<_> = rows
+            .iter()
+            .map(
+                |(s, n)| json!({ "snapshot_id": s.snapshot_id, "as_of": s.as_of.to_rfc3339(), "mentions_redacted": n }),
+            )
+            .collect();
+        let out = json!({ "objection_id": objection_id, "review": review, "snapshots": snapshots });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("Objection {objection_id} (a person without an account)");
+    match review.as_deref() {
+        None => println!("  not screened yet: the next build screens and applies it"),
+        Some("pending") => println!("  waiting for an operator: the name is common, so no build applies it yet"),
+        Some("rejected") => println!("  rejected by an operator: no build applies it"),
+        Some(state) => println!("  applied ({state})"),
+    }
+    for (s, n) in rows {
+        println!(
+            "  {}  as of {}: {n} mentions redacted",
+            s.snapshot_id,
+            s.as_of.to_rfc3339()
+        );
+    }
+    Ok(())
 }

@@ -118,6 +118,12 @@ fn phone_numbers_in_national_and_international_writings() {
 #[test]
 fn a_phone_inside_a_longer_run_of_numbers_is_found() {
     assert_eq!(redact("Nr. 12 0171 2345678 bitte"), "Nr. 12 [PHONE] bitte");
+    // A word that merely begins like a unit ("eure", "Europa") is no unit.
+    assert_eq!(
+        redact("Schreibt an 612 345 678 eure Fragen"),
+        "Schreibt an [PHONE] eure Fragen"
+    );
+    assert_eq!(redact("Aus 612 345 678 Europa"), "Aus [PHONE] Europa");
 }
 
 #[test]

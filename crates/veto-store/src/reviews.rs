@@ -45,7 +45,9 @@ pub struct ObjectorRecord {
 
 /// Records a build's screenings inside `tx` (the snapshot's transaction).
 /// An objection screened twice (two subjects under one id, from a form of
-/// an older version) keeps the larger count and is held if either was.
+/// an older version) keeps the larger count and is held if either was; an
+/// operator's decision stands against a build that read its inputs before
+/// it.
 pub(crate) async fn record(
     tx: &mut Transaction<'_, Sqlite>,
     snapshot_id: &str,
@@ -54,12 +56,17 @@ pub(crate) async fn record(
     let now = to_micros(Utc::now());
     for s in screenings {
         let state = if s.held { "pending" } else { "clear" };
+        let before: Option<String> = sqlx::query_scalar("SELECT state FROM subject_reviews WHERE objection_id = ?")
+            .bind(&s.objection_id)
+            .fetch_optional(&mut **tx)
+            .await?;
         sqlx::query(
             "INSERT INTO subject_reviews (objection_id, authors, threshold, state, screened_at_us, snapshot_id)
              VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (objection_id) DO UPDATE SET
                  authors = MAX(authors, excluded.authors),
-                 state = CASE WHEN excluded.state = 'pending' THEN 'pending' ELSE state END",
+                 state = CASE WHEN state IN ('approved', 'rejected') THEN state
+                              WHEN excluded.state = 'pending' THEN 'pending' ELSE state END",
         )
         .bind(&s.objection_id)
         .bind(s.authors as i64)
@@ -69,7 +76,9 @@ pub(crate) async fn record(
         .bind(snapshot_id)
         .execute(&mut **tx)
         .await?;
-        if s.held {
+        // A hold is an entry once: not again while it waits, and never
+        // against an operator's decision.
+        if s.held && matches!(before.as_deref(), None | Some("clear")) {
             let entry = json!({
                 "objection_id": s.objection_id,
                 "authors": s.authors,
@@ -118,6 +127,15 @@ pub fn third_party_ref(objection_id: &str) -> String {
 }
 
 impl Store {
+    /// Records screenings on their own (a rebuild of a snapshot already on
+    /// record that screened a new third party).
+    pub async fn record_screenings(&self, snapshot_id: &str, screenings: &[Screening]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        record(&mut tx, snapshot_id, screenings).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every screened objection's state, by objection id.
     /// One objection's review state (`clear`, `pending`, `approved`,
     /// `rejected`), None when no build has screened it.

@@ -122,6 +122,24 @@ async fn a_held_objection_waits_for_an_operator_and_only_an_approved_one_is_appl
         [("common".into(), true), ("rare".into(), true)],
         "approved is applied, rejected is not, and neither is screened again"
     );
+    // A build that read its inputs before the decisions and records after
+    // them does not undo them.
+    let stale = [
+        Screening {
+            objection_id: "famous".into(),
+            authors: 1001,
+            threshold: 1000,
+            held: true,
+        },
+        Screening {
+            objection_id: "common".into(),
+            authors: 1001,
+            threshold: 1000,
+            held: true,
+        },
+    ];
+    store.record_screenings("snap-2", &stale).await.unwrap();
+    assert!(store.review_queue().await.unwrap().is_empty(), "decisions stand");
     let again = store.decide_review("famous", Decision::Approve, "operator-2").await;
     assert!(again.unwrap_err().to_string().contains("not waiting for review"));
     assert_eq!(store.review_state("famous").await.unwrap().as_deref(), Some("rejected"));

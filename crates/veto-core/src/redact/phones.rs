@@ -25,18 +25,16 @@ pub(super) enum Shape {
     ResumeAt(usize),
 }
 
-/// Units and currencies after which a number is a quantity (lower case;
-/// matched at the start of the next word).
+/// Units and currencies after which a number is a quantity (lower case).
+/// Short ones must be the whole next word ("eur", not "eure" or "Europa");
+/// the longer ones may be inflected ("Einwohnern").
 const QUANTITY_WORDS: &[&str] = &[
-    "eur",
-    "euro",
-    "usd",
+    "eur", "euro", "euros", "usd", "chf", "mio", "mrd", "km", "kg", "jahre", "tage",
+];
+const QUANTITY_STEMS: &[&str] = &[
     "dollar",
-    "chf",
     "franken",
     "pfund",
-    "mio",
-    "mrd",
     "million",
     "milliard",
     "einwohner",
@@ -53,13 +51,9 @@ const QUANTITY_WORDS: &[&str] = &[
     "views",
     "klicks",
     "likes",
-    "km",
-    "kg",
     "meter",
     "tonnen",
     "liter",
-    "jahre",
-    "tage",
     "stunden",
     "minuten",
     "sekunden",
@@ -156,7 +150,7 @@ fn is_quantity(after: &str) -> bool {
         .take_while(|c| c.is_alphabetic())
         .flat_map(char::to_lowercase)
         .collect();
-    !word.is_empty() && QUANTITY_WORDS.iter().any(|q| word.starts_with(q))
+    QUANTITY_WORDS.contains(&word.as_str()) || QUANTITY_STEMS.iter().any(|q| word.starts_with(q))
 }
 
 /// `12 345 678`: groups of three after one or two leading digits, with

@@ -117,10 +117,20 @@ pub(super) fn compile(
         .map(|s| s.objection_id.clone())
         .collect();
     std::thread::spawn(move || {
-        let applied: Vec<&ThirdParty> = third_parties
-            .iter()
-            .filter(|t| !held.contains(&t.objection_id))
+        // A held objection is held for its name and handles only: a
+        // confirmed address or number is nobody else's and stays redacted.
+        let third_parties: Vec<ThirdParty> = third_parties
+            .into_iter()
+            .map(|mut t| {
+                if held.contains(&t.objection_id) {
+                    t.subject.display_name = None;
+                    t.subject.handles.clear();
+                }
+                t
+            })
+            .filter(|t| !t.subject.is_empty())
             .collect();
+        let applied: Vec<&ThirdParty> = third_parties.iter().collect();
         Compiled {
             names: objector_names(&named, &applied),
             owners: owners(&named, &applied),
@@ -179,7 +189,8 @@ pub(super) async fn screen(
                 objection_id: t.objection_id.clone(),
                 authors: n,
                 threshold,
-                held: n > threshold,
+                // 0 holds every one, even a name no item has yet.
+                held: threshold == 0 || n > threshold,
             }
         })
         .collect())

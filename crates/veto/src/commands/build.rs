@@ -205,6 +205,13 @@ async fn build_steps(
             store.record_lookup(&m.snapshot_id, &pages).await?;
             repaired.push("the per-person lookup".into());
         }
+        // The same snapshot can still have screened a new third party (one
+        // held leaves the output as it was): its hold must not be lost.
+        if !staged.objectors.screenings.is_empty() {
+            store
+                .record_screenings(&m.snapshot_id, &staged.objectors.screenings)
+                .await?;
+        }
         return Ok(Built {
             outcome: outcome(path, true, staged.persons),
             repaired: Some(repaired),
@@ -273,14 +280,15 @@ async fn build_steps(
 /// The third parties' mentions (users' are in the lookup pages) and the
 /// screenings, keyed as the store keeps them.
 fn objector_record(facts: &veto_engine::ObjectorFacts) -> ObjectorRecord {
-    let mentions = facts
-        .mentions
-        .iter()
-        .filter_map(|(who, n)| match who {
-            Objector::User(_) => None,
-            Objector::ThirdParty(id) => Some((veto_store::reviews::third_party_ref(id), *n)),
-        })
-        .collect();
+    // One objection id may have several subjects (a form of an older
+    // version): their mentions add up.
+    let mut mentions: std::collections::BTreeMap<String, u64> = Default::default();
+    for (who, n) in &facts.mentions {
+        if let Objector::ThirdParty(id) = who {
+            *mentions.entry(veto_store::reviews::third_party_ref(id)).or_default() += n;
+        }
+    }
+    let mentions = mentions.into_iter().collect();
     ObjectorRecord {
         mentions,
         screenings: facts.screenings.clone(),

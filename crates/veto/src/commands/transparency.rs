@@ -340,7 +340,10 @@ pub async fn lookup_third_party(home: &Path, objection_id: &str, as_json: bool) 
     }
     println!("Objection {objection_id} (a person without an account)");
     match review.as_deref() {
-        None => println!("  not screened yet: the next build screens and applies it"),
+        None => println!(
+            "  not screened yet: the next build that finds it confirmed and in force screens it \
+             (a name many authors use waits for an operator)"
+        ),
         Some("pending") => println!("  waiting for an operator: the name is common, so no build applies it yet"),
         Some("rejected") => println!("  rejected by an operator: no build applies it"),
         Some(state) => println!("  applied ({state})"),

@@ -336,6 +336,7 @@ impl Store {
             ledger::append_snapshot(&mut tx, s).await?;
             // After the snapshot's entry: the holds it decided.
             reviews::record(&mut tx, &s.snapshot_id, &objectors.screenings).await?;
+            reviews::forget_clear(&mut tx, &objectors.rescreen).await?;
         }
         if let Some(op) = op.as_deref() {
             Store::operation_recorded(&mut tx, op, &[]).await?;

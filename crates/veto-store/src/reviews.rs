@@ -41,6 +41,10 @@ pub struct ObjectorRecord {
     /// [`third_party_ref`] (users' are in the lookup pages).
     pub mentions: Vec<(String, u64)>,
     pub screenings: Vec<Screening>,
+    /// Objections cleared by an earlier screening whose mentions in this
+    /// build exceed the threshold (a name that became common): screened
+    /// again by the next build. An approved one is not.
+    pub rescreen: Vec<String>,
 }
 
 /// Records a build's screenings inside `tx` (the snapshot's transaction).
@@ -87,6 +91,18 @@ pub(crate) async fn record(
             });
             crate::ledger::append(tx, "third_party_held_for_review", entry).await?;
         }
+    }
+    Ok(())
+}
+
+/// Forgets the screening of cleared objections inside `tx`, so that the
+/// next build screens them again.
+pub(crate) async fn forget_clear(tx: &mut Transaction<'_, Sqlite>, ids: &[String]) -> Result<(), StoreError> {
+    for id in ids {
+        sqlx::query("DELETE FROM subject_reviews WHERE objection_id = ? AND state = 'clear'")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

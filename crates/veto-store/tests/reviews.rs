@@ -90,6 +90,7 @@ async fn a_held_objection_waits_for_an_operator_and_only_an_approved_one_is_appl
     let record = ObjectorRecord {
         mentions: vec![(third_party_ref("rare"), 7)],
         screenings,
+        rescreen: Vec::new(),
     };
     snapshot(&store, "snap-1", &record).await;
     assert_eq!(
@@ -157,5 +158,18 @@ async fn a_held_objection_waits_for_an_operator_and_only_an_approved_one_is_appl
 
     let mentions = store.mentions_of(&third_party_ref("rare")).await.unwrap();
     assert_eq!(mentions.get("snap-1"), Some(&7));
+
+    // A cleared name that a later build found more often than the
+    // threshold (it became common) is screened again; an approved one is
+    // not: the operator decided.
+    let later = ObjectorRecord {
+        rescreen: vec!["rare".into(), "common".into()],
+        ..Default::default()
+    };
+    snapshot(&store, "snap-3", &later).await;
+    assert_eq!(
+        in_force(&store).await,
+        [("common".into(), true), ("rare".into(), false)]
+    );
     store.close().await;
 }

@@ -249,7 +249,7 @@ async fn build_steps(
     let manifest =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let pages = lookup_pages(&staged.persons, &request.secret)?;
-    let objectors = objector_record(&staged.objectors);
+    let objectors = objector_record(&staged.objectors, request);
     store
         .record_snapshot(
             &SnapshotRecord {
@@ -279,7 +279,7 @@ async fn build_steps(
 
 /// The third parties' mentions (users' are in the lookup pages) and the
 /// screenings, keyed as the store keeps them.
-fn objector_record(facts: &veto_engine::ObjectorFacts) -> ObjectorRecord {
+fn objector_record(facts: &veto_engine::ObjectorFacts, request: &BuildRequest) -> ObjectorRecord {
     // One objection id may have several subjects (a form of an older
     // version): their mentions add up.
     let mut mentions: std::collections::BTreeMap<String, u64> = Default::default();
@@ -288,10 +288,24 @@ fn objector_record(facts: &veto_engine::ObjectorFacts) -> ObjectorRecord {
             *mentions.entry(veto_store::reviews::third_party_ref(id)).or_default() += n;
         }
     }
-    let mentions = mentions.into_iter().collect();
+    // Mentions are at least the distinct authors, so only a count above
+    // the threshold can mean a name has become common since it was cleared.
+    let threshold = request.policy.third_party_review_threshold;
+    let rescreen = request
+        .third_parties
+        .iter()
+        .filter(|t| t.screened)
+        .filter(|t| {
+            mentions
+                .get(&veto_store::reviews::third_party_ref(&t.objection_id))
+                .is_some_and(|n| *n > threshold)
+        })
+        .map(|t| t.objection_id.clone())
+        .collect();
     ObjectorRecord {
-        mentions,
+        mentions: mentions.into_iter().collect(),
         screenings: facts.screenings.clone(),
+        rescreen,
     }
 }
 

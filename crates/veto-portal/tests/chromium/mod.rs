@@ -177,35 +177,37 @@ pub async fn login(browser: &fantoccini::Client, base: &str, user: &str) {
         .unwrap();
 }
 
-/// The code step of the operator's login: the current code, or the next
-/// one if an earlier login of this test used the current one.
+/// The last code step this test process used: the portal accepts a step
+/// once, and after one wrong code it makes the next try wait, so a second
+/// login in the same 30 seconds must not try the used step first.
+static LAST_STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The code step of the operator's login, in one try: the current step, or
+/// the next one (the portal allows one step of clock drift) when an earlier
+/// login of this test used the current one.
 pub async fn enter_code(browser: &fantoccini::Client) {
-    let step = common::current_step();
-    for step in [step, step + 1] {
-        let field = browser.find(Locator::Id("code")).await.unwrap();
-        field
-            .send_keys(&common::totp_at_step(common::OPERATOR_TOTP, step))
-            .await
-            .unwrap();
-        // The message of an earlier failed try must not pass for the answer
-        // to this one.
-        let remove = "var e = document.getElementById('login-failed'); if (e) e.remove();";
-        browser.execute(remove, vec![]).await.unwrap();
-        browser
-            .find(Locator::Id("code-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let next = browser
-            .wait()
-            .for_element(Locator::Css("#operator-title, #login-failed"))
-            .await
-            .unwrap();
-        if next.attr("id").await.unwrap().as_deref() == Some("operator-title") {
-            return;
-        }
+    use std::sync::atomic::Ordering;
+    let now = common::current_step();
+    let step = now.max(LAST_STEP.load(Ordering::SeqCst) + 1);
+    assert!(
+        step <= now + 1,
+        "three operator logins within 30 seconds: no unused code step is valid"
+    );
+    LAST_STEP.store(step, Ordering::SeqCst);
+    let field = browser.find(Locator::Id("code")).await.unwrap();
+    field
+        .send_keys(&common::totp_at_step(common::OPERATOR_TOTP, step))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("code-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if let Err(e) = browser.wait().for_element(Locator::Id("operator-title")).await {
+        let page = browser.source().await.unwrap_or_default();
+        panic!("the code of step {step} did not log in ({e}): {page}");
     }
-    panic!("neither the current nor the next one-time code logged in");
 }

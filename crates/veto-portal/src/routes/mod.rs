@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/non-user/verify", get(nonuser::verify).post(nonuser::confirm))
         .route("/operator", get(operator::dashboard))
         .route("/operator/objections.csv", get(operator::csv))
+        .route("/operator/review/{id}", post(operator::decide))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/static/app.js", get(pages::app_js))

@@ -111,6 +111,37 @@ pub async fn dashboard(State(state): State<AppState>, visit: Visit) -> Result<Re
     Ok((visit.jar, render(&page)?).into_response())
 }
 
+#[derive(serde::Deserialize)]
+pub struct ReviewForm {
+    csrf: Option<String>,
+    decision: String,
+}
+
+/// An operator's decision on a held third-party objection (the buttons of
+/// the review queue): recorded under the operator's name, then back to the
+/// dashboard.
+pub async fn decide(
+    State(state): State<AppState>,
+    visit: Visit,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Form(form): axum::extract::Form<ReviewForm>,
+) -> Result<Response, PageError> {
+    require_operator(&visit)?;
+    visit.check_csrf(&state, form.csrf.as_deref())?;
+    let decision = match form.decision.as_str() {
+        "approve" => veto_store::reviews::Decision::Approve,
+        "reject" => veto_store::reviews::Decision::Reject,
+        other => return Err(ApiError::new(Code::BadRequest, format!("decision {other:?}: approve or reject")).into()),
+    };
+    let by = visit
+        .session
+        .as_ref()
+        .map(|s| s.account.username.clone())
+        .unwrap_or_default();
+    state.store.decide_review(&id, decision, &by).await?;
+    Ok(axum::response::Redirect::to("/operator#review-queue").into_response())
+}
+
 /// One CSV cell, quoted per RFC 4180 when it holds a comma, a quote or a
 /// line break. A cell that begins with `=`, `+`, `-`, `@`, TAB or CR would
 /// be read as a formula by spreadsheet programs (CSV injection, e.g. a

@@ -297,7 +297,10 @@ impl ObjectorNames {
         let folded = fold(&nfc, None);
         // The byte map only for a text that names someone.
         let mut any = false;
-        self.first_match(ac, &folded, &mut any);
+        self.for_each_match(ac, &folded, &mut |_, _, _| {
+            any = true;
+            false
+        });
         if !any {
             return Cow::Borrowed(text);
         }
@@ -307,19 +310,6 @@ impl ObjectorNames {
             Cow::Owned(s) => Cow::Owned(s),
             // Nothing replaced: the text as it came (not its NFC form).
             Cow::Borrowed(_) => Cow::Borrowed(text),
-        }
-    }
-
-    /// Sets `any` when `folded` holds a whole-token match.
-    fn first_match(&self, ac: &AhoCorasick, folded: &str, any: &mut bool) {
-        let mut pos = 0;
-        while let Some(m) = ac.find(aho_corasick::Input::new(folded).span(pos..folded.len())) {
-            let handle = self.patterns[m.pattern().as_usize()].0 == IdKind::Handle;
-            if !joined(folded, m.start(), m.end(), handle) {
-                *any = true;
-                return;
-            }
-            pos = m.start() + folded[m.start()..].chars().next().map_or(1, char::len_utf8);
         }
     }
 
@@ -334,6 +324,7 @@ impl ObjectorNames {
             for &owner in &self.patterns[pattern].1 {
                 each(owner);
             }
+            true
         };
         if needs_fold(text) {
             self.for_each_match(ac, &fold(&nfc(text), None), &mut hit);
@@ -343,8 +334,8 @@ impl ObjectorNames {
     }
 
     /// Every whole-token match in `folded`, leftmost-longest: its folded
-    /// byte range and pattern.
-    fn for_each_match(&self, ac: &AhoCorasick, folded: &str, each: &mut impl FnMut(usize, usize, usize)) {
+    /// byte range and pattern; `each` returns whether to go on.
+    fn for_each_match(&self, ac: &AhoCorasick, folded: &str, each: &mut impl FnMut(usize, usize, usize) -> bool) {
         let mut pos = 0;
         while let Some(m) = ac.find(aho_corasick::Input::new(folded).span(pos..folded.len())) {
             let handle = self.patterns[m.pattern().as_usize()].0 == IdKind::Handle;
@@ -355,7 +346,9 @@ impl ObjectorNames {
                 continue;
             }
             pos = m.end();
-            each(m.start(), m.end(), m.pattern().as_usize());
+            if !each(m.start(), m.end(), m.pattern().as_usize()) {
+                return;
+            }
         }
     }
 
@@ -380,7 +373,7 @@ impl ObjectorNames {
                 start -= 1;
             }
             if start < last {
-                return;
+                return true;
             }
             let out = out.get_or_insert_with(|| String::with_capacity(original.len()));
             out.push_str(&original[last..start]);
@@ -388,6 +381,7 @@ impl ObjectorNames {
             last = end;
             counts.count(*kind);
             self.per_pattern[pattern].fetch_add(1, Ordering::Relaxed);
+            true
         });
         match out {
             None => Cow::Borrowed(original),

@@ -225,15 +225,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     };
     let objecting = objectors::objecting_users(&req.objections, req.as_of);
     let (persons, named) = load_persons_naming(&persons_table, req.as_of, &mut rejections, &objecting)?;
-    // The automaton compiles on a thread of its own while the items are
-    // made ready (after screening, when there is something to screen).
-    let mut named = Some(named);
-    let mut names_job = None;
-    if req.third_parties.iter().all(|t| t.screened) {
-        names_job = named
-            .take()
-            .map(|n| objectors::compile(n, req.third_parties.clone(), &[]));
-    }
+    let names = objectors::Names::start(named, &req.third_parties);
     phase("persons");
     let persons_rejected = rejections.persons;
     let threads = req.threads.max(1);
@@ -276,16 +268,9 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
         ctx.register_parquet("items", path_str(&staged.path)?, ParquetReadOptions::default())
             .await?;
     }
-    let mut screenings = Vec::new();
-    let names_job = match names_job {
-        Some(job) => job,
-        None => {
-            screenings = objectors::screen(&ctx, &req.third_parties, req.policy.third_party_review_threshold).await?;
-            phase("third parties screened");
-            let named = named.take().expect("the names are compiled once");
-            objectors::compile(named, req.third_parties.clone(), &screenings)
-        }
-    };
+    let (names_job, screenings) = names
+        .after_screening(&ctx, &req.third_parties, req.policy.third_party_review_threshold)
+        .await?;
     let objections = Arc::new(ObjectionSlots::new(&req.objections));
     let shards_of = KeyedHasher::shards(&req.secret);
     let persons_read = persons.len() as u64 + persons_rejected;
@@ -381,10 +366,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
         .map_err(|_| BuildError::Refused("internal: the person tally is still shared".into()))?
         .into_inner()
         .expect("tally lock");
-    let per_owner = objector_names.mentions_per_owner();
-    for (&person, &n) in users.iter().zip(&per_owner) {
-        tally.set_mentions(person, n);
-    }
+    let mentions = objectors::settle(&objector_names, owners, &users, &mut tally);
     if staged_copy {
         std::fs::remove_file(&staged.path).map_err(BuildError::io(&staged.path))?;
     }
@@ -397,7 +379,6 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     };
     let redactions = *redaction_counts.lock().expect("counts lock");
     let objector_mentions = *mention_counts.lock().expect("counts lock");
-    let mentions = owners.into_iter().zip(per_owner).filter(|(_, n)| *n > 0).collect();
     let facts = *included_facts.lock().expect("facts lock");
     let [persons_hash, items_hash] = input_hashes.join().expect("input hashing thread");
     let mut inputs = Vec::new();

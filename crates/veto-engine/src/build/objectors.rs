@@ -139,6 +139,56 @@ pub(super) fn compile(
     })
 }
 
+/// The objectors' automaton on its way: compiling on a thread of its own
+/// while the items are made ready, or, when some third party is new,
+/// waiting for the screening that decides which of them apply.
+pub(super) enum Names {
+    Compiling(std::thread::JoinHandle<Compiled>),
+    Waiting(Vec<Named>),
+}
+
+impl Names {
+    pub(super) fn start(named: Vec<Named>, third_parties: &[ThirdParty]) -> Names {
+        match third_parties.iter().all(|t| t.screened) {
+            true => Names::Compiling(compile(named, third_parties.to_vec(), &[])),
+            false => Names::Waiting(named),
+        }
+    }
+
+    /// The compiling automaton, after screening the new third parties
+    /// against the `items` table of `ctx` if there are any.
+    pub(super) async fn after_screening(
+        self,
+        ctx: &SessionContext,
+        third_parties: &[ThirdParty],
+        threshold: u64,
+    ) -> Result<(std::thread::JoinHandle<Compiled>, Vec<Screening>), BuildError> {
+        match self {
+            Names::Compiling(job) => Ok((job, Vec::new())),
+            Names::Waiting(named) => {
+                let screenings = screen(ctx, third_parties, threshold).await?;
+                tracing::info!(screened = screenings.len(), "third parties screened");
+                Ok((compile(named, third_parties.to_vec(), &screenings), screenings))
+            }
+        }
+    }
+}
+
+/// After the query: each objecting user's mentions into the tally (for the
+/// lookup pages), and the mentions per objector with any.
+pub(super) fn settle(
+    names: &ObjectorNames,
+    owners: Vec<Objector>,
+    users: &[u32],
+    tally: &mut super::PersonTally,
+) -> Vec<(Objector, u64)> {
+    let per_owner = names.mentions_per_owner();
+    for (&person, &n) in users.iter().zip(&per_owner) {
+        tally.set_mentions(person, n);
+    }
+    owners.into_iter().zip(per_owner).filter(|(_, n)| *n > 0).collect()
+}
+
 /// Screens the objections not screened before against the `items` table
 /// registered in `ctx`: how many distinct authors' items name each (counted
 /// up to `threshold + 1`). An objection's own items do not exist (it has no

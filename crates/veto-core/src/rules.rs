@@ -126,6 +126,16 @@ pub fn objection_applies(objections: &[Objection], platform: Platform, at: DateT
     objections.iter().any(|o| o.scope.covers(platform) && o.in_force_at(at))
 }
 
+/// Whether objection `o` can make [`objection_applies`] true at some time
+/// for an item that a build at `as_of` included: it was filed after `as_of`,
+/// or it has a withdrawal (an objection in force later but not at `as_of`
+/// was filed later, or was withdrawn in between). Unlearning reads the data
+/// of only the persons with such an objection, so its cost follows the late
+/// objectors, not all objectors.
+pub fn may_apply_after(o: &Objection, as_of: DateTime<Utc>) -> bool {
+    o.filed_at > as_of || o.withdrawn_at.is_some()
+}
+
 /// Age in whole years on `date` of someone born on `birth`. A person is N
 /// years old from their Nth birthday on; someone born on 29 February has their
 /// birthday on 1 March in years that are not leap years.

@@ -9,7 +9,7 @@
 //! three discounts of each order from its count-of-counts. Integers in,
 //! floats only at query time: the same texts always give the same bytes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::ModelError;
 use crate::tokenizer::{BOS, PREDICTED, encode};
@@ -45,7 +45,7 @@ impl KneserNey {
     /// Counts the highest-order n-grams of `texts`.
     pub fn count(&self, texts: &mut dyn Iterator<Item = &str>) -> KnModel {
         let n = self.order;
-        let mut counts: HashMap<u64, u32> = HashMap::new();
+        let mut counts: HashMap<u64, u32> = HashMap::default();
         let mut window: Vec<u32> = Vec::with_capacity(n);
         for text in texts {
             window.clear();
@@ -60,6 +60,54 @@ impl KneserNey {
         raw.sort_unstable();
         KnModel::from_raw(n, raw)
     }
+
+    /// [`KneserNey::count`] on `threads` threads: each counts a slice of
+    /// the texts, and the sorted counts are merged. The counts, and so the
+    /// model's bytes, are the same for any number of threads.
+    pub fn count_parallel(&self, texts: &[&str], threads: usize) -> KnModel {
+        let threads = threads.clamp(1, texts.len().max(1));
+        if threads == 1 {
+            return self.count(&mut texts.iter().copied());
+        }
+        let chunk = texts.len().div_ceil(threads);
+        let parts: Vec<Vec<(u64, u32)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = texts
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || self.count(&mut part.iter().copied()).raw))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        KnModel::from_raw(self.order, merge_counts(parts))
+    }
+}
+
+/// Merges sorted (key, count) lists, adding the counts of equal keys.
+fn merge_counts(parts: Vec<Vec<(u64, u32)>>) -> Vec<(u64, u32)> {
+    let mut merged: Vec<(u64, u32)> = Vec::new();
+    for part in parts {
+        let mut out = Vec::with_capacity(merged.len() + part.len());
+        let (mut a, mut b) = (merged.into_iter().peekable(), part.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 == y.0 => {
+                    let (k, c) = (x.0, x.1 + y.1);
+                    a.next();
+                    b.next();
+                    (k, c)
+                }
+                (Some(x), Some(y)) if x.0 < y.0 => a.next().expect("peeked"),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next().expect("peeked"),
+                (Some(_), None) => a.next().expect("peeked"),
+                (None, None) => break,
+            };
+            out.push(next);
+        }
+        merged = out;
+    }
+    merged
 }
 
 impl Trainer for KneserNey {
@@ -69,6 +117,10 @@ impl Trainer for KneserNey {
 
     fn train(&self, texts: &mut dyn Iterator<Item = &str>) -> Box<dyn LanguageModel> {
         Box::new(self.count(texts))
+    }
+
+    fn train_texts(&self, texts: &[&str], threads: usize) -> Box<dyn LanguageModel> {
+        Box::new(self.count_parallel(texts, threads))
     }
 
     fn load(&self, bytes: &[u8]) -> Result<Box<dyn LanguageModel>, ModelError> {
@@ -105,11 +157,11 @@ pub struct KnModel {
 
 impl KnModel {
     fn from_raw(order: usize, raw: Vec<(u64, u32)>) -> KnModel {
-        let mut adjusted: Vec<HashMap<u64, u32>> = vec![HashMap::new(); order];
+        let mut adjusted: Vec<HashMap<u64, u32>> = vec![HashMap::default(); order];
         adjusted[order - 1] = raw.iter().copied().collect();
         for k in (1..order).rev() {
             let modulus = RADIX.pow(k as u32);
-            let mut lower: HashMap<u64, u32> = HashMap::new();
+            let mut lower: HashMap<u64, u32> = HashMap::default();
             for key in adjusted[k].keys() {
                 *lower.entry(key % modulus).or_default() += 1;
             }
@@ -118,7 +170,7 @@ impl KnModel {
         let mut contexts = Vec::with_capacity(order);
         let mut discounts = Vec::with_capacity(order);
         for level in &adjusted {
-            let mut ctx: HashMap<u64, Context> = HashMap::new();
+            let mut ctx: HashMap<u64, Context> = HashMap::default();
             let mut count_of_counts = [0u64; 4];
             for (key, &a) in level {
                 let c = ctx.entry(key / RADIX).or_default();
@@ -288,6 +340,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn counting_on_several_threads_gives_the_same_model(texts in prop::collection::vec("[a-c ]{0,12}", 0..30), threads in 1usize..5) {
+            let kn = KneserNey::new(3).unwrap();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            prop_assert_eq!(kn.count_parallel(&texts, threads).to_bytes(), kn.count(&mut texts.iter().copied()).to_bytes());
+        }
+
         #[test]
         fn any_corpus_gives_a_normalised_model(texts in prop::collection::vec("[a-zäö ]{0,20}", 1..8), history in "[a-z ]{0,6}", order in 2usize..6) {
             let model = KneserNey::new(order).unwrap().count(&mut texts.iter().map(String::as_str));

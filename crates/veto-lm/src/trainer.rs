@@ -20,6 +20,12 @@ pub trait Trainer: Send + Sync {
     fn name(&self) -> String;
     /// Trains on the given texts. Must not depend on their order.
     fn train(&self, texts: &mut dyn Iterator<Item = &str>) -> Box<dyn LanguageModel>;
+    /// [`Trainer::train`] on `threads` threads, where the trainer can; the
+    /// model must be the same as with one.
+    fn train_texts(&self, texts: &[&str], threads: usize) -> Box<dyn LanguageModel> {
+        let _ = threads;
+        self.train(&mut texts.iter().copied())
+    }
     /// Loads a model written by [`LanguageModel::to_bytes`].
     fn load(&self, bytes: &[u8]) -> Result<Box<dyn LanguageModel>, crate::ModelError>;
 }

@@ -4,14 +4,18 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use veto_core::hashing::{LeafData, leaf_hash, merkle_root};
 
 use crate::{ModelsError, io};
 
 /// One row of a shard: its doc id and (redacted) text, if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Doc {
     pub doc_id: String,
     pub text: Option<String>,
@@ -39,6 +43,89 @@ pub fn read_shard(path: &Path) -> Result<Vec<Doc>, ModelsError> {
         }
     }
     Ok(docs)
+}
+
+/// The training set of one shard at one model version: the shard's rows,
+/// all columns, minus the held-out slice and the removed doc ids, in doc_id
+/// order (the shard's order). Its root is the RFC 6962 Merkle root over the
+/// rows' leaf hashes (the same leaves as the snapshot's shard tree), so it
+/// names exactly what a trainer was given, whatever the trainer.
+pub struct TrainingSet {
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: u64,
+    pub root: [u8; 32],
+}
+
+impl TrainingSet {
+    /// Reads a shard file and keeps the rows a model may train on.
+    pub fn read(path: &Path, removed: &BTreeSet<String>) -> Result<TrainingSet, ModelsError> {
+        let file = std::fs::File::open(path).map_err(io(path))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let schema = builder.schema().clone();
+        let reader = builder.with_batch_size(65_536).build()?;
+        let (mut batches, mut leaves) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
+        for batch in reader {
+            let batch = batch?;
+            let col = |name: &str| -> Result<&StringArray, ModelsError> {
+                batch
+                    .column_by_name(name)
+                    .and_then(|c| c.as_string_opt::<i32>())
+                    .ok_or_else(|| ModelsError::Format {
+                        path: path.to_path_buf(),
+                        message: format!("no text column {name}"),
+                    })
+            };
+            let (ids, texts, platforms, kinds, langs, media) = (
+                col("doc_id")?,
+                col("text")?,
+                col("platform")?,
+                col("kind")?,
+                col("lang")?,
+                col("media_sha256")?,
+            );
+            fn opt(a: &StringArray, i: usize) -> Option<&str> {
+                a.is_valid(i).then(|| a.value(i))
+            }
+            let mut keep = Vec::with_capacity(batch.num_rows());
+            for i in 0..batch.num_rows() {
+                let id = ids.value(i);
+                let kept = !is_heldout(id) && !removed.contains(id);
+                keep.push(kept);
+                if kept {
+                    LeafData {
+                        doc_id: id,
+                        text: opt(texts, i),
+                        platform: platforms.value(i),
+                        kind: kinds.value(i),
+                        lang: opt(langs, i),
+                        media_sha256: opt(media, i),
+                    }
+                    .canonical_bytes(&mut buf);
+                    leaves.push(leaf_hash(&buf));
+                }
+            }
+            batches.push(filter_record_batch(&batch, &BooleanArray::from(keep))?);
+        }
+        Ok(TrainingSet {
+            schema,
+            rows: leaves.len() as u64,
+            root: merkle_root(&leaves),
+            batches,
+        })
+    }
+
+    /// The texts of the set (rows without text, such as photos, have none).
+    pub fn texts(&self) -> Vec<&str> {
+        let mut out = Vec::with_capacity(self.rows as usize);
+        for b in &self.batches {
+            if let Some(t) = b.column_by_name("text").and_then(|c| c.as_string_opt::<i32>()) {
+                out.extend(t.iter().flatten());
+            }
+        }
+        out
+    }
 }
 
 /// The texts a shard model trains on: not held out, not removed, not empty.

@@ -13,6 +13,7 @@ pub mod canary;
 pub mod data;
 pub mod manifest;
 pub mod train;
+pub mod trainer;
 pub mod unlearn;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,12 @@ pub enum ModelsError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("{0}")]
     Refused(String),
+    /// A shard trainer failed or broke its contract (docs/trainers.md).
+    #[error("the trainer of shard {shard} failed: {message}")]
+    Trainer { shard: u32, message: String },
+    /// A bug in veto, not a problem with the input.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelsError + '_ {

@@ -9,8 +9,12 @@ pub struct ModelManifest {
     pub format: String,
     pub model_id: String,
     pub snapshot_id: String,
-    /// The trainer's name, e.g. `kneser-ney-bytes/order-5`.
+    /// The trainer's name, e.g. `kneser-ney-bytes/order-5` or
+    /// `exec:charlm.py --epochs 2`.
     pub trainer: String,
+    /// The program of an exec trainer, which unlearning runs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainer_exec: Option<crate::trainer::ExecSpec>,
     pub order: usize,
     /// 1 after training; +1 with every unlearning.
     pub version: u32,
@@ -24,7 +28,7 @@ pub struct ModelManifest {
     pub versions: Vec<VersionInfo>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardModel {
     pub shard: u32,
     /// Relative to the model directory.
@@ -32,6 +36,31 @@ pub struct ShardModel {
     pub model_sha256: String,
     pub docs: u64,
     pub tokens: u64,
+    /// Merkle root (hex) over the leaves of the rows this shard model was
+    /// trained on ([`crate::data::TrainingSet`]); absent in models trained
+    /// before veto kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_set_root: Option<String>,
+    /// Rows of the training set (with and without text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_set_rows: Option<u64>,
+    /// The files the trainer wrote, relative to the model directory, with
+    /// their SHA-256 (for the built-in trainer: the one `.kn` file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
+    /// Mean negative log-likelihood per token (nats) of this shard's model
+    /// on the held-out set, as the trainer reported it (exec trainers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout_loss: Option<f64>,
+}
+
+/// One file a trainer wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +69,11 @@ pub struct Heldout {
     pub tokens: u64,
     /// Per-token (byte) perplexity of the ensemble on the held-out slice.
     pub perplexity: f64,
+    /// SHA-256 of `heldout.json`, the evaluation set kept in the model
+    /// directory so that unlearning need not re-read every shard (absent in
+    /// models trained before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_sha256: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

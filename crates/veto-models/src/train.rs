@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use veto_engine::Manifest;
 use veto_lm::tokenizer::encode;
-use veto_lm::{LanguageModel, Trainer};
+use veto_lm::{KneserNey, LanguageModel, Trainer};
 
-use crate::data::{Doc, is_heldout, read_shard, training_texts};
+use crate::data::{Doc, TrainingSet, is_heldout, read_shard};
 use crate::manifest::{Heldout, ShardModel};
+use crate::trainer::{ShardJob, ShardTrainer};
 use crate::{ModelsError, io, write_atomic};
 
 /// Held-out documents evaluated (the first by doc id), bounding the cost.
@@ -38,6 +39,40 @@ pub fn heldout_set(snapshot_dir: &Path, manifest: &Manifest) -> Result<Vec<Doc>,
     Ok(docs)
 }
 
+/// The evaluation set as kept in a model directory.
+pub const HELDOUT_FILE: &str = "heldout.json";
+
+/// Writes the evaluation set into the model directory; returns its SHA-256.
+pub fn keep_heldout(model_dir: &Path, heldout: &[Doc]) -> Result<String, ModelsError> {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(heldout).map_err(|e| ModelsError::Internal(format!("held-out set: {e}")))?;
+    write_atomic(&model_dir.join(HELDOUT_FILE), &bytes)?;
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+}
+
+/// The model's evaluation set: the kept one, checked against its recorded
+/// hash, or (for models from before it was kept) read from the snapshot.
+pub fn model_heldout(model_dir: &Path, snapshot_dir: &Path, m: &crate::ModelManifest) -> Result<Vec<Doc>, ModelsError> {
+    use sha2::Digest;
+    let Some(expected) = &m.heldout.set_sha256 else {
+        let (snapshot, _) = read_snapshot_manifest(snapshot_dir)?;
+        return heldout_set(snapshot_dir, &snapshot);
+    };
+    let path = model_dir.join(HELDOUT_FILE);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let actual = hex::encode(sha2::Sha256::digest(&bytes));
+    if &actual != expected {
+        return Err(ModelsError::Format {
+            path,
+            message: format!("sha256 {actual} is not the recorded {expected}; the evaluation set was changed"),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ModelsError::Format {
+        path,
+        message: e.to_string(),
+    })
+}
+
 /// Each held-out token with its history (for per-shard evaluation).
 pub fn heldout_tokens(heldout: &[Doc], context: usize) -> Vec<(Vec<u32>, u32)> {
     let mut out = Vec::new();
@@ -50,13 +85,21 @@ pub fn heldout_tokens(heldout: &[Doc], context: usize) -> Vec<(Vec<u32>, u32)> {
     out
 }
 
-/// The probabilities one model gives the held-out tokens.
-pub fn eval_vector(model: &dyn LanguageModel, tokens: &[(Vec<u32>, u32)]) -> Vec<f64> {
-    tokens.iter().map(|(h, t)| model.prob(h, *t)).collect()
-}
-
-fn to_le(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// The probabilities one model gives the held-out tokens, on `threads`
+/// threads (each takes a slice; the vector is the same).
+pub fn eval_vector(model: &dyn LanguageModel, tokens: &[(Vec<u32>, u32)], threads: usize) -> Vec<f64> {
+    let threads = threads.clamp(1, tokens.len().max(1));
+    let chunk = tokens.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = tokens
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(h, t)| model.prob(h, *t)).collect::<Vec<f64>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 pub fn read_eval(path: &Path) -> Result<Vec<f64>, ModelsError> {
@@ -79,44 +122,46 @@ pub fn ensemble_perplexity(vectors: &[Vec<f64>], tokens: u64) -> f64 {
     (nll / tokens as f64).exp()
 }
 
-/// One trained shard: its record and its held-out probabilities.
-type TrainedShard = Result<(ShardModel, Vec<f64>), ModelsError>;
+/// One trained shard: its record and (built-in trainer) its held-out
+/// probabilities.
+pub type TrainedShard = (ShardModel, Option<Vec<f64>>);
 
-/// Trains the given shards into `out_dir`, `threads` at a time; the shard
-/// records name the files as `<version_dir>/shard-NNNNN.kn` (relative to the
-/// model directory that `out_dir` becomes once renamed into place).
-/// Returns the shard records (in shard order) and their eval vectors.
-#[allow(clippy::too_many_arguments)]
-pub fn train_shards(
-    snapshot_dir: &Path,
-    manifest: &Manifest,
-    shards: &[u32],
-    removed: &BTreeSet<String>,
-    trainer: &dyn Trainer,
-    eval_tokens: &[(Vec<u32>, u32)],
-    out_dir: &Path,
-    version_dir: &str,
-    threads: usize,
-) -> Result<Vec<(ShardModel, Vec<f64>)>, ModelsError> {
+/// What every shard of one training or unlearning run shares.
+pub struct Run<'a> {
+    pub snapshot_dir: &'a Path,
+    pub manifest: &'a Manifest,
+    pub removed: &'a BTreeSet<String>,
+    pub trainer: &'a ShardTrainer,
+    pub heldout: &'a [Doc],
+    pub eval_tokens: &'a [(Vec<u32>, u32)],
+    /// The version directory being written, and its name (`v<N>`).
+    pub out_dir: &'a Path,
+    pub version_dir: &'a str,
+    pub threads: usize,
+}
+
+/// Trains the given shards into `run.out_dir`, `run.threads` at a time.
+/// Returns the shard records in shard order.
+pub fn train_shards(run: &Run<'_>, shards: &[u32]) -> Result<Vec<TrainedShard>, ModelsError> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<TrainedShard>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Result<TrainedShard, ModelsError>>> = Mutex::new(Vec::new());
+    // Fewer shards than threads (an unlearning that retrains one): each
+    // shard's training and evaluation share out the rest.
+    let workers = run.threads.max(1).min(shards.len().max(1));
+    let per_shard = (run.threads.max(1) / workers).max(1);
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(shards.len().max(1)) {
+        for _ in 0..workers {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&shard) = shards.get(i) else { break };
-                    let r = train_one(
-                        snapshot_dir,
-                        manifest,
-                        shard,
-                        removed,
-                        trainer,
-                        eval_tokens,
-                        out_dir,
-                        version_dir,
-                    );
+                    let r = train_one(run, shard, per_shard);
+                    let failed = r.is_err();
                     results.lock().expect("results lock").push(r);
+                    if failed {
+                        // No new shard starts after a failure.
+                        next.store(shards.len(), Ordering::SeqCst);
+                    }
                 }
             });
         }
@@ -126,58 +171,87 @@ pub fn train_shards(
         .expect("results lock")
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
+    let work = run.out_dir.join(".work");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(io(&work))?;
+    }
     out.sort_by_key(|(s, _)| s.shard);
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_one(
-    snapshot_dir: &Path,
-    manifest: &Manifest,
-    shard: u32,
-    removed: &BTreeSet<String>,
-    trainer: &dyn Trainer,
-    eval_tokens: &[(Vec<u32>, u32)],
-    out_dir: &Path,
-    version_dir: &str,
-) -> Result<(ShardModel, Vec<f64>), ModelsError> {
-    let info = manifest
+fn train_one(run: &Run<'_>, shard: u32, threads: usize) -> Result<TrainedShard, ModelsError> {
+    let info = run
+        .manifest
         .shards
         .iter()
         .find(|s| s.shard == shard)
         .ok_or_else(|| ModelsError::Format {
-            path: snapshot_dir.join("manifest.json"),
+            path: run.snapshot_dir.join("manifest.json"),
             message: format!("no shard {shard}"),
         })?;
-    let docs = read_shard(&snapshot_dir.join(&info.file))?;
-    let (mut n_docs, mut n_tokens) = (0u64, 0u64);
-    let model = trainer.train(&mut training_texts(&docs, removed).inspect(|t| {
-        n_docs += 1;
-        n_tokens += t.len() as u64 + 1;
-    }));
-    let bytes = model.to_bytes();
-    let file = format!("{version_dir}/shard-{shard:05}.kn");
-    write_atomic(&out_dir.join(format!("shard-{shard:05}.kn")), &bytes)?;
-    let eval = eval_vector(model.as_ref(), eval_tokens);
-    write_atomic(&out_dir.join(format!("shard-{shard:05}.eval")), &to_le(&eval))?;
-    use sha2::Digest;
+    let set = TrainingSet::read(&run.snapshot_dir.join(&info.file), run.removed)?;
+    let texts = set.texts();
+    let docs = texts.len() as u64;
+    let tokens: u64 = texts.iter().map(|t| t.len() as u64 + 1).sum();
+    drop(texts);
+    let seed = {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(format!("{}\n{shard}", run.manifest.snapshot_id));
+        u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) >> 1
+    };
+    let job = ShardJob {
+        shard,
+        set: &set,
+        eval_tokens: run.eval_tokens,
+        heldout: run.heldout,
+        out_dir: run.out_dir,
+        version_dir: run.version_dir,
+        threads,
+        seed,
+    };
+    let out = run.trainer.train(&job)?;
     let record = ShardModel {
         shard,
-        file,
-        model_sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-        docs: n_docs,
-        tokens: n_tokens,
+        file: out
+            .artifacts
+            .first()
+            .map_or_else(|| format!("{}/shard-{shard:05}", run.version_dir), |a| a.file.clone()),
+        model_sha256: out.model_sha256,
+        docs,
+        tokens,
+        training_set_root: Some(hex::encode(set.root)),
+        training_set_rows: Some(set.rows),
+        artifacts: out.artifacts,
+        heldout_loss: out.heldout_loss,
     };
-    Ok((record, eval))
+    Ok((record, out.eval))
 }
 
-/// The held-out summary from per-shard vectors.
-pub fn heldout_summary(heldout: &[Doc], vectors: &[Vec<f64>]) -> Heldout {
-    let tokens = vectors.first().map_or(0, |v| v.len() as u64);
+/// The held-out summary: the ensemble's perplexity from the built-in
+/// trainer's per-token vectors, or, for programs (whose models veto does
+/// not run), exp of the mean of the shards' reported losses.
+pub fn heldout_summary(heldout: &[Doc], shards: &[ShardModel], vectors: &[Option<Vec<f64>>]) -> Heldout {
+    let full: Option<Vec<Vec<f64>>> = vectors.iter().cloned().collect();
+    let (tokens, perplexity) = match full {
+        Some(v) if !v.is_empty() => {
+            let tokens = v[0].len() as u64;
+            (tokens, ensemble_perplexity(&v, tokens))
+        }
+        _ => {
+            let losses: Vec<f64> = shards.iter().filter_map(|s| s.heldout_loss).collect();
+            let tokens = heldout
+                .iter()
+                .map(|d| d.text.as_deref().map_or(0, |t| t.len() as u64 + 1))
+                .sum();
+            let mean = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
+            (tokens, if losses.is_empty() { f64::NAN } else { mean.exp() })
+        }
+    };
     Heldout {
         docs: heldout.len() as u64,
         tokens,
-        perplexity: ensemble_perplexity(vectors, tokens),
+        perplexity,
+        set_sha256: None,
     }
 }
 
@@ -186,46 +260,62 @@ pub fn heldout_summary(heldout: &[Doc], vectors: &[Vec<f64>]) -> Heldout {
 pub fn train_model(
     snapshot_dir: &Path,
     model_dir: &Path,
-    trainer: &dyn Trainer,
-    order: usize,
+    trainer: &ShardTrainer,
     threads: usize,
     at: &str,
 ) -> Result<crate::ModelManifest, ModelsError> {
     let (manifest, _) = read_snapshot_manifest(snapshot_dir)?;
     let heldout = heldout_set(snapshot_dir, &manifest)?;
-    let tokens = heldout_tokens(&heldout, order - 1);
+    let set_sha256 = keep_heldout(model_dir, &heldout)?;
+    let order = match trainer {
+        ShardTrainer::Builtin(kn) => kn.order,
+        ShardTrainer::Exec(_) => 0,
+    };
+    let tokens = match trainer {
+        ShardTrainer::Builtin(_) => heldout_tokens(&heldout, order - 1),
+        ShardTrainer::Exec(_) => Vec::new(),
+    };
     let shards: Vec<u32> = manifest.shards.iter().map(|s| s.shard).collect();
     let removed = BTreeSet::new();
-    let trained = train_shards(
+    let run = Run {
         snapshot_dir,
-        &manifest,
-        &shards,
-        &removed,
+        manifest: &manifest,
+        removed: &removed,
         trainer,
-        &tokens,
-        &model_dir.join("v1"),
-        "v1",
+        heldout: &heldout,
+        eval_tokens: &tokens,
+        out_dir: &model_dir.join("v1"),
+        version_dir: "v1",
         threads,
-    )?;
-    let vectors: Vec<Vec<f64>> = trained.iter().map(|(_, v)| v.clone()).collect();
+    };
+    let trained = train_shards(&run, &shards)?;
+    let vectors: Vec<Option<Vec<f64>>> = trained.iter().map(|(_, v)| v.clone()).collect();
     let shard_models: Vec<ShardModel> = trained.into_iter().map(|(s, _)| s).collect();
     let hashes: Vec<String> = shard_models.iter().map(|s| s.model_sha256.clone()).collect();
-    let model_sha256 = crate::manifest::model_sha256(&trainer.name(), &hashes);
+    let name = trainer.name();
+    let model_sha256 = crate::manifest::model_sha256(&name, &hashes);
     let model_id = {
         use sha2::Digest;
-        let id = sha2::Sha256::digest(format!("{}\n{}\n{model_sha256}", manifest.snapshot_id, trainer.name()));
+        let id = sha2::Sha256::digest(format!("{}\n{name}\n{model_sha256}", manifest.snapshot_id));
         format!("model-{}", &hex::encode(id)[..16])
     };
     let m = crate::ModelManifest {
         format: crate::manifest::MODEL_FORMAT.into(),
         model_id,
         snapshot_id: manifest.snapshot_id.clone(),
-        trainer: trainer.name(),
+        trainer: name,
+        trainer_exec: match trainer {
+            ShardTrainer::Exec(spec) => Some(spec.clone()),
+            ShardTrainer::Builtin(_) => None,
+        },
         order,
         version: 1,
         model_sha256,
+        heldout: Heldout {
+            set_sha256: Some(set_sha256),
+            ..heldout_summary(&heldout, &shard_models, &vectors)
+        },
         shards: shard_models,
-        heldout: heldout_summary(&heldout, &vectors),
         removed_doc_ids: Vec::new(),
         versions: vec![crate::manifest::VersionInfo {
             version: 1,
@@ -237,6 +327,19 @@ pub fn train_model(
     };
     write_manifest(model_dir, &m)?;
     Ok(m)
+}
+
+/// The trainer a model was trained with (unlearning retrains through it).
+pub fn trainer_of(m: &crate::ModelManifest) -> Result<ShardTrainer, ModelsError> {
+    match &m.trainer_exec {
+        Some(spec) => {
+            spec.check_unchanged()?;
+            Ok(ShardTrainer::Exec(spec.clone()))
+        }
+        None => KneserNey::new(m.order)
+            .map(ShardTrainer::Builtin)
+            .map_err(ModelsError::Refused),
+    }
 }
 
 pub fn read_snapshot_manifest(snapshot_dir: &Path) -> Result<(Manifest, Vec<u8>), ModelsError> {

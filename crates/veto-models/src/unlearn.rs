@@ -1,7 +1,7 @@
 //! Exact unlearning (SISA): find the data of every person whose objection
 //! now applies, and retrain only the shards that held it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -10,12 +10,16 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::UInt32Type;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use veto_core::rules::objection_applies;
+use datafusion::parquet::file::metadata::ParquetMetaData;
+use datafusion::parquet::file::statistics::Statistics;
+use veto_core::rules::{may_apply_after, objection_applies};
 use veto_core::{Objection, Platform};
-use veto_lm::Trainer;
 
-use crate::manifest::VersionInfo;
-use crate::train::{heldout_set, heldout_summary, heldout_tokens, read_eval, read_snapshot_manifest, train_shards};
+use crate::manifest::{Heldout, VersionInfo};
+use crate::train::{
+    Run, heldout_summary, heldout_tokens, model_heldout, read_eval, read_snapshot_manifest, train_shards,
+};
+use crate::trainer::ShardTrainer;
 use crate::{ModelManifest, ModelsError, io};
 
 /// The data of one person to remove.
@@ -26,37 +30,82 @@ pub struct Removal {
     pub docs: Vec<(String, u32)>,
 }
 
-/// Finds, in the snapshot's index, every item still in the model whose
-/// author has an objection in force at `now` that covers the item's
-/// platform (rule 7 of veto-core, applied at `now`).
+/// The persons whose included data an objection can now reach, with all
+/// their objections: those with an objection that may apply after the
+/// snapshot's as-of time ([`may_apply_after`], the one rule). Everyone else
+/// was judged by the build with every objection they have, so unlearning
+/// never reads their rows.
+///
+/// `unseen` holds the objections recorded after the build read the
+/// objections (an import with an old filing time): the build did not judge
+/// by them, whatever their time. `None`: the build's view is not on record
+/// (snapshots from before it was kept), so every objector is a candidate.
+pub fn candidates(
+    objections: &[Objection],
+    as_of: DateTime<Utc>,
+    unseen: Option<&BTreeSet<String>>,
+) -> BTreeMap<String, Vec<Objection>> {
+    let late: BTreeSet<&str> = objections
+        .iter()
+        .filter(|o| unseen.is_none_or(|u| u.contains(&o.objection_id)) || may_apply_after(o, as_of))
+        .map(|o| o.person_id.as_str())
+        .collect();
+    let mut by_person: BTreeMap<String, Vec<Objection>> = BTreeMap::new();
+    for o in objections.iter().filter(|o| late.contains(o.person_id.as_str())) {
+        by_person.entry(o.person_id.clone()).or_default().push(o.clone());
+    }
+    by_person
+}
+
+/// Finds, in the snapshot's index, every item of a candidate still in the
+/// model whose author has an objection in force at `now` that covers the
+/// item's platform (rule 7 of veto-core, applied at `now`). `shards` names
+/// the shards that hold the candidates (from the lookup pages): only the
+/// index row groups of those shards are read, so the cost follows the
+/// affected shards, not the snapshot; items in other shards are not
+/// returned. `None` reads every row group.
 pub fn plan(
     snapshot_dir: &Path,
-    objections: &[Objection],
+    candidates: &BTreeMap<String, Vec<Objection>>,
+    shards: Option<&BTreeSet<u32>>,
     now: DateTime<Utc>,
     already_removed: &BTreeSet<String>,
 ) -> Result<Vec<Removal>, ModelsError> {
-    let mut by_person: HashMap<&str, Vec<Objection>> = HashMap::new();
-    for o in objections {
-        by_person.entry(o.person_id.as_str()).or_default().push(o.clone());
+    if candidates.is_empty() || shards.is_some_and(|s| s.is_empty()) {
+        return Ok(Vec::new());
     }
     let path = snapshot_dir.join("index.parquet");
     let file = std::fs::File::open(&path).map_err(io(&path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let groups = row_groups_of(builder.metadata(), shards);
     let mask = ProjectionMask::columns(builder.parquet_schema(), ["person_id", "doc_id", "shard", "platform"]);
+    let reader = builder
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .with_batch_size(65_536)
+        .build()?;
     let mut found: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
-    for batch in builder.with_projection(mask).with_batch_size(65_536).build()? {
+    for batch in reader {
         let batch = batch?;
-        let col = |name: &str| batch.column_by_name(name).expect("projected column");
+        let col = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| ModelsError::Format {
+                path: path.clone(),
+                message: format!("no column {name}"),
+            })
+        };
         let (persons, docs, platforms) = (
-            col("person_id").as_string::<i32>(),
-            col("doc_id").as_string::<i32>(),
-            col("platform").as_string::<i32>(),
+            col("person_id")?.as_string::<i32>(),
+            col("doc_id")?.as_string::<i32>(),
+            col("platform")?.as_string::<i32>(),
         );
-        let shards = col("shard").as_primitive::<UInt32Type>();
+        let shard_col = col("shard")?.as_primitive::<UInt32Type>();
         for i in 0..batch.num_rows() {
-            let Some(objs) = by_person.get(persons.value(i)) else {
+            let Some(objs) = candidates.get(persons.value(i)) else {
                 continue;
             };
+            if shards.is_some_and(|s| !s.contains(&shard_col.value(i))) {
+                continue;
+            }
             let platform = Platform::from_str(platforms.value(i)).map_err(|m| ModelsError::Format {
                 path: path.clone(),
                 message: m,
@@ -65,7 +114,7 @@ pub fn plan(
                 found
                     .entry(persons.value(i).to_string())
                     .or_default()
-                    .push((docs.value(i).to_string(), shards.value(i)));
+                    .push((docs.value(i).to_string(), shard_col.value(i)));
             }
         }
     }
@@ -75,28 +124,64 @@ pub fn plan(
         .collect())
 }
 
+/// The row groups of the index whose `shard` statistics meet `shards`
+/// (the index is written in (shard, doc_id) order, so a shard's rows are a
+/// few consecutive row groups). A group without statistics is read.
+fn row_groups_of(meta: &ParquetMetaData, shards: Option<&BTreeSet<u32>>) -> Vec<usize> {
+    let all = 0..meta.num_row_groups();
+    let Some(shards) = shards else {
+        return all.collect();
+    };
+    let column = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "shard");
+    all.filter(|&g| {
+        let stats = column.and_then(|c| meta.row_group(g).column(c).statistics());
+        match stats {
+            Some(Statistics::Int32(s)) => match (s.min_opt(), s.max_opt()) {
+                // UInt32 is stored as INT32; shard numbers are far below 2^31.
+                (Some(&lo), Some(&hi)) => shards.range(lo as u32..=hi as u32).next().is_some(),
+                _ => true,
+            },
+            _ => true,
+        }
+    })
+    .collect()
+}
+
 /// Applies removals: a new model version in which only the shards that held
 /// removed docs are retrained. `person_refs` name the removed persons in the
 /// manifest (never their ids). The retrained shard files are written to
 /// `staging`, which the caller renames to `<model_dir>/v<version>`; the new
 /// manifest is returned, not written: `model.json` follows the store's
 /// record of the version.
-#[allow(clippy::too_many_arguments)]
-pub fn apply(
-    model_dir: &Path,
-    staging: &Path,
-    snapshot_dir: &Path,
-    current: &ModelManifest,
-    removals: &[Removal],
-    person_refs: Vec<String>,
-    trainer: &dyn Trainer,
-    threads: usize,
-    at: &str,
-) -> Result<ModelManifest, ModelsError> {
+/// A retraining of the affected shards.
+pub struct Apply<'a> {
+    pub model_dir: &'a Path,
+    /// Where the new version's files go (renamed to `v<N>` by the caller).
+    pub staging: &'a Path,
+    pub snapshot_dir: &'a Path,
+    pub current: &'a ModelManifest,
+    pub trainer: &'a ShardTrainer,
+    pub threads: usize,
+    /// RFC 3339 time of the new version.
+    pub at: &'a str,
+}
+
+/// Applies removals: a new model version in which only the shards that held
+/// removed docs are retrained, through the model's own trainer. `person_refs`
+/// name the removed persons in the manifest (never their ids). The new
+/// manifest is returned, not written: `model.json` follows the store's
+/// record of the version.
+pub fn apply(job: &Apply<'_>, removals: &[Removal], person_refs: Vec<String>) -> Result<ModelManifest, ModelsError> {
     if removals.is_empty() {
         return Err(ModelsError::Refused("nothing to unlearn".into()));
     }
-    let (snapshot, _) = read_snapshot_manifest(snapshot_dir)?;
+    let current = job.current;
+    let (snapshot, _) = read_snapshot_manifest(job.snapshot_dir)?;
     let mut removed: BTreeSet<String> = current.removed_doc_ids.iter().cloned().collect();
     let mut affected = BTreeSet::new();
     for r in removals {
@@ -106,20 +191,25 @@ pub fn apply(
         }
     }
     let version = current.version + 1;
-    let heldout = heldout_set(snapshot_dir, &snapshot)?;
-    let tokens = heldout_tokens(&heldout, current.order - 1);
+    let heldout = model_heldout(job.model_dir, job.snapshot_dir, current)?;
+    let tokens = match job.trainer {
+        ShardTrainer::Builtin(_) => heldout_tokens(&heldout, current.order.saturating_sub(1)),
+        ShardTrainer::Exec(_) => Vec::new(),
+    };
     let affected: Vec<u32> = affected.into_iter().collect();
-    let retrained = train_shards(
-        snapshot_dir,
-        &snapshot,
-        &affected,
-        &removed,
-        trainer,
-        &tokens,
-        staging,
-        &format!("v{version}"),
-        threads,
-    )?;
+    let version_dir = format!("v{version}");
+    let run = Run {
+        snapshot_dir: job.snapshot_dir,
+        manifest: &snapshot,
+        removed: &removed,
+        trainer: job.trainer,
+        heldout: &heldout,
+        eval_tokens: &tokens,
+        out_dir: job.staging,
+        version_dir: &version_dir,
+        threads: job.threads,
+    };
+    let retrained = train_shards(&run, &affected)?;
     let mut shards = current.shards.clone();
     let mut vectors = Vec::with_capacity(shards.len());
     for s in shards.iter_mut() {
@@ -128,26 +218,31 @@ pub fn apply(
                 *s = r.clone();
                 vectors.push(v.clone());
             }
-            None => vectors.push(read_eval(&model_dir.join(s.file.replace(".kn", ".eval")))?),
+            None if matches!(job.trainer, ShardTrainer::Builtin(_)) => {
+                vectors.push(Some(read_eval(&job.model_dir.join(s.file.replace(".kn", ".eval")))?))
+            }
+            None => vectors.push(None),
         }
     }
     let hashes: Vec<String> = shards.iter().map(|s| s.model_sha256.clone()).collect();
     let mut versions = current.versions.clone();
     versions.push(VersionInfo {
         version,
-        at: at.to_string(),
+        at: job.at.to_string(),
         retrained_shards: affected,
         removed_person_refs: person_refs,
         removed_docs: removals.iter().map(|r| r.docs.len() as u64).sum(),
     });
-    let next = ModelManifest {
+    Ok(ModelManifest {
         version,
         model_sha256: crate::manifest::model_sha256(&current.trainer, &hashes),
+        heldout: Heldout {
+            set_sha256: current.heldout.set_sha256.clone(),
+            ..heldout_summary(&heldout, &shards, &vectors)
+        },
         shards,
-        heldout: heldout_summary(&heldout, &vectors),
         removed_doc_ids: removed.into_iter().collect(),
         versions,
         ..current.clone()
-    };
-    Ok(next)
+    })
 }

@@ -50,8 +50,7 @@ fn on_real_german_text_a_longer_context_predicts_better() {
         train::train_model(
             &snapshot,
             &tmp.path().join(format!("model-{order}")),
-            &kn,
-            order,
+            &veto_models::trainer::ShardTrainer::Builtin(kn),
             2,
             "2025-06-02T00:00:00Z",
         )

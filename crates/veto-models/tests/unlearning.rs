@@ -78,7 +78,14 @@ fn unlearning_a_person_gives_exactly_the_model_of_data_without_them() {
 
     let kn = KneserNey::new(4).unwrap();
     let model_dir = tmp.path().join("model");
-    let trained = train::train_model(&snap_a, &model_dir, &kn, 4, 2, "2025-07-02T00:00:00Z").unwrap();
+    let trained = train::train_model(
+        &snap_a,
+        &model_dir,
+        &veto_models::trainer::ShardTrainer::Builtin(kn),
+        2,
+        "2025-07-02T00:00:00Z",
+    )
+    .unwrap();
     assert!(
         trained.heldout.perplexity.is_finite() && trained.heldout.perplexity < 40.0,
         "{:?}",
@@ -88,23 +95,42 @@ fn unlearning_a_person_gives_exactly_the_model_of_data_without_them() {
     // The person objects late; unlearning finds only their items.
     let mut now_on_file = before.clone();
     now_on_file.push(objection(&person, as_of() + Duration::days(10)));
-    let plan = unlearn::plan(&snap_a, &now_on_file, as_of() + Duration::days(11), &BTreeSet::new()).unwrap();
+    let seen: BTreeSet<String> = BTreeSet::new();
+    let candidates = unlearn::candidates(&now_on_file, as_of(), Some(&seen));
+    assert_eq!(
+        candidates.keys().collect::<Vec<_>>(),
+        [&person],
+        "only the late objector is read"
+    );
+    let later = as_of() + Duration::days(11);
+    let plan = unlearn::plan(&snap_a, &candidates, None, later, &BTreeSet::new()).unwrap();
     assert_eq!(plan.len(), 1);
     assert_eq!(plan[0].person_id, person);
     let shards: BTreeSet<u32> = plan[0].docs.iter().map(|(_, s)| *s).collect();
     assert_eq!(shards.len(), 1, "one person, one shard");
-    let unlearned = unlearn::apply(
-        &model_dir,
-        &model_dir.join("v2"),
-        &snap_a,
-        &trained,
-        &plan,
-        vec!["ref".into()],
-        &kn,
-        2,
-        "2025-07-12T00:00:00Z",
-    )
-    .unwrap();
+    // Reading only the person's shard's index rows finds the same items;
+    // another shard's rows hold none of them.
+    assert_eq!(
+        unlearn::plan(&snap_a, &candidates, Some(&shards), later, &BTreeSet::new()).unwrap(),
+        plan
+    );
+    let other: BTreeSet<u32> = (0..4).filter(|s| !shards.contains(s)).take(1).collect();
+    assert!(
+        unlearn::plan(&snap_a, &candidates, Some(&other), later, &BTreeSet::new())
+            .unwrap()
+            .is_empty()
+    );
+    let staging = model_dir.join("v2");
+    let apply = unlearn::Apply {
+        model_dir: &model_dir,
+        staging: &staging,
+        snapshot_dir: &snap_a,
+        current: &trained,
+        trainer: &veto_models::trainer::ShardTrainer::Builtin(kn),
+        threads: 2,
+        at: "2025-07-12T00:00:00Z",
+    };
+    let unlearned = unlearn::apply(&apply, &plan, vec!["ref".into()]).unwrap();
     assert_eq!(unlearned.version, 2);
     assert_eq!(
         unlearned.versions[1].retrained_shards,
@@ -127,7 +153,14 @@ fn unlearning_a_person_gives_exactly_the_model_of_data_without_them() {
     let mut objected_early = before;
     objected_early.push(objection(&person, as_of() - Duration::days(1)));
     let snap_b = build(&data, tmp.path().join("b"), objected_early);
-    let without = train::train_model(&snap_b, &tmp.path().join("model-b"), &kn, 4, 2, "2025-07-02T00:00:00Z").unwrap();
+    let without = train::train_model(
+        &snap_b,
+        &tmp.path().join("model-b"),
+        &veto_models::trainer::ShardTrainer::Builtin(kn),
+        2,
+        "2025-07-02T00:00:00Z",
+    )
+    .unwrap();
     assert_eq!(
         unlearned.model_sha256, without.model_sha256,
         "unlearn(train(D), P) == train(D without P)"
@@ -137,7 +170,7 @@ fn unlearning_a_person_gives_exactly_the_model_of_data_without_them() {
     // Nothing is left to unlearn afterwards.
     let removed: BTreeSet<String> = unlearned.removed_doc_ids.iter().cloned().collect();
     assert!(
-        unlearn::plan(&snap_a, &now_on_file, as_of() + Duration::days(12), &removed)
+        unlearn::plan(&snap_a, &candidates, None, as_of() + Duration::days(12), &removed)
             .unwrap()
             .is_empty()
     );
@@ -151,7 +184,14 @@ fn a_canary_is_exposed_before_unlearning_and_not_after() {
     let snap = build(&data, tmp.path().join("snap"), vec![]);
     let kn = KneserNey::new(5).unwrap();
     let model_dir = tmp.path().join("model");
-    let m = train::train_model(&snap, &model_dir, &kn, 5, 2, "2025-07-02T00:00:00Z").unwrap();
+    let m = train::train_model(
+        &snap,
+        &model_dir,
+        &veto_models::trainer::ShardTrainer::Builtin(kn),
+        2,
+        "2025-07-02T00:00:00Z",
+    )
+    .unwrap();
     let r = canary::audit(&model_dir, &snap, &m, &kn, SECRET, 511, 16, 1).unwrap();
     assert!((r.max_exposure - 9.0).abs() < 1e-9);
     assert!(r.exposure_before > 8.0, "memorised: {r:?}");

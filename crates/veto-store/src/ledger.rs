@@ -211,3 +211,27 @@ impl Store {
         Ok(new_public)
     }
 }
+
+impl crate::Store {
+    /// Ids of the objections filed or withdrawn in ledger entries after
+    /// `seq`: what a build that read the objections at `seq` did not see.
+    pub async fn objections_recorded_after(&self, seq: u64) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "SELECT payload FROM ledger WHERE seq > ? AND kind IN ('objection_filed', 'objection_withdrawn')",
+        )
+        .bind(seq as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        payloads
+            .iter()
+            .map(|p| {
+                let v: Value =
+                    serde_json::from_str(p).map_err(|e| StoreError::Corrupt(format!("ledger payload: {e}")))?;
+                v["objection_id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| StoreError::Corrupt("an objection entry without objection_id".into()))
+            })
+            .collect()
+    }
+}

@@ -115,6 +115,17 @@ enum Command {
         /// Model directory (default: <home>/models/<model id>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// `builtin` (Kneser-Ney of --order), or `exec:PROGRAM`: a program
+        /// run once per shard under the contract of docs/trainers.md.
+        #[arg(long, default_value = "builtin")]
+        trainer: String,
+        /// An argument for the exec trainer, before the input and output
+        /// directories (repeatable).
+        #[arg(long = "trainer-arg", allow_hyphen_values = true)]
+        trainer_args: Vec<String>,
+        /// Seconds one shard's exec trainer may run before it is killed.
+        #[arg(long, default_value_t = 3600)]
+        trainer_timeout: u64,
     },
     /// Sample text from a model, to see what it learned.
     GenerateText {
@@ -462,7 +473,17 @@ fn main() -> ExitCode {
                 };
                 commands::transparency::report_ai_act(&home, &snapshot, format, &provider, out).await
             }
-            Command::Train { snapshot, order, out } => commands::models::train_cmd(&home, &snapshot, order, out).await,
+            Command::Train {
+                snapshot,
+                order,
+                out,
+                trainer,
+                trainer_args,
+                trainer_timeout,
+            } => {
+                let trainer = commands::models::trainer_from_flags(&trainer, order, trainer_args, trainer_timeout)?;
+                commands::models::train_cmd(&home, &snapshot, &trainer, out).await
+            }
             Command::GenerateText {
                 model,
                 prompt,

@@ -414,6 +414,27 @@ proptest! {
     }
 
     #[test]
+    fn unlearning_looks_at_every_objection_that_can_apply_after_a_build(
+        objections in prop::collection::vec(arb_objection(), 0..4),
+        platform in prop::sample::select(vec![Platform::Facebook, Platform::Instagram]),
+        as_of in arb_time(),
+        later in arb_time(),
+    ) {
+        // Restated: covers the platform and filed by t, not withdrawn by t.
+        let in_force = |t: DateTime<Utc>| objections.iter().any(|o| {
+            (o.scope == ObjectionScope::All || o.scope.as_str() == platform.as_str())
+                && o.filed_at <= t && !matches!(o.withdrawn_at, Some(w) if w <= t)
+        });
+        if in_force(later) && !in_force(as_of) {
+            prop_assert!(objections.iter().any(|o| may_apply_after(o, as_of)));
+        }
+        // Without such an objection nothing the build included is removed.
+        if !objections.iter().any(|o| may_apply_after(o, as_of)) {
+            prop_assert!(!objection_applies(&objections, platform, later) || in_force(as_of));
+        }
+    }
+
+    #[test]
     fn private_content_is_never_included_under_any_preset(
         item in arb_item(),
         t in arb_time(),

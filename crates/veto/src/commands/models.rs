@@ -7,7 +7,8 @@ use chrono::{SecondsFormat, Utc};
 use rand::SeedableRng;
 use serde_json::json;
 use veto_core::LateObjections;
-use veto_lm::{KneserNey, Trainer};
+use veto_lm::KneserNey;
+use veto_models::trainer::{ExecSpec, ShardTrainer};
 use veto_models::{ModelManifest, canary, train, unlearn};
 use veto_store::models::ModelRecord;
 use veto_store::operations::{OpKind, Operation};
@@ -21,19 +22,61 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The built-in trainer of a model; models of exec trainers are not run by
+/// veto (sampling and the canary audit need the model in the process).
 fn trainer_for(m: &ModelManifest) -> anyhow::Result<KneserNey> {
+    if m.trainer_exec.is_some() {
+        bail!(
+            "model {} was trained by {}: veto runs only its built-in models; use the trainer's own tools",
+            m.model_id,
+            m.trainer
+        );
+    }
     KneserNey::new(m.order).map_err(anyhow::Error::msg)
 }
 
+/// Per shard, what the ledger records of a model version: the model hash,
+/// the training-set root and rows, and each artifact's hash.
 fn shard_hashes(m: &ModelManifest) -> Vec<serde_json::Value> {
     m.shards
         .iter()
-        .map(|s| json!({ "shard": s.shard, "model_sha256": s.model_sha256 }))
+        .map(|s| {
+            json!({
+                "shard": s.shard, "model_sha256": s.model_sha256,
+                "training_set_root": s.training_set_root, "training_set_rows": s.training_set_rows,
+                "artifacts": s.artifacts.iter().map(|a| json!({"file": a.file, "sha256": a.sha256})).collect::<Vec<_>>(),
+            })
+        })
         .collect()
 }
 
-pub async fn train_cmd(home: &Path, snapshot: &str, order: usize, out: Option<PathBuf>) -> anyhow::Result<()> {
-    let kn = KneserNey::new(order).map_err(anyhow::Error::msg)?;
+/// The trainer named by `veto train`'s flags.
+pub fn trainer_from_flags(
+    trainer: &str,
+    order: usize,
+    args: Vec<String>,
+    timeout_s: u64,
+) -> anyhow::Result<ShardTrainer> {
+    if trainer == "builtin" {
+        if !args.is_empty() {
+            bail!("--trainer-arg is for --trainer exec:PROGRAM");
+        }
+        return Ok(ShardTrainer::Builtin(
+            KneserNey::new(order).map_err(anyhow::Error::msg)?,
+        ));
+    }
+    let Some(program) = trainer.strip_prefix("exec:").filter(|p| !p.is_empty()) else {
+        bail!("--trainer {trainer:?}: expected builtin or exec:PROGRAM");
+    };
+    Ok(ShardTrainer::Exec(ExecSpec::new(program, args, timeout_s)?))
+}
+
+pub async fn train_cmd(
+    home: &Path,
+    snapshot: &str,
+    trainer: &ShardTrainer,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let store = super::open_store(home).await?;
     let snap = store.snapshot(snapshot).await?;
     let resource = format!("train-{}", snap.snapshot_id);
@@ -48,12 +91,13 @@ pub async fn train_cmd(home: &Path, snapshot: &str, order: usize, out: Option<Pa
     // Training is deterministic: the same snapshot and trainer give the
     // same model, so one on record is refused before anything is written.
     for m in store.models().await? {
-        let trainer = serde_json::from_str::<ModelManifest>(&m.manifest).map(|mm| mm.trainer);
-        if m.snapshot_id == snap.snapshot_id && trainer.as_deref().ok() == Some(kn.name().as_str()) {
+        let name = serde_json::from_str::<ModelManifest>(&m.manifest).map(|mm| mm.trainer);
+        let deterministic = matches!(trainer, ShardTrainer::Builtin(_));
+        if deterministic && m.snapshot_id == snap.snapshot_id && name.as_deref().ok() == Some(trainer.name().as_str()) {
             bail!(
                 "model {} ({}) is already trained on snapshot {} (in {}); nothing was written",
                 m.model_id,
-                kn.name(),
+                trainer.name(),
                 snap.snapshot_id,
                 m.path
             );
@@ -69,7 +113,7 @@ pub async fn train_cmd(home: &Path, snapshot: &str, order: usize, out: Option<Pa
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let started = std::time::Instant::now();
     let mut op = store.begin_operation(OpKind::Train, &snap.snapshot_id, &parent).await?;
-    let trained = match train_steps(&store, &mut op, &snap, (&kn, order), (&parent, exact), &resource).await {
+    let trained = match train_steps(&store, &mut op, &snap, trainer, (&parent, exact), &resource).await {
         Ok(trained) => trained,
         Err(e) => {
             if let Err(undo) = store.roll_back(op).await {
@@ -106,19 +150,12 @@ async fn train_steps(
     store: &Store,
     op: &mut Operation,
     snap: &SnapshotRecord,
-    (kn, order): (&KneserNey, usize),
+    trainer: &ShardTrainer,
     (parent, exact): (&Path, Option<PathBuf>),
     resource: &str,
 ) -> anyhow::Result<(ModelManifest, PathBuf)> {
     let snapshot_manifest = snapshot_on_disk(snap)?;
-    let m = train::train_model(
-        Path::new(&snap.path),
-        op.staging(),
-        kn,
-        order,
-        threads(),
-        &now_rfc3339(),
-    )?;
+    let m = train::train_model(Path::new(&snap.path), op.staging(), trainer, threads(), &now_rfc3339())?;
     store.operation_staged(op).await?;
     let default_dest = exact.is_none();
     let dir = exact.unwrap_or_else(|| parent.join(&m.model_id));
@@ -202,7 +239,14 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
     let objections = store.objections().await?;
     let now = Utc::now();
     let removed = current.removed_doc_ids.iter().cloned().collect();
-    let plan = unlearn::plan(Path::new(&snap.path), &objections, now, &removed)?;
+    let secret = store.secret().await?;
+    let unseen = match snap.objections_seq {
+        Some(seq) => Some(store.objections_recorded_after(seq).await?),
+        None => None,
+    };
+    let candidates = unlearn::candidates(&objections, snap.as_of, unseen.as_ref());
+    let shards = candidate_shards(&store, &secret, &snap.snapshot_id, &candidates).await?;
+    let plan = unlearn::plan(Path::new(&snap.path), &candidates, shards.as_ref(), now, &removed)?;
     if plan.is_empty() {
         println!(
             "Nothing to unlearn: no objection on file applies to data still in {} (version {}).",
@@ -210,7 +254,6 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let secret = store.secret().await?;
     let refs: Vec<String> = plan
         .iter()
         .map(|r| veto_core::hashing::person_ref(&secret, &r.person_id))
@@ -242,6 +285,26 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
     store.close().await;
     print_unlearned(&plan, &current, &next, started.elapsed());
     Ok(())
+}
+
+/// The shards that hold the candidates' items, from the snapshot's lookup
+/// pages; `None` where the lookup is not complete (then every shard's index
+/// rows are read).
+async fn candidate_shards(
+    store: &Store,
+    secret: &[u8],
+    snapshot_id: &str,
+    candidates: &std::collections::BTreeMap<String, Vec<veto_core::Objection>>,
+) -> anyhow::Result<Option<std::collections::BTreeSet<u32>>> {
+    let mut shards = std::collections::BTreeSet::new();
+    for person in candidates.keys() {
+        let rows = store.lookup(&veto_core::hashing::person_ref(secret, person)).await?;
+        match rows.iter().find(|r| r.snapshot_id == snapshot_id) {
+            Some(row) if row.lookup_ready => shards.extend(row.person.as_ref().and_then(|p| p.shard)),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(shards))
 }
 
 /// The manifest of the snapshot's files, which must be the one on record:
@@ -301,17 +364,17 @@ struct Unlearning<'a> {
 /// finishes).
 async fn unlearn_steps(store: &Store, op: &mut Operation, job: &Unlearning<'_>) -> anyhow::Result<ModelManifest> {
     let at = job.now.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let next = unlearn::apply(
-        job.model_dir,
-        op.staging(),
-        Path::new(&job.snap.path),
-        job.current,
-        job.plan,
-        job.refs.to_vec(),
-        &trainer_for(job.current)?,
-        threads(),
-        &at,
-    )?;
+    let trainer = train::trainer_of(job.current)?;
+    let apply = unlearn::Apply {
+        model_dir: job.model_dir,
+        staging: op.staging(),
+        snapshot_dir: Path::new(&job.snap.path),
+        current: job.current,
+        trainer: &trainer,
+        threads: threads(),
+        at: &at,
+    };
+    let next = unlearn::apply(&apply, job.plan, job.refs.to_vec())?;
     store.operation_staged(op).await?;
     let dest = job.model_dir.join(format!("v{}", next.version));
     if store.unfinished_at(&dest).await? {

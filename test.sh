@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of veto, bringing what the tests need from outside Rust:
-#   - pyarrow, DuckDB, cryptography and schemathesis (tests/requirements.txt)
+#   - pyarrow, DuckDB, cryptography, numpy and schemathesis (tests/requirements.txt)
 #     in a virtual environment under the target directory, first on PATH for
 #     the tests;
 #   - as root with apt: Debian's chromium and chromium-driver (the portal's
@@ -45,12 +45,12 @@ else
 fi
 
 venv="$target/test-venv"
-if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography, schemathesis' 2>/dev/null; then
+if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography, schemathesis, numpy' 2>/dev/null; then
   echo "== Python test tools into $venv"
   python3 -m venv "$venv" && "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
     -r tests/requirements.txt || true
 fi
-if "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography' 2>/dev/null; then
+if "$venv/bin/python3" -c 'import pyarrow, duckdb, cryptography, numpy' 2>/dev/null; then
   export PATH="$venv/bin:$PATH"
 else
   export VETO_SKIP_PYTHON_INTEROP=1

@@ -127,13 +127,14 @@ pub fn objection_applies(objections: &[Objection], platform: Platform, at: DateT
 }
 
 /// Whether objection `o` can make [`objection_applies`] true at some time
-/// for an item that a build at `as_of` included: it was filed after `as_of`,
-/// or it has a withdrawal (an objection in force later but not at `as_of`
-/// was filed later, or was withdrawn in between). Unlearning reads the data
-/// of only the persons with such an objection, so its cost follows the late
-/// objectors, not all objectors.
+/// after `as_of` for an item that a build at `as_of` included: only if it
+/// was filed after `as_of`. (One filed by then was either in force at
+/// `as_of`, and the build excluded what it covers, or withdrawn by then,
+/// and never in force again.) Unlearning reads the data of only the persons
+/// with such an objection, so its cost follows the late objectors, not all
+/// objectors.
 pub fn may_apply_after(o: &Objection, as_of: DateTime<Utc>) -> bool {
-    o.filed_at > as_of || o.withdrawn_at.is_some()
+    o.filed_at > as_of
 }
 
 /// Age in whole years on `date` of someone born on `birth`. A person is N

@@ -23,7 +23,8 @@ impl Ensemble {
         self.models.iter().map(|m| m.prob(history, token)).sum::<f64>() / self.models.len() as f64
     }
 
-    fn context_len(&self) -> usize {
+    /// The longest history any member model looks at.
+    pub fn context_len(&self) -> usize {
         self.models.iter().map(|m| m.context_len()).max().unwrap_or(0)
     }
 

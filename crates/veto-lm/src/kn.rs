@@ -44,6 +44,12 @@ impl KneserNey {
 
     /// Counts the highest-order n-grams of `texts`.
     pub fn count(&self, texts: &mut dyn Iterator<Item = &str>) -> KnModel {
+        KnModel::from_raw(self.order, self.count_raw(texts))
+    }
+
+    /// The highest-order counts of `texts`, sorted by key (without the
+    /// derived tables, which [`KnModel::from_raw`] builds once).
+    fn count_raw(&self, texts: &mut dyn Iterator<Item = &str>) -> Vec<(u64, u32)> {
         let n = self.order;
         let mut counts: HashMap<u64, u32> = HashMap::default();
         let mut window: Vec<u32> = Vec::with_capacity(n);
@@ -58,7 +64,7 @@ impl KneserNey {
         }
         let mut raw: Vec<(u64, u32)> = counts.into_iter().collect();
         raw.sort_unstable();
-        KnModel::from_raw(n, raw)
+        raw
     }
 
     /// [`KneserNey::count`] on `threads` threads: each counts a slice of
@@ -73,7 +79,7 @@ impl KneserNey {
         let parts: Vec<Vec<(u64, u32)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = texts
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || self.count(&mut part.iter().copied()).raw))
+                .map(|part| scope.spawn(move || self.count_raw(&mut part.iter().copied())))
                 .collect();
             handles
                 .into_iter()

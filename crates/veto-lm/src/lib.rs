@@ -15,6 +15,8 @@
 //!   against it, not against Kneser-Ney.
 //! * [`canary`]: exposure of planted secrets (Carlini et al., "The Secret
 //!   Sharer", USENIX Security 2019).
+//! * [`membership`]: membership inference (loss, Min-K% Prob), MUSE's
+//!   PrivLeak and VerbMem.
 //!
 //! Architecture invariant: veto-lm does no I/O; callers hand it texts and
 //! bytes.
@@ -22,6 +24,7 @@
 pub mod canary;
 pub mod ensemble;
 pub mod kn;
+pub mod membership;
 pub mod tokenizer;
 pub mod trainer;
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use veto_lm::canary::{exposure, random_secret, sentence};
+use veto_lm::membership::{Figures, measure};
 use veto_lm::{Ensemble, LanguageModel, Trainer};
 
 use crate::data::{Doc, read_shard, training_texts};
@@ -33,6 +34,10 @@ pub struct CanaryReport {
     pub shard_sha256_before: String,
     pub shard_sha256_after: String,
     pub shard_sha256_never_seen: String,
+    /// Membership inference on the canary's posts against as many posts
+    /// of the same sentence with reference secrets: before, after
+    /// unlearning, never seen.
+    pub membership: [Figures; 3],
 }
 
 fn sha(model: &dyn LanguageModel) -> String {
@@ -113,6 +118,17 @@ pub fn audit(
             .collect();
         Ensemble::new(models)
     };
+    // The canary's posts against the same sentence with reference secrets,
+    // which no model saw: texts that differ in membership only, so the
+    // attack measures memorisation, not how predictable a text is.
+    let members: Vec<&str> = canary_docs.iter().filter_map(|d| d.text.as_deref()).collect();
+    let pool: Vec<String> = refs.iter().take(members.len()).map(|r| sentence(r)).collect();
+    let nonmembers: Vec<&str> = pool.iter().map(String::as_str).collect();
+    let figures = |model: &Arc<dyn LanguageModel>| {
+        measure(&with(model), &members, &nonmembers, crate::membership::K_PERCENT)
+            .ok_or_else(|| ModelsError::Internal("a canary audit without posts or references".into()))
+    };
+    let membership = [figures(&before)?, figures(&after)?, figures(&never_seen)?];
     Ok(CanaryReport {
         shard,
         repeats,
@@ -124,5 +140,6 @@ pub fn audit(
         shard_sha256_before: sha(before.as_ref()),
         shard_sha256_after: sha(after.as_ref()),
         shard_sha256_never_seen: sha(never_seen.as_ref()),
+        membership,
     })
 }

@@ -57,56 +57,47 @@ pub struct TrainingSet {
     pub root: [u8; 32],
 }
 
+/// Kept rows of some row groups and their leaves, in file order.
+type Part = (Vec<RecordBatch>, Vec<[u8; 32]>);
+
 impl TrainingSet {
-    /// Reads a shard file and keeps the rows a model may train on.
-    pub fn read(path: &Path, removed: &BTreeSet<String>) -> Result<TrainingSet, ModelsError> {
+    /// Reads a shard file and keeps the rows a model may train on, on up to
+    /// `threads` threads (each reads consecutive row groups; the parts are
+    /// joined in file order, so the set is the same for any thread count).
+    pub fn read(path: &Path, removed: &BTreeSet<String>, threads: usize) -> Result<TrainingSet, ModelsError> {
         let file = std::fs::File::open(path).map_err(io(path))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
         let schema = builder.schema().clone();
-        let reader = builder.with_batch_size(65_536).build()?;
+        let groups = builder.metadata().num_row_groups();
+        let per = groups.div_ceil(threads.clamp(1, groups.max(1))).max(1);
+        let chunks: Vec<Vec<usize>> = (0..groups)
+            .collect::<Vec<_>>()
+            .chunks(per)
+            .map(<[usize]>::to_vec)
+            .collect();
+        // Hashed: every row's doc id is looked up.
+        let removed: rustc_hash::FxHashSet<&str> = removed.iter().map(String::as_str).collect();
+        let parts: Vec<Result<Part, ModelsError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    let removed = &removed;
+                    scope.spawn(move || read_part(path, chunk, removed))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(ModelsError::Internal("a reader thread panicked".into())))
+                })
+                .collect()
+        });
         let (mut batches, mut leaves) = (Vec::new(), Vec::new());
-        let mut buf = Vec::new();
-        for batch in reader {
-            let batch = batch?;
-            let col = |name: &str| -> Result<&StringArray, ModelsError> {
-                batch
-                    .column_by_name(name)
-                    .and_then(|c| c.as_string_opt::<i32>())
-                    .ok_or_else(|| ModelsError::Format {
-                        path: path.to_path_buf(),
-                        message: format!("no text column {name}"),
-                    })
-            };
-            let (ids, texts, platforms, kinds, langs, media) = (
-                col("doc_id")?,
-                col("text")?,
-                col("platform")?,
-                col("kind")?,
-                col("lang")?,
-                col("media_sha256")?,
-            );
-            fn opt(a: &StringArray, i: usize) -> Option<&str> {
-                a.is_valid(i).then(|| a.value(i))
-            }
-            let mut keep = Vec::with_capacity(batch.num_rows());
-            for i in 0..batch.num_rows() {
-                let id = ids.value(i);
-                let kept = !is_heldout(id) && !removed.contains(id);
-                keep.push(kept);
-                if kept {
-                    LeafData {
-                        doc_id: id,
-                        text: opt(texts, i),
-                        platform: platforms.value(i),
-                        kind: kinds.value(i),
-                        lang: opt(langs, i),
-                        media_sha256: opt(media, i),
-                    }
-                    .canonical_bytes(&mut buf);
-                    leaves.push(leaf_hash(&buf));
-                }
-            }
-            batches.push(filter_record_batch(&batch, &BooleanArray::from(keep))?);
+        for part in parts {
+            let (b, l) = part?;
+            batches.extend(b);
+            leaves.extend(l);
         }
         Ok(TrainingSet {
             schema,
@@ -126,6 +117,60 @@ impl TrainingSet {
         }
         out
     }
+}
+
+/// The kept rows of row groups `groups` of a shard file, with their leaves.
+fn read_part(path: &Path, groups: Vec<usize>, removed: &rustc_hash::FxHashSet<&str>) -> Result<Part, ModelsError> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_row_groups(groups)
+        .with_batch_size(65_536)
+        .build()?;
+    let (mut batches, mut leaves) = (Vec::new(), Vec::new());
+    let mut buf = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = |name: &str| -> Result<&StringArray, ModelsError> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| ModelsError::Format {
+                    path: path.to_path_buf(),
+                    message: format!("no text column {name}"),
+                })
+        };
+        let (ids, texts, platforms, kinds, langs, media) = (
+            col("doc_id")?,
+            col("text")?,
+            col("platform")?,
+            col("kind")?,
+            col("lang")?,
+            col("media_sha256")?,
+        );
+        fn opt(a: &StringArray, i: usize) -> Option<&str> {
+            a.is_valid(i).then(|| a.value(i))
+        }
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let id = ids.value(i);
+            let kept = !is_heldout(id) && !removed.contains(id);
+            keep.push(kept);
+            if kept {
+                LeafData {
+                    doc_id: id,
+                    text: opt(texts, i),
+                    platform: platforms.value(i),
+                    kind: kinds.value(i),
+                    lang: opt(langs, i),
+                    media_sha256: opt(media, i),
+                }
+                .canonical_bytes(&mut buf);
+                leaves.push(leaf_hash(&buf));
+            }
+        }
+        batches.push(filter_record_batch(&batch, &BooleanArray::from(keep))?);
+    }
+    Ok((batches, leaves))
 }
 
 /// The texts a shard model trains on: not held out, not removed, not empty.

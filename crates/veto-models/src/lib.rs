@@ -10,8 +10,10 @@
 //! result is byte-identical to training on a snapshot that never had them.
 
 pub mod canary;
+pub mod contributions;
 pub mod data;
 pub mod manifest;
+pub mod membership;
 pub mod train;
 pub mod trainer;
 pub mod unlearn;

@@ -85,6 +85,10 @@ pub struct VersionInfo {
     pub retrained_shards: Vec<u32>,
     /// Person refs whose data this version removed.
     pub removed_person_refs: Vec<String>,
+    /// Items removed per person, in the order of `removed_person_refs`
+    /// (absent in versions made before veto kept it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_items: Vec<u64>,
     pub removed_docs: u64,
 }
 
@@ -98,4 +102,16 @@ pub fn model_sha256(trainer: &str, shard_hashes: &[String]) -> String {
         h.update(s.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+impl ModelManifest {
+    /// Items of the person with `person_ref` removed by unlearning so far.
+    pub fn items_removed_of(&self, person_ref: &str) -> u64 {
+        self.versions
+            .iter()
+            .flat_map(|v| v.removed_person_refs.iter().zip(&v.removed_items))
+            .filter(|(r, _)| r.as_str() == person_ref)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }

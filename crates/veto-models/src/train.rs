@@ -189,7 +189,7 @@ fn train_one(run: &Run<'_>, shard: u32, threads: usize) -> Result<TrainedShard, 
             path: run.snapshot_dir.join("manifest.json"),
             message: format!("no shard {shard}"),
         })?;
-    let set = TrainingSet::read(&run.snapshot_dir.join(&info.file), run.removed)?;
+    let set = TrainingSet::read(&run.snapshot_dir.join(&info.file), run.removed, threads)?;
     let texts = set.texts();
     let docs = texts.len() as u64;
     let tokens: u64 = texts.iter().map(|t| t.len() as u64 + 1).sum();
@@ -322,6 +322,7 @@ pub fn train_model(
             at: at.to_string(),
             retrained_shards: shards,
             removed_person_refs: Vec::new(),
+            removed_items: Vec::new(),
             removed_docs: 0,
         }],
     };

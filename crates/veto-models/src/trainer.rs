@@ -156,13 +156,10 @@ fn builtin(kn: &KneserNey, job: &ShardJob<'_>) -> Result<ShardOutput, ModelsErro
     })
 }
 
-/// What a program reports in `eval.json` (strict: unknown fields refused).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What a program reports in `eval.json`.
+#[derive(Debug)]
 struct TrainerEval {
-    format: String,
     heldout_loss: f64,
-    heldout_tokens: u64,
 }
 
 fn trainer_error(shard: u32, message: String) -> ModelsError {
@@ -285,27 +282,47 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+/// Reads `eval.json` strictly: exactly the contract's three fields, each
+/// of its type; every error names the file and the field (serde's own
+/// messages name neither the field of a mistyped value nor the file).
 fn read_eval_json(path: &Path) -> Result<TrainerEval, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e} (the contract requires it)", path.display()))?;
-    let eval: TrainerEval = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    if eval.format != EVAL_FORMAT {
+    let at = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("{at}: {e} (the contract requires it)"))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{at}: not JSON: {e}"))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err(format!("{at}: expected a JSON object"));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["format", "heldout_loss", "heldout_tokens"].contains(&k.as_str()))
+    {
         return Err(format!(
-            "{}: format {:?}, expected {EVAL_FORMAT:?}",
-            path.display(),
-            eval.format
+            "{at}: unknown field {unknown:?} (expected format, heldout_loss, heldout_tokens)"
         ));
     }
-    if !eval.heldout_loss.is_finite() || eval.heldout_loss < 0.0 {
+    let field = |name: &str| fields.get(name).ok_or_else(|| format!("{at}: field {name} is missing"));
+    if field("format")?.as_str() != Some(EVAL_FORMAT) {
         return Err(format!(
-            "{}: heldout_loss must be a finite number >= 0, not {}",
-            path.display(),
-            eval.heldout_loss
+            "{at}: field format is {}, expected {EVAL_FORMAT:?}",
+            field("format")?
         ));
     }
-    if eval.heldout_tokens == 0 {
-        return Err(format!("{}: heldout_tokens must be above 0", path.display()));
+    let heldout_loss = field("heldout_loss")?
+        .as_f64()
+        .filter(|l| l.is_finite() && *l >= 0.0)
+        .ok_or_else(|| {
+            format!(
+                "{at}: field heldout_loss must be a number >= 0, not {}",
+                fields["heldout_loss"]
+            )
+        })?;
+    match field("heldout_tokens")?.as_u64() {
+        Some(n) if n > 0 => Ok(TrainerEval { heldout_loss }),
+        _ => Err(format!(
+            "{at}: field heldout_tokens must be a whole number above 0, not {}",
+            fields["heldout_tokens"]
+        )),
     }
-    Ok(eval)
 }
 
 /// Every regular file under the output directory, hashed, in path order;

@@ -84,6 +84,9 @@ pub fn plan(
         .with_row_groups(groups)
         .with_batch_size(65_536)
         .build()?;
+    // Hashed: every index row of the read groups is looked up here.
+    let by_person: rustc_hash::FxHashMap<&str, &Vec<Objection>> =
+        candidates.iter().map(|(p, o)| (p.as_str(), o)).collect();
     let mut found: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
     for batch in reader {
         let batch = batch?;
@@ -100,7 +103,7 @@ pub fn plan(
         );
         let shard_col = col("shard")?.as_primitive::<UInt32Type>();
         for i in 0..batch.num_rows() {
-            let Some(objs) = candidates.get(persons.value(i)) else {
+            let Some(objs) = by_person.get(persons.value(i)) else {
                 continue;
             };
             if shards.is_some_and(|s| !s.contains(&shard_col.value(i))) {
@@ -152,13 +155,8 @@ fn row_groups_of(meta: &ParquetMetaData, shards: Option<&BTreeSet<u32>>) -> Vec<
     .collect()
 }
 
-/// Applies removals: a new model version in which only the shards that held
-/// removed docs are retrained. `person_refs` name the removed persons in the
-/// manifest (never their ids). The retrained shard files are written to
-/// `staging`, which the caller renames to `<model_dir>/v<version>`; the new
-/// manifest is returned, not written: `model.json` follows the store's
-/// record of the version.
-/// A retraining of the affected shards.
+/// A retraining of the affected shards: the retrained shards' files are
+/// written to `staging`, which the caller renames to `<model_dir>/v<version>`.
 pub struct Apply<'a> {
     pub model_dir: &'a Path,
     /// Where the new version's files go (renamed to `v<N>` by the caller).
@@ -231,6 +229,7 @@ pub fn apply(job: &Apply<'_>, removals: &[Removal], person_refs: Vec<String>) ->
         at: job.at.to_string(),
         retrained_shards: affected,
         removed_person_refs: person_refs,
+        removed_items: removals.iter().map(|r| r.docs.len() as u64).collect(),
         removed_docs: removals.iter().map(|r| r.docs.len() as u64).sum(),
     });
     Ok(ModelManifest {

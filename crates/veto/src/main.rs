@@ -140,8 +140,12 @@ enum Command {
     },
     /// Honour late objections: retrain only the shards that held the data.
     Unlearn {
+        #[arg(long, required_unless_present = "status")]
+        model: Option<String>,
+        /// List late objections not yet unlearned, per model, with their
+        /// age (GDPR Art. 12(3) gives one month); changes nothing.
         #[arg(long)]
-        model: String,
+        status: bool,
     },
     /// Serve the objection portal and the JSON API.
     Serve {
@@ -329,10 +333,33 @@ enum AuditCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Membership inference (loss, Min-K% Prob) and verbatim memorisation
+    /// of a person's texts: before unlearning, after, and retrained
+    /// without them; MUSE's PrivLeak.
+    Membership {
+        #[arg(long)]
+        model: String,
+        /// The person (person_id) whose texts are tested.
+        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+        person: Option<String>,
+        /// Test this many persons chosen at random (by --seed) instead.
+        #[arg(long)]
+        sample: Option<usize>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
 enum ReportCommand {
+    /// Each person's share of a model's training tokens (current version),
+    /// as CSV: person_ref, items, tokens, share.
+    Contributions {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The public summary of training content (EU AI Act Art. 53(1)(d)).
     AiAct {
         #[arg(long)]
@@ -459,6 +486,9 @@ fn main() -> ExitCode {
                 trusted_key.as_deref(),
             ),
             Command::Report {
+                command: ReportCommand::Contributions { model, out },
+            } => commands::model_reports::contributions_cmd(&home, &model, out).await,
+            Command::Report {
                 command:
                     ReportCommand::AiAct {
                         snapshot,
@@ -490,7 +520,14 @@ fn main() -> ExitCode {
                 max_bytes,
                 seed,
             } => commands::models::generate_text(&home, &model, &prompt, max_bytes, seed).await,
-            Command::Unlearn { model } => commands::models::unlearn_cmd(&home, &model).await,
+            Command::Unlearn { model, status: true } => {
+                commands::model_reports::unlearn_status(&home, model.as_deref()).await
+            }
+            Command::Unlearn {
+                model: Some(model),
+                status: false,
+            } => commands::models::unlearn_cmd(&home, &model).await,
+            Command::Unlearn { model: None, .. } => anyhow::bail!("veto unlearn needs --model MODEL (or --status)"),
             Command::Audit {
                 command:
                     AuditCommand::Canary {
@@ -500,6 +537,21 @@ fn main() -> ExitCode {
                         seed,
                     },
             } => commands::models::audit_canary(&home, &model, references, repeats, seed).await,
+            Command::Audit {
+                command:
+                    AuditCommand::Membership {
+                        model,
+                        person,
+                        sample,
+                        seed,
+                    },
+            } => {
+                let who = match (person, sample) {
+                    (Some(p), _) => commands::model_reports::Subjects::Person(p),
+                    (None, n) => commands::model_reports::Subjects::Sample(n.unwrap_or(1), seed),
+                };
+                commands::model_reports::audit_membership(&home, &model, who).await
+            }
             Command::Serve {
                 listen,
                 policy,

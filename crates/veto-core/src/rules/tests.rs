@@ -420,6 +420,7 @@ proptest! {
         as_of in arb_time(),
         later in arb_time(),
     ) {
+        prop_assume!(later >= as_of, "unlearning happens after the build");
         // Restated: covers the platform and filed by t, not withdrawn by t.
         let in_force = |t: DateTime<Utc>| objections.iter().any(|o| {
             (o.scope == ObjectionScope::All || o.scope.as_str() == platform.as_str())

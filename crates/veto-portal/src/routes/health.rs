@@ -38,9 +38,24 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
             .into_response();
         }
     }
+    let now = chrono::Utc::now();
+    let oldest = match state.store.pending_unlearnings(now).await {
+        Ok(pending) => pending
+            .iter()
+            .filter(|p| !p.kept_by_policy)
+            .map(|p| (now - p.filed_at).num_seconds().max(0))
+            .max()
+            .unwrap_or(0),
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    let gauge = format!(
+        "# HELP veto_unlearning_oldest_pending_age_seconds Age of the oldest late objection not yet unlearned (0: none)\n\
+         # TYPE veto_unlearning_oldest_pending_age_seconds gauge\n\
+         veto_unlearning_oldest_pending_age_seconds {oldest}\n"
+    );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &gauge,
     )
         .into_response()
 }

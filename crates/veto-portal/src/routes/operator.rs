@@ -24,7 +24,12 @@ struct Dashboard {
     snapshots: Vec<(String, String, String, u64, String)>,
     /// Held third-party objections: id, name, "authors (threshold)".
     review: Vec<(String, String, String)>,
+    /// Pending unlearnings: model, person ref, items, age in days, overdue.
+    unlearn: Vec<(String, String, u64, i64, bool)>,
 }
+
+/// The one month of GDPR Art. 12(3), in days.
+const DUE_DAYS: i64 = 30;
 
 fn require_operator(visit: &Visit) -> Result<(), ApiError> {
     if visit.is_operator() {
@@ -92,6 +97,18 @@ pub async fn dashboard(State(state): State<AppState>, visit: Visit) -> Result<Re
             (h.objection_id, name, format!("{} ({})", h.authors, h.threshold))
         })
         .collect();
+    let now = chrono::Utc::now();
+    let unlearn = state
+        .store
+        .pending_unlearnings(now)
+        .await?
+        .into_iter()
+        .filter(|p| !p.kept_by_policy)
+        .map(|p| {
+            let age = (now - p.filed_at).num_days();
+            (p.model_id, p.person_ref, p.items, age, age >= DUE_DAYS)
+        })
+        .collect();
     let page = Dashboard {
         page: visit.page(),
         chart: bar_chart_svg(visit.lang.texts().per_day, &bars),
@@ -107,6 +124,7 @@ pub async fn dashboard(State(state): State<AppState>, visit: Visit) -> Result<Re
         after,
         snapshots,
         review,
+        unlearn,
     };
     Ok((visit.jar, render(&page)?).into_response())
 }

@@ -115,14 +115,25 @@ async fn check_models(store: &Store, busy: &[String], findings: &mut Vec<Finding
                 "model.json is at version {}, the record at version {}",
                 d.version, m.version
             )),
-            Ok(d) => d
-                .shards
-                .iter()
-                .find_map(|s| match veto_engine::sha256_file(&dir.join(&s.file)) {
-                    Err(e) => Some(format!("{e}")),
-                    Ok((sha, _)) if sha != s.model_sha256 => Some(format!("{} differs from its recorded hash", s.file)),
-                    Ok(_) => None,
-                }),
+            Ok(d) => d.shards.iter().find_map(|s| {
+                // An exec trainer's shard is its artifacts, each with its
+                // own hash; the built-in one's is its one model file.
+                let files: Vec<(&str, &str)> = if s.artifacts.is_empty() {
+                    vec![(&s.file, &s.model_sha256)]
+                } else {
+                    s.artifacts
+                        .iter()
+                        .map(|a| (a.file.as_str(), a.sha256.as_str()))
+                        .collect()
+                };
+                files
+                    .into_iter()
+                    .find_map(|(file, want)| match veto_engine::sha256_file(&dir.join(file)) {
+                        Err(e) => Some(format!("{e}")),
+                        Ok((sha, _)) if sha != want => Some(format!("{file} differs from its recorded hash")),
+                        Ok(_) => None,
+                    })
+            }),
         };
         if let Some(problem) = problem {
             findings.push(Finding {

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod demo;
 pub mod doctor;
+pub mod model_reports;
 pub mod models;
 pub mod portal;
 pub mod transparency;

@@ -24,7 +24,7 @@ fn threads() -> usize {
 
 /// The built-in trainer of a model; models of exec trainers are not run by
 /// veto (sampling and the canary audit need the model in the process).
-fn trainer_for(m: &ModelManifest) -> anyhow::Result<KneserNey> {
+pub(crate) fn trainer_for(m: &ModelManifest) -> anyhow::Result<KneserNey> {
     if m.trainer_exec.is_some() {
         bail!(
             "model {} was trained by {}: veto runs only its built-in models; use the trainer's own tools",
@@ -236,7 +236,6 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
     // The store's record is the model's truth; model.json follows it.
     let current: ModelManifest = serde_json::from_str(&record.manifest)
         .with_context(|| format!("the recorded manifest of model {}", record.model_id))?;
-    let objections = store.objections().await?;
     let now = Utc::now();
     let removed = current.removed_doc_ids.iter().cloned().collect();
     let secret = store.secret().await?;
@@ -244,8 +243,9 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
         Some(seq) => Some(store.objections_recorded_after(seq).await?),
         None => None,
     };
-    let candidates = unlearn::candidates(&objections, snap.as_of, unseen.as_ref());
-    let shards = candidate_shards(&store, &secret, &snap.snapshot_id, &candidates).await?;
+    let objections = store.objections_of_late_objectors(snap.as_of, unseen.as_ref()).await?;
+    let mut candidates = unlearn::candidates(&objections, snap.as_of, unseen.as_ref());
+    let shards = candidate_shards(&store, &secret, &snap.snapshot_id, &current, &mut candidates).await?;
     let plan = unlearn::plan(Path::new(&snap.path), &candidates, shards.as_ref(), now, &removed)?;
     if plan.is_empty() {
         println!(
@@ -287,22 +287,39 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The shards that hold the candidates' items, from the snapshot's lookup
-/// pages; `None` where the lookup is not complete (then every shard's index
-/// rows are read).
+/// Narrows the candidates with the snapshot's lookup pages: drops those
+/// whose included items this model has all removed already (late objectors
+/// stay candidates for good; this keeps each unlearning's cost to the new
+/// ones), and returns the shards that hold the rest. `None` where the
+/// lookup is not complete (then every shard's index rows are read).
 async fn candidate_shards(
     store: &Store,
     secret: &[u8],
     snapshot_id: &str,
-    candidates: &std::collections::BTreeMap<String, Vec<veto_core::Objection>>,
+    model: &ModelManifest,
+    candidates: &mut std::collections::BTreeMap<String, Vec<veto_core::Objection>>,
 ) -> anyhow::Result<Option<std::collections::BTreeSet<u32>>> {
     let mut shards = std::collections::BTreeSet::new();
+    let mut settled = Vec::new();
     for person in candidates.keys() {
-        let rows = store.lookup(&veto_core::hashing::person_ref(secret, person)).await?;
-        match rows.iter().find(|r| r.snapshot_id == snapshot_id) {
-            Some(row) if row.lookup_ready => shards.extend(row.person.as_ref().and_then(|p| p.shard)),
-            _ => return Ok(None),
+        let person_ref = veto_core::hashing::person_ref(secret, person);
+        let rows = store.lookup(&person_ref).await?;
+        let Some(p) = rows
+            .iter()
+            .find(|r| r.snapshot_id == snapshot_id && r.lookup_ready)
+            .map(|r| &r.person)
+        else {
+            return Ok(None);
+        };
+        let included: u64 = p.as_ref().map_or(0, |p| p.included_by_platform.values().sum());
+        if model.items_removed_of(&person_ref) >= included {
+            settled.push(person.clone());
+            continue;
         }
+        shards.extend(p.as_ref().and_then(|p| p.shard));
+    }
+    for person in settled {
+        candidates.remove(&person);
     }
     Ok(Some(shards))
 }
@@ -475,6 +492,21 @@ pub async fn audit_canary(
     println!(
         "  exposure, model that never saw it:   {:6.2} bits",
         r.exposure_never_seen
+    );
+    let [before, after, never] = &r.membership;
+    println!(
+        "  membership AUC (loss / Min-{}%) of its posts: {:.3} / {:.3} trained with it, {:.3} / {:.3} after unlearning, {:.3} / {:.3} never seen",
+        veto_models::membership::K_PERCENT,
+        before.auc_loss,
+        before.auc_min_k,
+        after.auc_loss,
+        after.auc_min_k,
+        never.auc_loss,
+        never.auc_min_k
+    );
+    println!(
+        "  verbatim memorisation (VerbMem, ROUGE-L of the second half): {:.3} trained with it, {:.3} after, {:.3} never seen",
+        before.verbmem, after.verbmem, never.verbmem
     );
     let identical = r.shard_sha256_after == r.shard_sha256_never_seen;
     println!(

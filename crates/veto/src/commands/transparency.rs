@@ -7,7 +7,7 @@ use serde_json::json;
 use veto_audit::{ledger_file, proof, report, snapshot};
 
 /// Writes `text` to `out` atomically, or to stdout.
-fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+pub(crate) fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match out {
         Some(path) => {
             let tmp = path.with_extension("tmp");

@@ -9,12 +9,14 @@
 //! * [`snapshot`]: re-hashing a snapshot directory against its manifest and
 //!   the ledger.
 //! * [`ledger_file`]: the ledger's JSON Lines export.
+//! * [`certificate`]: checking an unlearning certificate against a ledger.
 //! * [`report`]: the public summary of training content (EU AI Act
 //!   Art. 53(1)(d)).
 //!
 //! Architecture invariant: everything here reads snapshots and ledgers; it
 //! never writes into a snapshot and never decides eligibility.
 
+pub mod certificate;
 pub mod ledger_file;
 pub mod proof;
 pub mod report;

@@ -12,6 +12,7 @@
 //! build, the lookup and the portal all get exactly the same answer.
 
 pub mod canonical;
+pub mod certificate;
 pub mod country;
 pub mod hashing;
 pub mod ledger;

@@ -134,6 +134,14 @@ impl Store {
         Ok(receipt.sign(&self.signing_key().await?))
     }
 
+    /// Signs an unlearning certificate with the installation key.
+    pub async fn sign_certificate(
+        &self,
+        cert: veto_core::certificate::Certificate,
+    ) -> Result<veto_core::certificate::Certificate, StoreError> {
+        Ok(cert.sign(&self.signing_key().await?))
+    }
+
     /// The installation's current public key (hex), for receipts and proofs.
     pub async fn public_key(&self) -> Result<String, StoreError> {
         Ok(hex::encode(self.signing_key().await?.verifying_key().as_bytes()))

@@ -93,7 +93,7 @@ enum Command {
     /// Check a proof bundle against a ledger export, or a snapshot directory
     /// against its manifest (and the ledger), offline.
     Verify {
-        /// A proof bundle from `veto prove`.
+        /// A proof bundle from `veto prove`, or a certificate from `veto certificate`.
         proof: Option<PathBuf>,
         /// A ledger export from `veto ledger export`.
         #[arg(long)]
@@ -137,6 +137,18 @@ enum Command {
         max_bytes: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// A signed certificate of what each model did with a person's data,
+    /// every claim citing the ledger entry that proves it.
+    Certificate {
+        /// The person (person_id).
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Leave out the membership audit (it retrains the person's shards).
+        #[arg(long)]
+        no_membership: bool,
     },
     /// Honour late objections: retrain only the shards that held the data.
     Unlearn {
@@ -520,6 +532,11 @@ fn main() -> ExitCode {
                 max_bytes,
                 seed,
             } => commands::models::generate_text(&home, &model, &prompt, max_bytes, seed).await,
+            Command::Certificate {
+                person,
+                out,
+                no_membership,
+            } => commands::certificate::certificate_cmd(&home, &person, out, !no_membership).await,
             Command::Unlearn { model, status: true } => {
                 commands::model_reports::unlearn_status(&home, model.as_deref()).await
             }

@@ -2,6 +2,7 @@
 //! prints the result for a person.
 
 pub mod build;
+pub mod certificate;
 pub mod demo;
 pub mod doctor;
 pub mod model_reports;

@@ -225,6 +225,13 @@ pub fn verify(
                 bail!("verifying a proof needs --ledger FILE (from `veto ledger export`)")
             };
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let format = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .map(|v| v["format"].clone());
+            if format.as_ref().and_then(|f| f.as_str()) == Some(veto_core::certificate::CERTIFICATE_FORMAT) {
+                let ledger = ledger.context("checked above")?;
+                return super::certificate::verify_certificate(&text, path, ledger, trusted_key);
+            }
             let bundle = proof::ProofBundle::from_json(&text)
                 .with_context(|| format!("{} is not a proof bundle veto can vouch for", path.display()))?;
             let check = proof::verify(&bundle, entries, snapshot_dir)?;

@@ -52,14 +52,18 @@ impl KneserNey {
     fn count_raw(&self, texts: &mut dyn Iterator<Item = &str>) -> Vec<(u64, u32)> {
         let n = self.order;
         let mut counts: HashMap<u64, u32> = HashMap::default();
-        let mut window: Vec<u32> = Vec::with_capacity(n);
+        // The packed key of the last n - 1 tokens rolls along the text: one
+        // multiply-add and one modulo per token, the same key as `pack` of
+        // the n-token window (no window to shift: shifting a Vec per token
+        // was half of the counting time).
+        let context = RADIX.pow(n as u32 - 1);
+        let start = pack(&vec![BOS; n - 1]);
         for text in texts {
-            window.clear();
-            window.extend(std::iter::repeat_n(BOS, n - 1));
+            let mut history = start;
             for t in encode(text) {
-                window.push(t);
-                *counts.entry(pack(&window)).or_default() += 1;
-                window.remove(0);
+                let key = history * RADIX + u64::from(t);
+                *counts.entry(key).or_default() += 1;
+                history = key % context;
             }
         }
         let mut raw: Vec<(u64, u32)> = counts.into_iter().collect();
@@ -346,6 +350,21 @@ mod tests {
     }
 
     proptest! {
+        /// The rolling key against the definition: every window of `order`
+        /// tokens of each text padded with `order - 1` BOS, packed.
+        #[test]
+        fn counts_are_the_windows_of_the_padded_texts(texts in prop::collection::vec("[a-cä ]{0,12}", 0..20), order in 2usize..8) {
+            let mut want: std::collections::BTreeMap<u64, u32> = Default::default();
+            for t in &texts {
+                let padded: Vec<u32> = std::iter::repeat_n(BOS, order - 1).chain(encode(t)).collect();
+                for w in padded.windows(order) {
+                    *want.entry(pack(w)).or_default() += 1;
+                }
+            }
+            let got = KneserNey::new(order).unwrap().count(&mut texts.iter().map(String::as_str));
+            prop_assert_eq!(got.raw, want.into_iter().collect::<Vec<_>>());
+        }
+
         #[test]
         fn counting_on_several_threads_gives_the_same_model(texts in prop::collection::vec("[a-c ]{0,12}", 0..30), threads in 1usize..5) {
             let kn = KneserNey::new(3).unwrap();

@@ -90,6 +90,14 @@ pub struct VersionInfo {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_items: Vec<u64>,
     pub removed_docs: u64,
+    /// The ledger position up to which this unlearning judged the
+    /// objections, at `at`: a person whose objections were all recorded by
+    /// then and filed by `at` has nothing more to unlearn from this model,
+    /// so the next unlearning looks only at the others. Absent in version 1
+    /// (the build judged the objections at the as-of time only, not at
+    /// later times) and in versions made before veto kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objections_seq: Option<u64>,
 }
 
 /// The model hash over shard hashes.

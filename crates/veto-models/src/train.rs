@@ -324,6 +324,7 @@ pub fn train_model(
             removed_person_refs: Vec::new(),
             removed_items: Vec::new(),
             removed_docs: 0,
+            objections_seq: None,
         }],
     };
     write_manifest(model_dir, &m)?;

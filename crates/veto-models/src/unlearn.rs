@@ -167,6 +167,8 @@ pub struct Apply<'a> {
     pub threads: usize,
     /// RFC 3339 time of the new version.
     pub at: &'a str,
+    /// The ledger position the plan's objections were read at.
+    pub objections_seq: Option<u64>,
 }
 
 /// Applies removals: a new model version in which only the shards that held
@@ -231,6 +233,7 @@ pub fn apply(job: &Apply<'_>, removals: &[Removal], person_refs: Vec<String>) ->
         removed_person_refs: person_refs,
         removed_items: removals.iter().map(|r| r.docs.len() as u64).collect(),
         removed_docs: removals.iter().map(|r| r.docs.len() as u64).sum(),
+        objections_seq: job.objections_seq,
     });
     Ok(ModelManifest {
         version,

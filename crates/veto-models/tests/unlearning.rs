@@ -131,6 +131,7 @@ fn unlearning_a_person_gives_exactly_the_model_of_data_without_them() {
         trainer: &veto_models::trainer::ShardTrainer::Builtin(kn),
         threads: 2,
         at: "2025-07-12T00:00:00Z",
+        objections_seq: None,
     };
     let unlearned = unlearn::apply(&apply, &plan, vec!["ref".into()]).unwrap();
     assert_eq!(unlearned.version, 2);

@@ -181,6 +181,14 @@ impl Store {
             .collect()
     }
 
+    /// The ledger's last sequence number.
+    pub async fn ledger_seq(&self) -> Result<u64, StoreError> {
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM ledger")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(seq as u64)
+    }
+
     /// The current head, signed with the installation key.
     pub async fn signed_head(&self) -> Result<Head, StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")

@@ -148,3 +148,68 @@ fn a_late_objection_waits_is_unlearned_and_certified_against_the_ledger() {
     ));
     refused(&cert_file, &other_ledger, "never shows in force");
 }
+
+/// A late objector with included items on Facebook and on Instagram, and
+/// their objection line.
+fn on_two_platforms(s: &Setup) -> (String, Value) {
+    let lines = std::fs::read_to_string(s.tmp.join("export/objections.jsonl")).unwrap();
+    lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|o| o["filed_at"].as_str().unwrap() > DEADLINE_UTC && o["withdrawn_at"].is_null())
+        .find_map(|o| {
+            let person = o["person_id"].as_str().unwrap().to_string();
+            let out = veto(&s.home, &["lookup", "--person", &person, "--json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let by = &v["snapshots"][0]["included_by_platform"];
+            let n = |p: &str| by[p].as_u64().unwrap_or(0);
+            (n("facebook") > 0 && n("instagram") > 0).then_some((person, o))
+        })
+        .expect("a late objector on both platforms")
+}
+
+#[test]
+fn a_second_objection_of_someone_unlearned_before_is_unlearned_too() {
+    let s = setup();
+    ok(veto(&s.home, &["train", "--snapshot", &s.snapshot_id]));
+    let model_id = ledger_payloads(&s, "model_trained")[0]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (person, late) = on_two_platforms(&s);
+    let v: Value = serde_json::from_str(&ok(veto(&s.home, &["lookup", "--person", &person, "--json"]))).unwrap();
+    let by = &v["snapshots"][0]["included_by_platform"];
+    let (facebook, instagram) = (by["facebook"].as_u64().unwrap(), by["instagram"].as_u64().unwrap());
+    let file = |name: &str, o: &Value| {
+        let path = s.tmp.join(name);
+        std::fs::write(&path, format!("{o}\n")).unwrap();
+        ok(veto(&s.home, &["objections", "import", path.to_str().unwrap()]));
+    };
+    let mut first = late.clone();
+    first["scope"] = "instagram".into();
+    file("first.jsonl", &first);
+    let out = ok(veto(&s.home, &["unlearn", "--model", &model_id]));
+    assert!(
+        out.contains(&format!("Unlearned 1 person(s), {instagram} item(s)")),
+        "{out}"
+    );
+    let out = ok(veto(&s.home, &["unlearn", "--model", &model_id]));
+    assert!(out.contains("Nothing to unlearn"), "settled: {out}");
+    // Later the same person objects for Facebook too.
+    let mut second = late;
+    second["objection_id"] = "second-objection".into();
+    second["scope"] = "facebook".into();
+    second["filed_at"] = "2026-01-01T00:00:00Z".into();
+    file("second.jsonl", &second);
+    let status = ok(veto(&s.home, &["unlearn", "--status"]));
+    assert!(status.contains("1 late objection(s) wait"), "{status}");
+    let out = ok(veto(&s.home, &["unlearn", "--model", &model_id]));
+    assert!(
+        out.contains(&format!("Unlearned 1 person(s), {facebook} item(s)")),
+        "{out}"
+    );
+    let out = ok(veto(&s.home, &["unlearn", "--model", &model_id]));
+    assert!(out.contains("Nothing to unlearn"), "{out}");
+    let status = ok(veto(&s.home, &["unlearn", "--status"]));
+    assert!(status.contains("No late objection waits"), "{status}");
+}

@@ -237,16 +237,8 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
     let current: ModelManifest = serde_json::from_str(&record.manifest)
         .with_context(|| format!("the recorded manifest of model {}", record.model_id))?;
     let now = Utc::now();
-    let removed = current.removed_doc_ids.iter().cloned().collect();
     let secret = store.secret().await?;
-    let unseen = match snap.objections_seq {
-        Some(seq) => Some(store.objections_recorded_after(seq).await?),
-        None => None,
-    };
-    let objections = store.objections_of_late_objectors(snap.as_of, unseen.as_ref()).await?;
-    let mut candidates = unlearn::candidates(&objections, snap.as_of, unseen.as_ref());
-    let shards = candidate_shards(&store, &secret, &snap.snapshot_id, &current, &mut candidates).await?;
-    let plan = unlearn::plan(Path::new(&snap.path), &candidates, shards.as_ref(), now, &removed)?;
+    let (plan, read_at) = unlearning_plan(&store, &secret, &snap, &current, now).await?;
     if plan.is_empty() {
         println!(
             "Nothing to unlearn: no objection on file applies to data still in {} (version {}).",
@@ -271,6 +263,7 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
         refs: &refs,
         now,
         resource: &resource,
+        read_at,
     };
     let next = match unlearn_steps(&store, &mut op, &job).await {
         Ok(next) => next,
@@ -285,6 +278,42 @@ pub async fn unlearn_cmd(home: &Path, model: &str) -> anyhow::Result<()> {
     store.close().await;
     print_unlearned(&plan, &current, &next, started.elapsed());
     Ok(())
+}
+
+/// What an unlearning of `current` at `now` removes, and the ledger
+/// position its objections were read at.
+async fn unlearning_plan(
+    store: &Store,
+    secret: &[u8],
+    snap: &SnapshotRecord,
+    current: &ModelManifest,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<(Vec<unlearn::Removal>, u64)> {
+    // Read before the objections: one recorded in between is judged now
+    // and looked at once more next time, never missed.
+    let read_at = store.ledger_seq().await?;
+    let unseen = match snap.objections_seq {
+        Some(seq) => Some(store.objections_recorded_after(seq).await?),
+        None => None,
+    };
+    let objections = store.objections_of_late_objectors(snap.as_of, unseen.as_ref()).await?;
+    let mut candidates = unlearn::candidates(&objections, snap.as_of, unseen.as_ref());
+    // Everyone whose objections the last unlearning judged in full is
+    // settled: only persons with an objection recorded since, or filed
+    // after it ran, are looked at, so the cost follows the new objections,
+    // not all late objectors so far.
+    let judged = current.versions.last().and_then(|v| {
+        let at = veto_core::time::parse_rfc3339(&v.at).ok()?;
+        Some((v.objections_seq?, at))
+    });
+    if let Some((seq, at)) = judged {
+        let fresh = store.objections_recorded_after(seq).await?;
+        candidates.retain(|_, objs| objs.iter().any(|o| fresh.contains(&o.objection_id) || o.filed_at > at));
+    }
+    let shards = candidate_shards(store, secret, &snap.snapshot_id, current, &mut candidates).await?;
+    let removed = current.removed_doc_ids.iter().cloned().collect();
+    let plan = unlearn::plan(Path::new(&snap.path), &candidates, shards.as_ref(), now, &removed)?;
+    Ok((plan, read_at))
 }
 
 /// Narrows the candidates with the snapshot's lookup pages: drops those
@@ -374,6 +403,8 @@ struct Unlearning<'a> {
     refs: &'a [String],
     now: chrono::DateTime<Utc>,
     resource: &'a str,
+    /// The ledger position the objections were read at.
+    read_at: u64,
 }
 
 /// Retrains the affected shards into the staging directory, renames it to
@@ -390,6 +421,7 @@ async fn unlearn_steps(store: &Store, op: &mut Operation, job: &Unlearning<'_>) 
         trainer: &trainer,
         threads: threads(),
         at: &at,
+        objections_seq: Some(job.read_at),
     };
     let next = unlearn::apply(&apply, job.plan, job.refs.to_vec())?;
     store.operation_staged(op).await?;

@@ -88,6 +88,7 @@ pub async fn lookup(home: &Path, person: &str, as_json: bool) -> anyhow::Result<
                     "included": r.person.as_ref().map_or(0, |p| p.included()),
                     "shard": r.person.as_ref().and_then(|p| p.shard),
                     "included_by_kind": r.person.as_ref().map(|p| &p.included_by_kind),
+                    "included_by_platform": r.person.as_ref().map(|p| &p.included_by_platform),
                     "excluded_by_reason": r.person.as_ref().map(|p| &p.excluded_by_reason),
                     "mentions_redacted": r.person.as_ref().map_or(0, |p| p.mentions_redacted),
                 })

@@ -10,6 +10,8 @@
 //!   the ledger.
 //! * [`ledger_file`]: the ledger's JSON Lines export.
 //! * [`certificate`]: checking an unlearning certificate against a ledger.
+//! * [`contribution`]: one person's items and tokens in a model's training
+//!   sets.
 //! * [`report`]: the public summary of training content (EU AI Act
 //!   Art. 53(1)(d)).
 //!
@@ -17,6 +19,7 @@
 //! never writes into a snapshot and never decides eligibility.
 
 pub mod certificate;
+pub mod contribution;
 pub mod ledger_file;
 pub mod proof;
 pub mod report;

@@ -74,6 +74,25 @@ pub struct CertModel {
     pub status: String,
     pub removed: Option<CertRemoval>,
     pub membership: Option<CertMembership>,
+    /// What the person contributed to the training sets, counted from the
+    /// snapshot's files: of the current version while in the model, of the
+    /// last version with their data once removed. Attested by the
+    /// signature; the ledger has no per-person counts.
+    pub contribution: Option<CertContribution>,
+}
+
+/// A person's part of a model version's training tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertContribution {
+    pub version: u32,
+    pub items: u64,
+    /// UTF-8 bytes of their texts plus one end-of-text token each.
+    pub tokens: u64,
+    /// The version's training-set size in the same tokens.
+    pub total_tokens: u64,
+    /// tokens / total_tokens, as a decimal string.
+    pub share: String,
 }
 
 /// The unlearning that removed the person from a model.
@@ -162,6 +181,20 @@ impl Certificate {
         key.verify(&message, &Signature::from_bytes(&sig))
             .map_err(|_| "the signature does not match the certificate".to_string())
     }
+}
+
+/// What counting one model's contribution needs from the snapshot's files
+/// (the store knows the rest): the person's rows of `shard` minus held-out
+/// and `removed`, against `total_tokens` of `version`.
+#[derive(Clone, Debug)]
+pub struct ContributionJob {
+    /// Index into [`Certificate::models`].
+    pub model: usize,
+    pub snapshot_dir: std::path::PathBuf,
+    pub shard: u32,
+    pub removed: std::collections::BTreeSet<String>,
+    pub version: u32,
+    pub total_tokens: u64,
 }
 
 #[cfg(test)]

@@ -25,6 +25,12 @@ pub fn doc_id(secret: &[u8], item_id: &str) -> String {
     KeyedHasher::doc_ids(secret).doc_id(item_id)
 }
 
+/// The held-out slice of every snapshot: one doc id in sixteen (those
+/// starting with `0`), never trained on by any model; models evaluate on it.
+pub fn is_heldout(doc_id: &str) -> bool {
+    doc_id.starts_with('0')
+}
+
 /// The shard (0..shards) that holds every item of `person_id`.
 pub fn shard_of(secret: &[u8], person_id: &str, shards: u32) -> u32 {
     KeyedHasher::shards(secret).shard_of(person_id, shards)

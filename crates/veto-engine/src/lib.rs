@@ -17,6 +17,7 @@ pub mod build;
 pub mod error;
 pub mod export;
 mod fsutil;
+pub mod index;
 pub mod manifest;
 
 pub use build::{

@@ -21,10 +21,7 @@ pub struct Doc {
     pub text: Option<String>,
 }
 
-/// The held-out slice: one doc id in sixteen, never trained on.
-pub fn is_heldout(doc_id: &str) -> bool {
-    doc_id.starts_with('0')
-}
+pub use veto_core::hashing::is_heldout;
 
 /// Reads `doc_id` and `text` of a shard file.
 pub fn read_shard(path: &Path) -> Result<Vec<Doc>, ModelsError> {

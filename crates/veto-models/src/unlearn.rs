@@ -10,8 +10,6 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::UInt32Type;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::file::metadata::ParquetMetaData;
-use datafusion::parquet::file::statistics::Statistics;
 use veto_core::rules::{may_apply_after, objection_applies};
 use veto_core::{Objection, Platform};
 
@@ -77,7 +75,10 @@ pub fn plan(
     let path = snapshot_dir.join("index.parquet");
     let file = std::fs::File::open(&path).map_err(io(&path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let groups = row_groups_of(builder.metadata(), shards);
+    let groups = match shards {
+        Some(s) => veto_engine::index::index_row_groups(builder.metadata(), s),
+        None => (0..builder.metadata().num_row_groups()).collect(),
+    };
     let mask = ProjectionMask::columns(builder.parquet_schema(), ["person_id", "doc_id", "shard", "platform"]);
     let reader = builder
         .with_projection(mask)
@@ -125,34 +126,6 @@ pub fn plan(
         .into_iter()
         .map(|(person_id, docs)| Removal { person_id, docs })
         .collect())
-}
-
-/// The row groups of the index whose `shard` statistics meet `shards`
-/// (the index is written in (shard, doc_id) order, so a shard's rows are a
-/// few consecutive row groups). A group without statistics is read.
-fn row_groups_of(meta: &ParquetMetaData, shards: Option<&BTreeSet<u32>>) -> Vec<usize> {
-    let all = 0..meta.num_row_groups();
-    let Some(shards) = shards else {
-        return all.collect();
-    };
-    let column = meta
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.name() == "shard");
-    all.filter(|&g| {
-        let stats = column.and_then(|c| meta.row_group(g).column(c).statistics());
-        match stats {
-            Some(Statistics::Int32(s)) => match (s.min_opt(), s.max_opt()) {
-                // UInt32 is stored as INT32; shard numbers are far below 2^31.
-                (Some(&lo), Some(&hi)) => shards.range(lo as u32..=hi as u32).next().is_some(),
-                _ => true,
-            },
-            _ => true,
-        }
-    })
-    .collect()
 }
 
 /// A retraining of the affected shards: the retrained shards' files are

@@ -11,6 +11,7 @@
 //! call that returned has been fsynced.
 
 pub mod accounts;
+pub mod certificates;
 pub mod fault;
 pub mod ledger;
 pub mod lock;

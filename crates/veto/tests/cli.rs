@@ -37,8 +37,13 @@ fn the_demo_prints_counts_that_match_its_manifest_and_parquet_readers_agree() {
     let out = veto(&home, &["demo", "--persons", "300"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let snapshots = snapshot_dirs(&home);
-    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let mut snapshots = snapshot_dirs(&home);
+    assert_eq!(snapshots.len(), 2, "meta-2025 and strict: {snapshots:?}");
+    let policy_of = |dir: &Path| {
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        m["policy"]["name"].as_str().unwrap().to_string()
+    };
+    snapshots.sort_by_key(|d| policy_of(d) != "meta-2025");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(snapshots[0].join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["policy"]["name"], "meta-2025");
@@ -54,6 +59,17 @@ fn the_demo_prints_counts_that_match_its_manifest_and_parquet_readers_agree() {
         "{text}"
     );
     assert!(text.contains(manifest["snapshot_id"].as_str().unwrap()), "{text}");
+    // The story of the way back, step by step.
+    for said in [
+        "objected in time: 0 of their",
+        "Under meta-2025 they stay in the model",
+        "Under strict they are gone: one shard retrained",
+        "is byte-identical to the never-seen model",
+        "OK: certificate for",
+        "wait to be unlearned from the strict model",
+    ] {
+        assert!(text.contains(said), "{said:?} in {text}");
+    }
 
     // The listing knows the snapshot; a second demo run starts afresh.
     let list = veto(&home, &["snapshots", "list"]);
@@ -271,7 +287,16 @@ fn a_person_sees_their_snapshots_and_a_proof_that_verifies_offline() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("demo");
     assert!(veto(&home, &["demo", "--persons", "150"]).status.success());
-    let snapshot = snapshot_dirs(&home).remove(0);
+    // The demo builds meta-2025 first, then strict: the lookup lists them
+    // in that order.
+    let snapshot = snapshot_dirs(&home)
+        .into_iter()
+        .find(|d| {
+            std::fs::read_to_string(d.join("manifest.json"))
+                .unwrap()
+                .contains("\"meta-2025\"")
+        })
+        .unwrap();
     let snapshot_id = snapshot.file_name().unwrap().to_str().unwrap().to_string();
     // Pick an included person from the private index via the JSON lookup of a few candidates.
     let included = (0..150)

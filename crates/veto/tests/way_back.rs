@@ -213,3 +213,184 @@ fn a_second_objection_of_someone_unlearned_before_is_unlearned_too() {
     let status = ok(veto(&s.home, &["unlearn", "--status"]));
     assert!(status.contains("No late objection waits"), "{status}");
 }
+
+/// The value of the hidden form field `name` in `html`.
+fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let enc = |v: &str| {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Cookies a response sets, as one Cookie header value.
+fn cookies(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn my_data_shows_the_contribution_and_offers_the_certificate() {
+    let s = setup();
+    ok(veto(&s.home, &["train", "--snapshot", &s.snapshot_id]));
+    ok(veto(&s.home, &["objections", "import", s.late_file.to_str().unwrap()]));
+    let model_id = ledger_payloads(&s, "model_trained")[0]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Before unlearning: the person's row of the operator's report, counted
+    // by veto-models over every training set.
+    let csv = s.tmp.join("contributions.csv");
+    ok(veto(
+        &s.home,
+        &[
+            "report",
+            "contributions",
+            "--model",
+            &model_id,
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+    ));
+    let person = lookup(&s);
+    let person_ref = person["person_ref"].as_str().unwrap();
+    let row = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(person_ref))
+        .unwrap()
+        .to_string();
+    let tokens: u64 = row.split(',').nth(2).unwrap().parse().unwrap();
+    ok(veto(&s.home, &["unlearn", "--model", &model_id]));
+
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_veto"))
+        .args([
+            "--home",
+            s.home.to_str().unwrap(),
+            "accounts",
+            "add",
+            "--person",
+            &s.late_person,
+            "--password-stdin",
+        ])
+        .env_remove("VETO_HOME")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"Kanu Fahrrad Zitrone Nebel\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_veto"))
+        .args([
+            "--home",
+            s.home.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+            "strict",
+        ])
+        .env_remove("VETO_HOME")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login_page = client.get(format!("{base}/login")).send().await.unwrap();
+    let jar = cookies(&login_page);
+    let csrf = hidden_field(&login_page.text().await.unwrap(), "csrf").unwrap();
+    let res = client
+        .post(format!("{base}/login"))
+        .header(reqwest::header::COOKIE, &jar)
+        .header(reqwest::header::ORIGIN, &base)
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("username", s.late_person.as_str()),
+            ("password", "Kanu Fahrrad Zitrone Nebel"),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let session = cookies(&res);
+    assert!(
+        session.contains("veto_session"),
+        "{:?} {}",
+        res.status(),
+        res.text().await.unwrap()
+    );
+    let page = client
+        .get(format!("{base}/my-data"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&model_id) && page.contains("entfernt in Version 2"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("{tokens} Tokens")),
+        "the report's {tokens} tokens: {page}"
+    );
+    let cert = client
+        .get(format!("{base}/my-data/certificate.json"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cert.status(), reqwest::StatusCode::OK);
+    let file = s.tmp.join("from-portal.json");
+    std::fs::write(&file, cert.bytes().await.unwrap()).unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let ledger = export_ledger(&s, "ledger.jsonl");
+    let out = ok(veto(
+        &s.home,
+        &["verify", file.to_str().unwrap(), "--ledger", ledger.to_str().unwrap()],
+    ));
+    assert!(out.contains("removed from 1"), "{out}");
+    assert_eq!(
+        json_file(&file)["models"][0]["contribution"]["tokens"].as_u64(),
+        Some(tokens)
+    );
+}

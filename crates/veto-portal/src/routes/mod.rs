@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             get(objections::withdraw_confirm).post(objections::withdraw),
         )
         .route("/my-data", get(mydata::page))
+        .route("/my-data/certificate.json", get(mydata::certificate_json))
         .route("/my-data/{snapshot}/items", get(mydata::items))
         .route("/non-user", get(nonuser::form).post(nonuser::submit))
         .route("/non-user/verify", get(nonuser::verify).post(nonuser::confirm))

@@ -81,6 +81,62 @@ struct MyData {
     page: PageCtx,
     objections: Vec<(String, String)>,
     snapshots: Vec<SnapshotRow>,
+    /// Per model: id, status in words, contribution in words.
+    models: Vec<(String, String, String)>,
+}
+
+/// The person's certificate, unsigned, with their contributions counted
+/// from the snapshots' files (on a blocking thread: it reads one shard per
+/// model). The membership audit, which retrains shards, is left to
+/// `veto certificate`.
+async fn certificate(state: &AppState, person_id: &str) -> Result<veto_core::certificate::Certificate, ApiError> {
+    let (mut cert, jobs) = state.store.certificate_of(person_id, chrono::Utc::now()).await?;
+    let person = person_id.to_string();
+    tokio::task::spawn_blocking(move || veto_audit::contribution::fill(&mut cert, &person, &jobs).map(|()| cert))
+        .await
+        .map_err(|_| ApiError::new(Code::Internal, "internal error"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading snapshot");
+            ApiError::new(Code::Internal, "the snapshot cannot be read")
+        })
+}
+
+fn model_rows(lang: Lang, cert: &veto_core::certificate::Certificate) -> Vec<(String, String, String)> {
+    let t = lang.texts();
+    cert.models
+        .iter()
+        .map(|m| {
+            let status = match (m.status.as_str(), &m.removed) {
+                ("removed", Some(r)) => format!("{} {} ({})", t.mydata_status_removed, r.version, r.at),
+                ("pending", _) => t.mydata_status_pending.to_string(),
+                ("kept_by_policy", _) => t.mydata_status_kept.to_string(),
+                _ => t.mydata_status_in_model.to_string(),
+            };
+            let share = m.contribution.as_ref().map_or_else(String::new, |c| {
+                let pct = c.share.parse::<f64>().unwrap_or(0.0) * 100.0;
+                format!("{} {} / {} ({pct:.6} %)", c.tokens, t.mydata_tokens, c.total_tokens)
+            });
+            (m.model_id.clone(), status, share)
+        })
+        .collect()
+}
+
+/// The signed certificate as a download.
+pub async fn certificate_json(
+    State(state): State<AppState>,
+    SignedIn { visit, person_id }: SignedIn,
+) -> Result<Response, PageError> {
+    let cert = certificate(&state, &person_id).await?;
+    let cert = state.store.sign_certificate(cert).await.map_err(ApiError::from)?;
+    let body = serde_json::to_string_pretty(&cert).map_err(|_| ApiError::new(Code::Internal, "internal error"))? + "\n";
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/json"),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"veto-certificate.json\"",
+        ),
+    ];
+    Ok((visit.jar, headers, body).into_response())
 }
 
 pub async fn page(
@@ -131,10 +187,12 @@ pub async fn page(
             }
         })
         .collect();
+    let models = model_rows(lang, &certificate(&state, &person_id).await?);
     let page = MyData {
         page: visit.page(),
         objections,
         snapshots,
+        models,
     };
     Ok((visit.jar, render(&page)?).into_response())
 }

@@ -1,107 +1,15 @@
 //! `veto certificate --person P`: the signed account of what each model
 //! did with a person's data, every claim citing its ledger entry
-//! ([`veto_core::certificate`]); `veto verify CERT --ledger FILE` checks it
+//! ([`veto_core::certificate`], built by the store), with the person's
+//! contribution and the membership audit added from the snapshot's files;
+//! `veto verify CERT --ledger FILE` checks it
 //! ([`veto_audit::certificate::check`]).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use veto_core::certificate::{CertMembership, CertModel, CertObjection, CertRemoval, CertShard, Certificate, Cited};
-use veto_core::ledger::Entry;
+use veto_core::certificate::{CertMembership, Certificate};
 use veto_models::{ModelManifest, membership};
 use veto_store::Store;
-
-fn cite(e: &Entry) -> Cited {
-    Cited {
-        seq: e.seq,
-        hash: e.hash.clone(),
-    }
-}
-
-fn str_of<'a>(e: &'a Entry, field: &str) -> Option<&'a str> {
-    e.payload.get(field).and_then(serde_json::Value::as_str)
-}
-
-/// The person's objections as the ledger holds them.
-fn objections(entries: &[Entry], person_ref: &str) -> Vec<CertObjection> {
-    entries
-        .iter()
-        .filter(|e| e.kind == "objection_filed" && str_of(e, "person_ref") == Some(person_ref))
-        .map(|e| {
-            let id = str_of(e, "objection_id").unwrap_or_default().to_string();
-            let withdrawn_at = entries
-                .iter()
-                .filter(|w| w.kind == "objection_withdrawn" && str_of(w, "objection_id") == Some(id.as_str()))
-                .filter_map(|w| str_of(w, "withdrawn_at"))
-                .next_back()
-                .map(str::to_string);
-            CertObjection {
-                scope: str_of(e, "scope").unwrap_or_default().to_string(),
-                filed_at: str_of(e, "filed_at").unwrap_or_default().to_string(),
-                objection_id: id,
-                withdrawn_at,
-                entry: cite(e),
-            }
-        })
-        .collect()
-}
-
-/// The entry of version `version` of `model_id`.
-fn version_entry<'a>(entries: &'a [Entry], model_id: &str, version: u32) -> Option<&'a Entry> {
-    entries.iter().find(|e| {
-        (e.kind == "model_trained" || e.kind == "model_unlearned")
-            && str_of(e, "model_id") == Some(model_id)
-            && e.payload["version"].as_u64() == Some(u64::from(version))
-    })
-}
-
-fn removal(entries: &[Entry], model_id: &str, person_ref: &str) -> anyhow::Result<Option<CertRemoval>> {
-    let Some(e) = entries.iter().find(|e| {
-        e.kind == "model_unlearned"
-            && str_of(e, "model_id") == Some(model_id)
-            && e.payload["removed"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|x| x["person_ref"].as_str() == Some(person_ref)))
-    }) else {
-        return Ok(None);
-    };
-    let version = e.payload["version"]
-        .as_u64()
-        .context("model_unlearned without a version")? as u32;
-    let prev = version_entry(entries, model_id, version - 1)
-        .with_context(|| format!("the ledger has no version {} of model {model_id}", version - 1))?;
-    let root = |entry: &Entry, shard: u64| {
-        entry.payload["shards"]
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["shard"].as_u64() == Some(shard)))
-            .and_then(|s| s["training_set_root"].as_str())
-            .map(str::to_string)
-    };
-    let shards = e.payload["retrained_shards"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(serde_json::Value::as_u64)
-        .map(|s| CertShard {
-            shard: s as u32,
-            root_before: root(prev, s),
-            root_after: root(e, s),
-        })
-        .collect();
-    let items = e.payload["removed"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["person_ref"].as_str() == Some(person_ref)))
-        .and_then(|x| x["items"].as_u64())
-        .unwrap_or(0);
-    Ok(Some(CertRemoval {
-        version,
-        at: e.at.clone(),
-        items,
-        entry: cite(e),
-        previous: cite(prev),
-        shards,
-    }))
-}
 
 fn figures(r: &membership::MembershipReport) -> Option<CertMembership> {
     let after = r.after.as_ref()?;
@@ -121,42 +29,16 @@ fn figures(r: &membership::MembershipReport) -> Option<CertMembership> {
     })
 }
 
-/// One model's part of the certificate; `None` if its snapshot never
-/// held the person's items.
-async fn model_part(
-    store: &Store,
-    entries: &[Entry],
-    person: &str,
-    person_ref: &str,
-    record: &veto_store::models::ModelRecord,
-    pending: &[veto_store::pending::PendingUnlearning],
-    with_membership: bool,
-) -> anyhow::Result<Option<CertModel>> {
-    let lookup = store.lookup(person_ref).await?;
-    let Some(p) = lookup
-        .into_iter()
-        .find(|r| r.snapshot_id == record.snapshot_id)
-        .and_then(|r| r.person)
-        .filter(|p| p.included() > 0)
-    else {
-        return Ok(None);
-    };
-    let trained = version_entry(entries, &record.model_id, 1)
-        .filter(|e| e.kind == "model_trained")
-        .with_context(|| format!("the ledger has no model_trained entry for {}", record.model_id))?;
-    let removed = removal(entries, &record.model_id, person_ref)?;
-    let waiting = pending
-        .iter()
-        .find(|w| w.model_id == record.model_id && w.person_ref == person_ref);
-    let (status, versions) = match (&removed, waiting) {
-        (Some(r), _) => ("removed", (1..r.version).collect()),
-        (None, Some(w)) if w.kept_by_policy => ("kept_by_policy", (1..=record.version).collect()),
-        (None, Some(_)) => ("pending", (1..=record.version).collect()),
-        (None, None) => ("in_model", (1..=record.version).collect()),
-    };
-    let m: ModelManifest = serde_json::from_str(&record.manifest)
-        .with_context(|| format!("the recorded manifest of model {}", record.model_id))?;
-    let audit = if removed.is_some() && with_membership && m.trainer_exec.is_none() {
+/// Adds the membership audit to each model the person was removed from
+/// (built-in trainer only; a person whose items have no text has nothing to
+/// measure and gets none).
+async fn add_membership(store: &Store, cert: &mut Certificate, person: &str) -> anyhow::Result<()> {
+    for part in cert.models.iter_mut().filter(|m| m.removed.is_some()) {
+        let record = store.model(&part.model_id).await?;
+        let m: ModelManifest = serde_json::from_str(&record.manifest)?;
+        if m.trainer_exec.is_some() {
+            continue;
+        }
         let snap = store.snapshot(&record.snapshot_id).await?;
         let trainer = super::models::trainer_for(&m)?;
         let report = membership::audit(
@@ -166,22 +48,9 @@ async fn model_part(
             &trainer,
             &[person.to_string()],
         );
-        // A person whose items have no text has nothing to measure.
-        report.ok().as_ref().and_then(figures)
-    } else {
-        None
-    };
-    Ok(Some(CertModel {
-        model_id: record.model_id.clone(),
-        snapshot_id: record.snapshot_id.clone(),
-        trained: cite(trained),
-        items_in_snapshot: p.included(),
-        shard: p.shard,
-        versions_with_data: versions,
-        status: status.to_string(),
-        removed,
-        membership: audit,
-    }))
+        part.membership = report.ok().as_ref().and_then(figures);
+    }
+    Ok(())
 }
 
 /// `veto certificate --person P [--out FILE] [--no-membership]`.
@@ -192,45 +61,18 @@ pub async fn certificate_cmd(
     with_membership: bool,
 ) -> anyhow::Result<()> {
     let store = super::open_store(home).await?;
-    let secret = store.secret().await?;
-    let person_ref = veto_core::hashing::person_ref(&secret, person);
-    let entries = store.ledger_entries().await?;
-    let last = entries.last().context("the ledger is empty")?;
-    let now = chrono::Utc::now();
-    let pending = store.pending_unlearnings(now).await?;
-    let mut models = Vec::new();
-    for record in store.models().await? {
-        if let Some(part) = model_part(
-            &store,
-            &entries,
-            person,
-            &person_ref,
-            &record,
-            &pending,
-            with_membership,
-        )
-        .await?
-        {
-            models.push(part);
-        }
+    let (mut cert, jobs) = store.certificate_of(person, chrono::Utc::now()).await?;
+    veto_audit::contribution::fill(&mut cert, person, &jobs)?;
+    if with_membership {
+        add_membership(&store, &mut cert, person).await?;
     }
-    let cert = Certificate {
-        format: String::new(),
-        person_ref: person_ref.clone(),
-        issued_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        ledger_seq: last.seq,
-        ledger_hash: last.hash.clone(),
-        objections: objections(&entries, &person_ref),
-        models,
-        public_key: String::new(),
-        signature: String::new(),
-    };
     let cert = store.sign_certificate(cert).await?;
     store.close().await;
     let removed = cert.models.iter().filter(|m| m.removed.is_some()).count();
     eprintln!(
-        "Certificate for person {person_ref}: {} objection(s), {} model(s) trained with their data, removed from {removed}. \
+        "Certificate for person {}: {} objection(s), {} model(s) trained with their data, removed from {removed}. \
          Check it offline: veto verify CERT --ledger LEDGER (veto ledger export --out LEDGER).",
+        cert.person_ref,
         cert.objections.len(),
         cert.models.len()
     );

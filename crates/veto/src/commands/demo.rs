@@ -45,16 +45,17 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
         platform.display()
     );
 
-    println!("2. Importing objections into the state store ...");
+    println!("2. Importing the objections filed by the deadline into the state store ...");
     let store = super::open_store(home).await?;
     let objections = veto_engine::export::read_objections(&platform.join("objections.jsonl"))?;
-    let counts = store.import_objections(&objections).await?;
     let policy = Policy::preset("meta-2025").expect("preset exists");
-    let late = objections.iter().filter(|o| policy.is_late(o.filed_at)).count();
+    // The late ones come after the models are trained (step 7 on).
+    let (late, in_time): (Vec<_>, Vec<_>) = objections.iter().cloned().partition(|o| policy.is_late(o.filed_at));
+    let counts = store.import_objections(&in_time).await?;
     println!(
-        "   {} objections on file ({} filed after the deadline {})",
+        "   {} objections on file; {} more in the export were filed after the deadline {} and come later",
         counts.added,
-        late,
+        late.len(),
         policy.deadline_display()
     );
 
@@ -66,7 +67,7 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
     // What the build considers: the objections on file, as of one ledger position.
     let read = store.objections_read().await?;
     let request = BuildRequest {
-        data_dir: platform,
+        data_dir: platform.clone(),
         policy,
         as_of,
         shards: 16,
@@ -80,7 +81,20 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
         progress: true,
     };
     let started = std::time::Instant::now();
-    let demo_objections = request.objections.clone();
+    let strict_request = BuildRequest {
+        data_dir: request.data_dir.clone(),
+        policy: Policy::preset("strict").expect("preset exists"),
+        as_of: request.as_of,
+        shards: request.shards,
+        threads: request.threads,
+        destination: Destination::Under(home.join("snapshots")),
+        on_error: OnError::Abort,
+        secret: request.secret.clone(),
+        objections: request.objections.clone(),
+        third_parties: Vec::new(),
+        memory_limit: DEFAULT_MEMORY_LIMIT,
+        progress: false,
+    };
     let outcome = super::build::build_and_record(&store, request, Some(read.ledger_seq))
         .await?
         .outcome;
@@ -88,6 +102,37 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
     super::build::print_summary(&outcome, started.elapsed());
     println!();
     println!("Try: veto --home {} snapshots list", home.display());
+    println!();
+    println!(
+        "4. Building the same data under veto's strict policy (no assistant chats; late objections are unlearned) ..."
+    );
+    let strict = super::build::build_and_record(&store, strict_request, Some(read.ledger_seq))
+        .await?
+        .outcome;
+    println!(
+        "   {}: {} items included, {} excluded",
+        strict.manifest.snapshot_id, strict.manifest.items.included, strict.manifest.items.excluded
+    );
+    let cast = super::demo_story::cast(&store, &objections, &outcome.manifest.snapshot_id).await?;
+    store.close().await;
+    let held_back: Vec<_> = late
+        .iter()
+        .filter(|o| o.objection_id != cast.late.objection_id)
+        .cloned()
+        .collect();
+    let story_started = std::time::Instant::now();
+    super::demo_story::tell(
+        home,
+        &cast,
+        &outcome.manifest.snapshot_id,
+        &strict.manifest.snapshot_id,
+        &held_back,
+    )
+    .await?;
+    println!();
+    println!("The story took {:.1} s.", story_started.elapsed().as_secs_f64());
+    let store = super::open_store(home).await?;
+    let demo_objections = objections;
     let Some(listen) = serve else {
         store.close().await;
         return Ok(());

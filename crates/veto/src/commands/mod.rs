@@ -4,6 +4,7 @@
 pub mod build;
 pub mod certificate;
 pub mod demo;
+mod demo_story;
 pub mod doctor;
 pub mod model_reports;
 pub mod models;

@@ -42,7 +42,7 @@ fn shard_hashes(m: &ModelManifest) -> Vec<serde_json::Value> {
         .iter()
         .map(|s| {
             json!({
-                "shard": s.shard, "model_sha256": s.model_sha256,
+                "shard": s.shard, "model_sha256": s.model_sha256, "tokens": s.tokens,
                 "training_set_root": s.training_set_root, "training_set_rows": s.training_set_rows,
                 "artifacts": s.artifacts.iter().map(|a| json!({"file": a.file, "sha256": a.sha256})).collect::<Vec<_>>(),
             })

@@ -216,3 +216,69 @@ pub fn sample_persons(snapshot_dir: &Path, n: usize, seed: u64) -> Result<Vec<St
     }
     Ok(ranked.into_iter().map(|(_, p)| p).collect())
 }
+
+/// One shard's training set as it stands for one person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardStanding {
+    pub shard: u32,
+    /// The person's rows in the shard that a model may train on (not held out).
+    pub items: usize,
+    /// Of those, the ones still in the current training set.
+    pub in_set: usize,
+    /// The root model.json records for the shard's current training set.
+    pub recorded_root: Option<String>,
+    /// The root recomputed from the snapshot's files with the model's
+    /// removals.
+    pub recomputed_root: String,
+    /// The root of the shard's rows without any of the person's: the
+    /// training set of a build that never had them.
+    pub root_without: String,
+}
+
+/// For each shard holding `person_id`'s items, their standing in the
+/// model's current training sets, recomputed from the snapshot's files.
+pub fn standing(
+    snapshot_dir: &Path,
+    m: &ModelManifest,
+    person_id: &str,
+    threads: usize,
+) -> Result<Vec<ShardStanding>, ModelsError> {
+    let (snapshot, _) = read_snapshot_manifest(snapshot_dir)?;
+    let docs = docs_of(snapshot_dir, &BTreeSet::from([person_id]))?;
+    let removed: BTreeSet<String> = m.removed_doc_ids.iter().cloned().collect();
+    let shards: BTreeSet<u32> = docs.values().copied().collect();
+    let mut out = Vec::new();
+    for shard in shards {
+        let info = snapshot
+            .shards
+            .iter()
+            .find(|s| s.shard == shard)
+            .ok_or_else(|| ModelsError::Format {
+                path: snapshot_dir.join("manifest.json"),
+                message: format!("the index names shard {shard}, the manifest has no such shard"),
+            })?;
+        let path = snapshot_dir.join(&info.file);
+        let current = crate::data::TrainingSet::read(&path, &removed, threads)?;
+        let mut without_them = removed.clone();
+        without_them.extend(docs.keys().cloned());
+        let without = crate::data::TrainingSet::read(&path, &without_them, threads)?;
+        let mine: Vec<&String> = docs
+            .iter()
+            .filter(|(d, s)| **s == shard && !is_heldout(d))
+            .map(|(d, _)| d)
+            .collect();
+        out.push(ShardStanding {
+            shard,
+            items: mine.len(),
+            in_set: mine.iter().filter(|d| !removed.contains(**d)).count(),
+            recorded_root: m
+                .shards
+                .iter()
+                .find(|s| s.shard == shard)
+                .and_then(|s| s.training_set_root.clone()),
+            recomputed_root: hex::encode(current.root),
+            root_without: hex::encode(without.root),
+        });
+    }
+    Ok(out)
+}

@@ -84,9 +84,13 @@ enum Command {
     Prove {
         #[arg(long)]
         person: String,
-        /// Snapshot id (or a unique prefix).
+        /// Snapshot id (or a unique prefix): a proof bundle of the person's items.
+        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+        snapshot: Option<String>,
+        /// Model id: the person's standing in each training set, recomputed
+        /// from the snapshot's files (operators; reads the private index).
         #[arg(long)]
-        snapshot: String,
+        model: Option<String>,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -483,9 +487,18 @@ fn main() -> ExitCode {
                 (None, Some(id)) => commands::transparency::lookup_third_party(&home, &id, json).await,
                 (None, None) => unreachable!("clap requires one of them"),
             },
-            Command::Prove { person, snapshot, out } => {
-                commands::transparency::prove(&home, &person, &snapshot, out).await
-            }
+            Command::Prove {
+                person,
+                snapshot: Some(snapshot),
+                out,
+                ..
+            } => commands::transparency::prove(&home, &person, &snapshot, out).await,
+            Command::Prove {
+                person,
+                model: Some(model),
+                ..
+            } => commands::model_reports::prove_training_sets(&home, &person, &model).await,
+            Command::Prove { .. } => anyhow::bail!("veto prove needs --snapshot S or --model M"),
             Command::Verify {
                 proof,
                 ledger,

@@ -53,6 +53,18 @@ fn a_late_objection_waits_is_unlearned_and_certified_against_the_ledger() {
     ));
     assert!(audit.contains("not unlearned"), "{audit}");
     let before_unlearning = export_ledger(&s, "ledger-before.jsonl");
+    let prove = |s: &Setup| {
+        ok(veto(
+            &s.home,
+            &["prove", "--person", &s.late_person, "--model", &model_id],
+        ))
+    };
+    let standing = prove(&s);
+    assert!(
+        standing.contains(&format!("shard {shard}: ")) && !standing.contains("never had them"),
+        "{standing}"
+    );
+    assert!(!standing.contains(": 0 of their"), "{standing}");
 
     let out = ok(veto(&s.home, &["unlearn", "--model", &model_id]));
     assert!(out.contains("retrained 1 of 4 shards"), "{out}");
@@ -63,6 +75,10 @@ fn a_late_objection_waits_is_unlearned_and_certified_against_the_ledger() {
         &["audit", "membership", "--model", &model_id, "--person", &s.late_person],
     ));
     assert!(audit.contains("PrivLeak: +0.00% (loss), +0.00% (Min-K%)"), "{audit}");
+    let standing = prove(&s);
+    assert!(standing.contains(&format!("shard {shard}: 0 of their")), "{standing}");
+    assert!(standing.contains("the same"), "{standing}");
+    assert!(standing.contains("as a build that never had them"), "{standing}");
 
     // The certificate says what the records say.
     let cert_file = s.tmp.join("certificate.json");

@@ -169,3 +169,52 @@ pub async fn unlearn_status(home: &Path, model: Option<&str>) -> anyhow::Result<
     }
     Ok(())
 }
+
+/// `veto prove --person P --model M`: for each shard that holds the
+/// person's items, whether they are in the model's current training set,
+/// with the recorded root, the root recomputed from the snapshot's files,
+/// and the root of the shard without the person (a build without them).
+pub async fn prove_training_sets(home: &Path, person: &str, model: &str) -> anyhow::Result<()> {
+    let store = super::open_store(home).await?;
+    let record = store.model(model).await?;
+    let snap = store.snapshot(&record.snapshot_id).await?;
+    store.close().await;
+    let m: ModelManifest = serde_json::from_str(&record.manifest)
+        .with_context(|| format!("the recorded manifest of model {}", record.model_id))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = membership::standing(Path::new(&snap.path), &m, person, threads)?;
+    if shards.is_empty() {
+        println!(
+            "{person} has no item in the snapshot of {} ({}).",
+            m.model_id, snap.snapshot_id
+        );
+        return Ok(());
+    }
+    println!(
+        "{person} in {} version {} (snapshot {}):",
+        m.model_id, m.version, snap.snapshot_id
+    );
+    let mut disagree = false;
+    for s in &shards {
+        let recorded = s.recorded_root.as_deref().unwrap_or("(not recorded)");
+        let agrees = s.recorded_root.as_deref() == Some(s.recomputed_root.as_str());
+        disagree |= !agrees;
+        println!(
+            "  shard {}: {} of their {} items in the training set; root {} recorded, {} recomputed from the snapshot{}",
+            s.shard,
+            s.in_set,
+            s.items,
+            recorded,
+            if agrees { "the same" } else { s.recomputed_root.as_str() },
+            if s.in_set == 0 && s.recomputed_root == s.root_without {
+                "; it is the shard's training set without them, as a build that never had them"
+            } else {
+                ""
+            }
+        );
+    }
+    if disagree {
+        anyhow::bail!("a recorded training-set root differs from the snapshot's files; run veto doctor");
+    }
+    Ok(())
+}

@@ -298,6 +298,31 @@ async fn my_data_shows_the_contribution_and_offers_the_certificate() {
         .to_string();
     let tokens: u64 = row.split(',').nth(2).unwrap().parse().unwrap();
     ok(veto(&s.home, &["unlearn", "--model", &model_id]));
+    // Another late objector waits: the metrics say since when.
+    let lines = std::fs::read_to_string(s.tmp.join("export/objections.jsonl")).unwrap();
+    let (waiting_line, filed_at) = lines
+        .lines()
+        .map(|l| (l, serde_json::from_str::<Value>(l).unwrap()))
+        .filter(|(_, o)| {
+            o["filed_at"].as_str().unwrap() > DEADLINE_UTC
+                && o["scope"] == "all"
+                && o["withdrawn_at"].is_null()
+                && o["person_id"] != s.late_person.as_str()
+        })
+        .find(|(_, o)| {
+            let out = veto(
+                &s.home,
+                &["lookup", "--person", o["person_id"].as_str().unwrap(), "--json"],
+            );
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["snapshots"][0]["included"].as_u64().unwrap_or(0) > 0
+        })
+        .map(|(l, o)| (l.to_string(), o["filed_at"].as_str().unwrap().to_string()))
+        .expect("a second late objector");
+    let waiting = s.tmp.join("waiting.jsonl");
+    std::fs::write(&waiting, format!("{waiting_line}\n")).unwrap();
+    ok(veto(&s.home, &["objections", "import", waiting.to_str().unwrap()]));
+    let token = ok(veto(&s.home, &["tokens", "add", "--name", "scraper", "--operator"]));
 
     let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_veto"))
         .args([
@@ -397,6 +422,27 @@ async fn my_data_shows_the_contribution_and_offers_the_certificate() {
     assert_eq!(cert.status(), reqwest::StatusCode::OK);
     let file = s.tmp.join("from-portal.json");
     std::fs::write(&file, cert.bytes().await.unwrap()).unwrap();
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("veto_unlearning_oldest_pending_age_seconds "))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .parse()
+        .unwrap();
+    let filed = chrono::DateTime::parse_from_rfc3339(&filed_at).unwrap();
+    let age = (chrono::Utc::now() - filed.with_timezone(&chrono::Utc)).num_seconds();
+    assert!(
+        (gauge - age).abs() < 300,
+        "gauge {gauge}, the waiting objection is {age} s old"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
     let ledger = export_ledger(&s, "ledger.jsonl");

@@ -1,417 +1,36 @@
 //! The `veto` command: argument parsing and dispatch. Each subcommand is a
 //! few lines of glue in [`commands`] over the library crates.
 
+mod cli;
 mod commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
+use cli::*;
 use veto_store::reviews::Decision;
-
-#[derive(Parser)]
-#[command(
-    name = "veto",
-    version,
-    about = "Train AI only on content whose authors have not objected, and prove it."
-)]
-struct Cli {
-    /// The installation's state directory: SQLite store and snapshots
-    /// [default: veto-data; for `demo`: veto-demo].
-    #[arg(long, global = true, env = "VETO_HOME")]
-    home: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Generate a synthetic platform export (persons, items, objections).
-    Generate {
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 10_000)]
-        persons: usize,
-        /// Each person's posts are drawn from 1..=N (the other kinds do not
-        /// change): raise it for more items from the same persons.
-        #[arg(long, default_value_t = veto_synth::DEFAULT_MAX_POSTS, value_parser = clap::value_parser!(u32).range(1..))]
-        max_posts: u32,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
-        format: ExportFormat,
-        /// Export format version: 1.1 adds the items' `tagged` and `usage`
-        /// (every v1 field stays the same).
-        #[arg(long, default_value = "1", value_parser = ["1", "1.1"])]
-        export_version: String,
-    },
-    /// Turn Debian's fortunes-de quotes into a JSON Lines export (authors as persons).
-    ImportFortunes {
-        #[arg(long, default_value = veto_synth::fortunes::DEFAULT_DIR)]
-        dir: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Objections on file.
-    Objections {
-        #[command(subcommand)]
-        command: ObjectionsCommand,
-    },
-    /// Build a snapshot: apply the policy to an export and write training shards.
-    Build(commands::build::BuildArgs),
-    /// Snapshots on record.
-    Snapshots {
-        #[command(subcommand)]
-        command: SnapshotsCommand,
-    },
-    /// The transparency ledger.
-    Ledger {
-        #[command(subcommand)]
-        command: LedgerCommand,
-    },
-    /// What every snapshot holds of one person.
-    Lookup {
-        #[arg(long, required_unless_present = "objection", conflicts_with = "objection")]
-        person: Option<String>,
-        /// A person without an account: the id of their objection (on
-        /// their receipt). Shows how many mentions of them were redacted.
-        #[arg(long)]
-        objection: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// A proof bundle (JSON) of one person's content in one snapshot.
-    Prove {
-        #[arg(long)]
-        person: String,
-        /// Snapshot id (or a unique prefix): a proof bundle of the person's items.
-        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
-        snapshot: Option<String>,
-        /// Model id: the person's standing in each training set, recomputed
-        /// from the snapshot's files (operators; reads the private index).
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Check a proof bundle against a ledger export, or a snapshot directory
-    /// against its manifest (and the ledger), offline.
-    Verify {
-        /// A proof bundle from `veto prove`, or a certificate from `veto certificate`.
-        proof: Option<PathBuf>,
-        /// A ledger export from `veto ledger export`.
-        #[arg(long)]
-        ledger: Option<PathBuf>,
-        /// A snapshot directory: re-hash it, or check excluded doc_ids against its shards.
-        #[arg(long)]
-        snapshot: Option<PathBuf>,
-        /// The installation's genesis public key (hex), if known from elsewhere.
-        #[arg(long)]
-        trusted_key: Option<String>,
-    },
-    /// Train the sharded reference language model on a snapshot.
-    Train {
-        #[arg(long)]
-        snapshot: String,
-        /// n-gram order (3 to 5 recommended).
-        #[arg(long, default_value_t = 5)]
-        order: usize,
-        /// Model directory (default: <home>/models/<model id>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// `builtin` (Kneser-Ney of --order), or `exec:PROGRAM`: a program
-        /// run once per shard under the contract of docs/trainers.md.
-        #[arg(long, default_value = "builtin")]
-        trainer: String,
-        /// An argument for the exec trainer, before the input and output
-        /// directories (repeatable).
-        #[arg(long = "trainer-arg", allow_hyphen_values = true)]
-        trainer_args: Vec<String>,
-        /// Seconds one shard's exec trainer may run before it is killed.
-        #[arg(long, default_value_t = 3600)]
-        trainer_timeout: u64,
-    },
-    /// Sample text from a model, to see what it learned.
-    GenerateText {
-        #[arg(long)]
-        model: String,
-        #[arg(long, default_value = "")]
-        prompt: String,
-        #[arg(long, default_value_t = 200)]
-        max_bytes: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
-    /// A signed certificate of what each model did with a person's data,
-    /// every claim citing the ledger entry that proves it.
-    Certificate {
-        /// The person (person_id).
-        #[arg(long)]
-        person: String,
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Leave out the membership audit (it retrains the person's shards).
-        #[arg(long)]
-        no_membership: bool,
-    },
-    /// Honour late objections: retrain only the shards that held the data.
-    Unlearn {
-        #[arg(long, required_unless_present = "status")]
-        model: Option<String>,
-        /// List late objections not yet unlearned, per model, with their
-        /// age (GDPR Art. 12(3) gives one month); changes nothing.
-        #[arg(long)]
-        status: bool,
-    },
-    /// Serve the objection portal and the JSON API.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// The policy the pages explain (preset or TOML file).
-        #[arg(long, default_value = "meta-2025")]
-        policy: String,
-        /// Deliver mail through this SMTP relay (HOST:PORT) instead of files in <home>/outbox.
-        #[arg(long, requires = "mail_from")]
-        smtp: Option<String>,
-        /// Sender address for mail through --smtp.
-        #[arg(long)]
-        mail_from: Option<String>,
-        /// A reverse proxy (IP address) whose X-Forwarded-For names the
-        /// client for rate limits; repeat for several. None: the peer counts.
-        #[arg(long = "trusted-proxy")]
-        trusted_proxies: Vec<std::net::IpAddr>,
-        /// Answer /metrics without an operator token.
-        #[arg(long)]
-        public_metrics: bool,
-    },
-    /// Login accounts for the portal.
-    Accounts {
-        #[command(subcommand)]
-        command: AccountsCommand,
-    },
-    /// API tokens for services and operators.
-    Tokens {
-        #[command(subcommand)]
-        command: TokensCommand,
-    },
-    /// Objection receipts.
-    Receipt {
-        #[command(subcommand)]
-        command: ReceiptCommand,
-    },
-    /// Audits.
-    Audit {
-        #[command(subcommand)]
-        command: AuditCommand,
-    },
-    /// Recover what commands that died left unfinished, and check that the
-    /// records and the files on disk agree (exit 1 if they do not).
-    Doctor,
-    /// Reports.
-    Report {
-        #[command(subcommand)]
-        command: ReportCommand,
-    },
-    /// Redact personal data in text, one text per line from standard input
-    /// to standard output, as a build redacts included text (the objectors'
-    /// names are left out: they come from the store at build time).
-    Redact {
-        /// The policy whose redaction switches apply (preset or TOML file).
-        #[arg(long, default_value = "meta-2025")]
-        policy: String,
-    },
-    /// Generate a platform, import its objections, build a snapshot with the
-    /// meta-2025 policy and print what happened.
-    Demo {
-        #[arg(long, default_value_t = 2_000)]
-        persons: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Then create demo logins and serve the portal.
-        #[arg(long)]
-        serve: bool,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-    },
-}
-
-#[derive(Subcommand)]
-enum ObjectionsCommand {
-    /// Import objections from a JSON Lines file (all or nothing).
-    Import { file: PathBuf },
-    /// Third-party objections held for review: a build found the name in
-    /// items of more distinct authors than the policy's
-    /// `third_party_review_threshold`. Without an action, lists them.
-    Review {
-        #[command(subcommand)]
-        action: Option<ReviewAction>,
-    },
-}
-
-#[derive(Subcommand)]
-enum ReviewAction {
-    /// Apply a held objection from the next build on.
-    Approve {
-        objection_id: String,
-        /// Who decides (recorded with the decision).
-        #[arg(long)]
-        by: String,
-    },
-    /// Never apply a held objection.
-    Reject {
-        objection_id: String,
-        #[arg(long)]
-        by: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum LedgerCommand {
-    /// Write the ledger as JSON Lines with a signed head.
-    Export {
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Check a ledger export: hashes, links, key rotations, signed head.
-    Verify {
-        file: PathBuf,
-        #[arg(long)]
-        trusted_key: Option<String>,
-    },
-    /// Replace the signing key (the ledger records the change).
-    RotateKey,
-}
-
-#[derive(Subcommand)]
-enum AccountsCommand {
-    /// Add (or reset) an account; the password is read from standard input.
-    /// An operator also gets a new second factor (printed as an otpauth link).
-    Add {
-        #[arg(long, conflicts_with = "operator")]
-        person: Option<String>,
-        #[arg(long)]
-        operator: Option<String>,
-        #[arg(long)]
-        email: Option<String>,
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Give an operator a new second factor (the old one stops working).
-    Totp {
-        #[arg(long)]
-        operator: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum TokensCommand {
-    /// Create a token (printed once).
-    Add {
-        #[arg(long)]
-        name: String,
-        /// An operator token instead of a service token.
-        #[arg(long)]
-        operator: bool,
-        /// Days until the token expires.
-        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
-        days: u32,
-    },
-    /// List tokens: name, role, created, expires, revoked (never the token).
-    List,
-    /// Revoke a token by name, from now on.
-    Revoke { name: String },
-}
-
-#[derive(Subcommand)]
-enum ReceiptCommand {
-    /// Check a receipt's signature against --public-key, or against the key of
-    /// the existing installation at --home (read-only; nothing is created).
-    Verify {
-        file: PathBuf,
-        /// The installation's public key (hex), as its operator publishes it.
-        #[arg(long)]
-        public_key: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Plant a canary secret, train, unlearn, and compare exposures.
-    Canary {
-        #[arg(long)]
-        model: String,
-        /// Reference secrets the canary is ranked against.
-        #[arg(long, default_value_t = 4095)]
-        references: usize,
-        /// Posts carrying the canary.
-        #[arg(long, default_value_t = 16)]
-        repeats: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
-    /// Membership inference (loss, Min-K% Prob) and verbatim memorisation
-    /// of a person's texts: before unlearning, after, and retrained
-    /// without them; MUSE's PrivLeak.
-    Membership {
-        #[arg(long)]
-        model: String,
-        /// The person (person_id) whose texts are tested.
-        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
-        person: Option<String>,
-        /// Test this many persons chosen at random (by --seed) instead.
-        #[arg(long)]
-        sample: Option<usize>,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
-}
-
-#[derive(Subcommand)]
-enum ReportCommand {
-    /// Each person's share of a model's training tokens (current version),
-    /// as CSV: person_ref, items, tokens, share.
-    Contributions {
-        #[arg(long)]
-        model: String,
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// The public summary of training content (EU AI Act Art. 53(1)(d)).
-    AiAct {
-        #[arg(long)]
-        snapshot: String,
-        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
-        format: ReportFormat,
-        /// The provider named in section 1.1.
-        #[arg(long, default_value = "the operator of this veto installation")]
-        provider: String,
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ReportFormat {
-    Md,
-    Html,
-}
-
-#[derive(Subcommand)]
-enum SnapshotsCommand {
-    /// List the snapshots built by this installation.
-    List,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ExportFormat {
-    Parquet,
-    Jsonl,
-}
 
 /// `path` made absolute against the current directory (without resolving
 /// links); unchanged if the current directory cannot be read.
 fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
+}
+
+/// `veto man`: the page on stdout, or every command's page into a directory.
+fn man_page(out_dir: Option<&std::path::Path>) -> ExitCode {
+    use clap::CommandFactory;
+    let written = match out_dir {
+        Some(dir) => std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(Cli::command(), dir)),
+        None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing the manual page: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -420,6 +39,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "veto", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { out_dir } => return man_page(out_dir.as_deref()),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -639,6 +267,7 @@ fn main() -> ExitCode {
                 let home = absolute(cli.home.unwrap_or_else(|| PathBuf::from("veto-demo")));
                 commands::demo::run(&home, persons, seed, serve.then_some(listen)).await
             }
+            Command::Completions { .. } | Command::Man { .. } => unreachable!("answered before the runtime starts"),
         }
     });
     match result {

@@ -609,3 +609,30 @@ fn a_person_without_an_account_objects_by_file_and_the_build_redacts_their_name(
         "no name in the ledger"
     );
 }
+
+#[test]
+fn completions_and_manual_pages_come_from_the_definitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("none");
+    for (shell, marker) in [
+        ("bash", "_veto()"),
+        ("zsh", "#compdef veto"),
+        ("fish", "complete -c veto"),
+    ] {
+        let out = veto(&home, &["completions", shell]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let script = stdout(&out);
+        assert!(
+            script.contains(marker) && script.contains("unlearn"),
+            "{shell}: {script}"
+        );
+    }
+    let pages = tmp.path().join("man");
+    let out = veto(&home, &["man", "--out-dir", pages.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unlearn = std::fs::read_to_string(pages.join("veto-unlearn.1")).unwrap();
+    assert!(unlearn.starts_with(".ie") || unlearn.contains(".TH"), "{unlearn}");
+    assert!(unlearn.contains("status"), "{unlearn}");
+    assert!(stdout(&veto(&home, &["man"])).contains(".TH veto"));
+    assert!(!home.exists(), "neither creates a state directory");
+}

@@ -80,3 +80,108 @@ impl Settings {
         }
     }
 }
+
+/// `veto.toml`: the settings of `veto serve` that its flags and `VETO_*`
+/// variables also set (a flag or variable wins over the file). Every key is
+/// optional; an unknown key or a wrong type is an error naming it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<SocketAddr>,
+    /// The base URL of links in mails (`https://veto.example`); also the
+    /// origin state changes must come from.
+    pub public_url: Option<String>,
+    /// A preset name or a policy TOML file.
+    pub policy: Option<String>,
+    /// SMTP relay `HOST:PORT`; needs `mail_from`.
+    pub smtp: Option<String>,
+    pub mail_from: Option<String>,
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    pub public_metrics: Option<bool>,
+    pub login_per_minute: Option<u32>,
+    pub login_failures_per_client: Option<u32>,
+    pub login_failures_per_account: Option<u32>,
+    pub objections_per_minute: Option<u32>,
+    pub session_hours: Option<u32>,
+}
+
+impl FileSettings {
+    /// Reads and checks `path`; the error names the file, line and key.
+    pub fn read(path: &std::path::Path) -> Result<FileSettings, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: FileSettings = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(url) = &file.public_url {
+            check_public_url(url).map_err(|m| format!("{}: public_url: {m}", path.display()))?;
+        }
+        if file.smtp.is_some() != file.mail_from.is_some() {
+            return Err(format!("{}: smtp and mail_from go together", path.display()));
+        }
+        Ok(file)
+    }
+
+    /// Applies the file's rate limits and lifetimes to `settings`.
+    pub fn apply_limits(&self, settings: &mut Settings) {
+        let set = |slot: &mut u32, v: Option<u32>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut settings.login_per_minute, self.login_per_minute);
+        set(&mut settings.login_failures_per_client, self.login_failures_per_client);
+        set(
+            &mut settings.login_failures_per_account,
+            self.login_failures_per_account,
+        );
+        set(&mut settings.objections_per_minute, self.objections_per_minute);
+        if let Some(h) = self.session_hours {
+            settings.session_lifetime = chrono::Duration::hours(i64::from(h));
+        }
+    }
+}
+
+/// A public base URL: `http` or `https`, a host, no path, query or
+/// fragment (links are made by appending paths to it).
+pub fn check_public_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "{url:?} must be scheme and host only, such as https://veto.example"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_sets_what_it_names_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("veto.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"https://veto.example\"\nsession_hours = 2\n",
+        )
+        .unwrap();
+        let f = FileSettings::read(&path).unwrap();
+        assert_eq!(f.listen, Some("127.0.0.1:9000".parse().unwrap()));
+        let mut s = Settings::new(
+            f.listen.unwrap(),
+            dir.path().into(),
+            veto_core::Policy::preset("strict").unwrap(),
+        );
+        f.apply_limits(&mut s);
+        assert_eq!(s.session_lifetime, chrono::Duration::hours(2));
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nlisten_adress = \"x\"\n").unwrap();
+        let err = FileSettings::read(&path).unwrap_err();
+        assert!(err.contains("listen_adress") && err.contains("veto.toml"), "{err}");
+        std::fs::write(&path, "public_url = \"https://veto.example/portal\"\n").unwrap();
+        assert!(FileSettings::read(&path).unwrap_err().contains("public_url"));
+        std::fs::write(&path, "session_hours = \"two\"\n").unwrap();
+        assert!(FileSettings::read(&path).unwrap_err().contains("session_hours"));
+    }
+}

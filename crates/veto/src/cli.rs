@@ -162,16 +162,25 @@ pub(crate) enum Command {
     },
     /// Serve the objection portal and the JSON API.
     Serve {
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// The policy the pages explain (preset or TOML file).
-        #[arg(long, default_value = "meta-2025")]
-        policy: String,
+        /// A veto.toml with the same keys as these flags (docs/operations.md);
+        /// a flag or its VETO_* variable wins over the file.
+        #[arg(long, env = "VETO_CONFIG")]
+        config: Option<PathBuf>,
+        /// [default: 127.0.0.1:8080]
+        #[arg(long, env = "VETO_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// The base URL of links in mails, and the origin state changes must
+        /// come from (https://veto.example) [default: http://LISTEN].
+        #[arg(long, env = "VETO_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The policy the pages explain (preset or TOML file) [default: meta-2025].
+        #[arg(long, env = "VETO_POLICY")]
+        policy: Option<String>,
         /// Deliver mail through this SMTP relay (HOST:PORT) instead of files in <home>/outbox.
-        #[arg(long, requires = "mail_from")]
+        #[arg(long, env = "VETO_SMTP")]
         smtp: Option<String>,
         /// Sender address for mail through --smtp.
-        #[arg(long)]
+        #[arg(long, env = "VETO_MAIL_FROM")]
         mail_from: Option<String>,
         /// A reverse proxy (IP address) whose X-Forwarded-For names the
         /// client for rate limits; repeat for several. None: the peer counts.

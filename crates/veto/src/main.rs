@@ -211,7 +211,9 @@ fn main() -> ExitCode {
                 commands::model_reports::audit_membership(&home, &model, who).await
             }
             Command::Serve {
+                config,
                 listen,
+                public_url,
                 policy,
                 smtp,
                 mail_from,
@@ -219,9 +221,12 @@ fn main() -> ExitCode {
                 public_metrics,
             } => {
                 let options = commands::portal::ServeOptions {
+                    config,
                     listen,
+                    public_url,
                     policy,
-                    smtp: smtp.zip(mail_from),
+                    smtp,
+                    mail_from,
                     trusted_proxies,
                     public_metrics,
                     operator_mfa_required: true,

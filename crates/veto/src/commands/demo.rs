@@ -146,9 +146,12 @@ pub async fn run(home: &Path, persons: usize, seed: u64, serve: Option<std::net:
     }
     println!("  (the demo operator logs in without a second factor; `veto serve` requires one)");
     let options = super::portal::ServeOptions {
-        listen,
-        policy: "meta-2025".to_string(),
+        config: None,
+        listen: Some(listen),
+        public_url: None,
+        policy: Some("meta-2025".to_string()),
         smtp: None,
+        mail_from: None,
         trusted_proxies: Vec::new(),
         public_metrics: false,
         operator_mfa_required: false,

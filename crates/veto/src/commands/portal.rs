@@ -5,32 +5,67 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use veto_portal::configuration::Settings;
+use veto_portal::configuration::{FileSettings, Settings};
 use veto_portal::startup::{Application, shutdown_signal};
 use veto_store::accounts::{Role, TokenRole};
 
-/// What `veto serve` was told beyond the defaults of `Settings`.
+/// What `veto serve` was told by flags (or their `VETO_*` variables); a
+/// value not given comes from `config` (veto.toml), then the default.
 pub struct ServeOptions {
-    pub listen: SocketAddr,
-    pub policy: String,
-    /// SMTP relay HOST:PORT and sender.
-    pub smtp: Option<(String, String)>,
+    pub config: Option<std::path::PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub public_url: Option<String>,
+    pub policy: Option<String>,
+    /// SMTP relay HOST:PORT, and the sender.
+    pub smtp: Option<String>,
+    pub mail_from: Option<String>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub public_metrics: bool,
     pub operator_mfa_required: bool,
 }
 
-pub async fn serve(home: &Path, options: ServeOptions) -> anyhow::Result<()> {
-    let listen = options.listen;
-    let policy = super::build::load_policy(&options.policy)?;
-    let mut settings = Settings::new(listen, home.to_path_buf(), policy);
-    settings.trusted_proxies = options.trusted_proxies;
-    settings.metrics_public = options.public_metrics;
-    settings.operator_mfa_required = options.operator_mfa_required;
-    if let Some((relay, from)) = options.smtp {
-        let (host, port) = relay.rsplit_once(':').context("--smtp takes HOST:PORT")?;
-        settings.smtp = Some((host.to_string(), port.parse().context("--smtp port")?, from));
+/// The settings of flags over file over defaults.
+fn settings_of(home: &Path, options: ServeOptions) -> anyhow::Result<Settings> {
+    let file = match &options.config {
+        Some(path) => FileSettings::read(path).map_err(anyhow::Error::msg)?,
+        None => FileSettings::default(),
+    };
+    let listen = options
+        .listen
+        .or(file.listen)
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let policy = options
+        .policy
+        .or(file.policy.clone())
+        .unwrap_or_else(|| "meta-2025".into());
+    let mut settings = Settings::new(listen, home.to_path_buf(), super::build::load_policy(&policy)?);
+    file.apply_limits(&mut settings);
+    if let Some(url) = options.public_url.or(file.public_url.clone()) {
+        veto_portal::configuration::check_public_url(&url).map_err(|m| anyhow::anyhow!("--public-url: {m}"))?;
+        settings.public_origin = Some(url.clone());
+        settings.public_url = url;
     }
+    settings.trusted_proxies = if options.trusted_proxies.is_empty() {
+        file.trusted_proxies.clone().unwrap_or_default()
+    } else {
+        options.trusted_proxies
+    };
+    settings.metrics_public = options.public_metrics || file.public_metrics.unwrap_or(false);
+    settings.operator_mfa_required = options.operator_mfa_required;
+    match (options.smtp.or(file.smtp), options.mail_from.or(file.mail_from)) {
+        (Some(relay), Some(from)) => {
+            let (host, port) = relay.rsplit_once(':').context("--smtp takes HOST:PORT")?;
+            settings.smtp = Some((host.to_string(), port.parse().context("--smtp port")?, from));
+        }
+        (None, None) => {}
+        _ => bail!("--smtp and --mail-from go together (flags, VETO_SMTP / VETO_MAIL_FROM, or veto.toml)"),
+    }
+    Ok(settings)
+}
+
+pub async fn serve(home: &Path, options: ServeOptions) -> anyhow::Result<()> {
+    let settings = settings_of(home, options)?;
+    let listen = settings.listen;
     let app = Application::build(settings).await?;
     eprintln!(
         "veto portal on http://{}:{} (state in {}); Ctrl-C or SIGTERM stops it",

@@ -1,12 +1,19 @@
 //! Checks an unlearning certificate ([`veto_core::certificate`]) against a
 //! ledger export, offline: the ledger must verify, the certificate must be
-//! signed by a key the ledger shows in force, and every claim must be what
-//! the cited entries say. A certificate that claims a removal the ledger
-//! does not hold, or hides one it does, is refused.
+//! signed by the key in force at the entry it cites as its head, and every
+//! claim must be what the entries up to that head say. Nothing may be left
+//! out: every objection of the person and every unlearning that names them
+//! must be listed. A certificate that claims a removal the ledger does not
+//! hold, or hides one it does, is refused.
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
-use veto_core::certificate::{CertModel, Certificate, Cited};
+use veto_core::certificate::{CertModel, CertRemoval, Certificate, Cited};
 use veto_core::ledger::{Entry, Head};
+
+/// The statuses a certificate may state.
+const STATUSES: [&str; 4] = ["removed", "pending", "kept_by_policy", "in_model"];
 
 /// What a verified certificate shows, in numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,22 +21,24 @@ pub struct Checked {
     pub objections: usize,
     pub models: usize,
     pub removed_from: usize,
+    /// The key that signed it: the one in force at its head entry.
+    pub key: String,
 }
 
-/// Every key the ledger shows in force at some point: the genesis key and
-/// each rotated-to key (the chain check has verified the rotations).
-fn keys(entries: &[Entry]) -> Vec<&str> {
+/// The key in force after `entries` (the chain check has verified the
+/// rotations): the genesis key, then each rotated-to key.
+fn key_in_force(entries: &[Entry]) -> Option<&str> {
     entries
         .iter()
         .filter(|e| e.kind == "ledger_created" || e.kind == "key_rotated")
         .filter_map(|e| e.payload.get("public_key").and_then(Value::as_str))
-        .collect()
+        .next_back()
 }
 
 fn cited<'a>(entries: &'a [Entry], c: &Cited, kind: &str, what: &str) -> Result<&'a Entry, String> {
     let e = entries
         .get(c.seq as usize)
-        .ok_or_else(|| format!("{what}: the ledger has no entry {}", c.seq))?;
+        .ok_or_else(|| format!("{what}: the ledger has no entry {} up to the certificate's head", c.seq))?;
     if e.hash != c.hash {
         return Err(format!(
             "{what}: entry {} has hash {}, the certificate says {}",
@@ -46,14 +55,18 @@ fn str_of<'a>(e: &'a Entry, field: &str) -> Option<&'a str> {
     e.payload.get(field).and_then(Value::as_str)
 }
 
+/// Whether a `model_unlearned` entry names `person_ref` among the removed.
+fn names(e: &Entry, person_ref: &str) -> bool {
+    e.kind == "model_unlearned"
+        && e.payload["removed"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["person_ref"].as_str() == Some(person_ref)))
+}
+
 /// Checks `cert` against the ledger export (`entries`, `head`);
 /// `trusted_key` as for `veto ledger verify`.
 pub fn check(cert: &Certificate, entries: &[Entry], head: &Head, trusted_key: Option<&str>) -> Result<Checked, String> {
     veto_core::ledger::verify(entries, head, trusted_key).map_err(|e| format!("the ledger does not verify: {e}"))?;
-    if !keys(entries).contains(&cert.public_key.as_str()) {
-        return Err("signed with a key this ledger never shows in force".into());
-    }
-    cert.verify_signature()?;
     let issued = entries
         .get(cert.ledger_seq as usize)
         .filter(|e| e.hash == cert.ledger_hash)
@@ -64,6 +77,54 @@ pub fn check(cert: &Certificate, entries: &[Entry], head: &Head, trusted_key: Op
             )
         })?;
     let known = &entries[..=issued.seq as usize];
+    let key = key_in_force(known).ok_or("the ledger names no key")?;
+    if cert.public_key != key {
+        return Err(format!(
+            "signed with a key other than the one in force at entry {}",
+            cert.ledger_seq
+        ));
+    }
+    cert.verify_signature()?;
+    check_objections(cert, known)?;
+    let listed: BTreeSet<&str> = cert.models.iter().map(|m| m.model_id.as_str()).collect();
+    if listed.len() != cert.models.len() {
+        return Err("a model is listed twice".into());
+    }
+    if let Some(e) = known
+        .iter()
+        .filter(|e| names(e, &cert.person_ref))
+        .find(|e| str_of(e, "model_id").is_none_or(|m| !listed.contains(m)))
+    {
+        return Err(format!(
+            "entry {} removed the person from a model the certificate leaves out",
+            e.seq
+        ));
+    }
+    for m in &cert.models {
+        check_model(known, &cert.person_ref, m)?;
+    }
+    Ok(Checked {
+        objections: cert.objections.len(),
+        models: cert.models.len(),
+        removed_from: cert.models.iter().filter(|m| m.status == "removed").count(),
+        key: key.to_string(),
+    })
+}
+
+/// The listed objections are exactly the person's `objection_filed`
+/// entries, each as stated, with the ledger's withdrawal.
+fn check_objections(cert: &Certificate, known: &[Entry]) -> Result<(), String> {
+    let filed: Vec<u64> = known
+        .iter()
+        .filter(|e| e.kind == "objection_filed" && str_of(e, "person_ref") == Some(&cert.person_ref))
+        .map(|e| e.seq)
+        .collect();
+    let listed: Vec<u64> = cert.objections.iter().map(|o| o.entry.seq).collect();
+    if filed != listed {
+        return Err(format!(
+            "the ledger holds the person's objections in entries {filed:?}, the certificate lists {listed:?}"
+        ));
+    }
     for o in &cert.objections {
         let e = cited(
             known,
@@ -72,7 +133,6 @@ pub fn check(cert: &Certificate, entries: &[Entry], head: &Head, trusted_key: Op
             &format!("objection {}", o.objection_id),
         )?;
         let same = str_of(e, "objection_id") == Some(&o.objection_id)
-            && str_of(e, "person_ref") == Some(&cert.person_ref)
             && str_of(e, "scope") == Some(&o.scope)
             && str_of(e, "filed_at") == Some(&o.filed_at);
         if !same {
@@ -90,29 +150,7 @@ pub fn check(cert: &Certificate, entries: &[Entry], head: &Head, trusted_key: Op
             ));
         }
     }
-    let mut removed_from = 0;
-    for m in &cert.models {
-        check_model(known, &cert.person_ref, m)?;
-        removed_from += usize::from(m.removed.is_some());
-    }
-    Ok(Checked {
-        objections: cert.objections.len(),
-        models: cert.models.len(),
-        removed_from,
-    })
-}
-
-/// The `model_unlearned` entries of `model_id` that removed `person_ref`.
-fn removals<'a>(entries: &'a [Entry], model_id: &str, person_ref: &str) -> Vec<&'a Entry> {
-    entries
-        .iter()
-        .filter(|e| e.kind == "model_unlearned" && str_of(e, "model_id") == Some(model_id))
-        .filter(|e| {
-            e.payload["removed"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|x| x["person_ref"].as_str() == Some(person_ref)))
-        })
-        .collect()
+    Ok(())
 }
 
 fn root_of(e: &Entry, shard: u32) -> Option<Option<String>> {
@@ -121,52 +159,75 @@ fn root_of(e: &Entry, shard: u32) -> Option<Option<String>> {
     Some(s["training_set_root"].as_str().map(str::to_string))
 }
 
+/// The model's last version in the ledger up to the head.
+fn latest_version(entries: &[Entry], model_id: &str) -> Option<u32> {
+    entries
+        .iter()
+        .filter(|e| {
+            (e.kind == "model_trained" || e.kind == "model_unlearned") && str_of(e, "model_id") == Some(model_id)
+        })
+        .filter_map(|e| e.payload["version"].as_u64())
+        .max()
+        .map(|v| v as u32)
+}
+
 fn check_model(entries: &[Entry], person_ref: &str, m: &CertModel) -> Result<(), String> {
     let what = format!("model {}", m.model_id);
     let trained = cited(entries, &m.trained, "model_trained", &what)?;
-    if str_of(trained, "model_id") != Some(&m.model_id) || str_of(trained, "snapshot_id") != Some(&m.snapshot_id) {
-        return Err(format!("{what}: entry {} names another model or snapshot", trained.seq));
-    }
-    let found = removals(entries, &m.model_id, person_ref);
-    let Some(r) = &m.removed else {
-        if let Some(e) = found.first() {
-            return Err(format!(
-                "{what}: entry {} removed the person, the certificate says {}",
-                e.seq, m.status
-            ));
-        }
-        if m.status == "removed" {
-            return Err(format!("{what}: status removed without a removal"));
-        }
-        return Ok(());
-    };
-    if m.status != "removed" {
-        return Err(format!("{what}: a removal with status {}", m.status));
-    }
-    let e = cited(entries, &r.entry, "model_unlearned", &what)?;
-    if found.first().map(|f| f.seq) != Some(e.seq) {
+    let first = str_of(trained, "model_id") == Some(&m.model_id)
+        && str_of(trained, "snapshot_id") == Some(&m.snapshot_id)
+        && trained.payload["version"].as_u64() == Some(1);
+    if !first {
         return Err(format!(
-            "{what}: entry {} is not the unlearning that removed the person",
-            e.seq
+            "{what}: entry {} is not version 1 of this model on this snapshot",
+            trained.seq
         ));
     }
+    if !STATUSES.contains(&m.status.as_str()) {
+        return Err(format!("{what}: unknown status {:?}", m.status));
+    }
+    let found: Vec<u64> = entries
+        .iter()
+        .filter(|e| names(e, person_ref) && str_of(e, "model_id") == Some(&m.model_id))
+        .map(|e| e.seq)
+        .collect();
+    let claimed: Vec<u64> = m.removals.iter().map(|r| r.entry.seq).collect();
+    if found != claimed {
+        return Err(format!(
+            "{what}: the ledger removed the person in entries {found:?}, the certificate says {claimed:?}"
+        ));
+    }
+    for r in &m.removals {
+        check_removal(entries, person_ref, m, r)?;
+    }
+    let latest = latest_version(entries, &m.model_id).unwrap_or(1);
+    let versions: Vec<u32> = match (m.status.as_str(), m.removals.last()) {
+        ("removed", Some(last)) => (1..last.version).collect(),
+        ("removed", None) => return Err(format!("{what}: status removed without a removal")),
+        _ => (1..=latest).collect(),
+    };
+    if m.versions_with_data != versions {
+        return Err(format!(
+            "{what}: versions with data are {versions:?} by the ledger, the certificate says {:?}",
+            m.versions_with_data
+        ));
+    }
+    Ok(())
+}
+
+fn check_removal(entries: &[Entry], person_ref: &str, m: &CertModel, r: &CertRemoval) -> Result<(), String> {
+    let what = format!("model {}", m.model_id);
+    let e = cited(entries, &r.entry, "model_unlearned", &what)?;
     let version = e.payload["version"].as_u64();
     let items = e.payload["removed"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["person_ref"].as_str() == Some(person_ref)))
         .and_then(|x| x["items"].as_u64());
-    if version != Some(u64::from(r.version))
-        || items != Some(r.items)
-        || e.at != r.at
-        || str_of(e, "model_id") != Some(&m.model_id)
-    {
+    if r.version < 2 || version != Some(u64::from(r.version)) || items != Some(r.items) || e.at != r.at {
         return Err(format!(
             "{what}: entry {} says version {version:?}, items {items:?}, at {}",
             e.seq, e.at
         ));
-    }
-    if m.versions_with_data != (1..r.version).collect::<Vec<_>>() {
-        return Err(format!("{what}: versions with data must be 1 to {}", r.version - 1));
     }
     let prev_kind = if r.version == 2 {
         "model_trained"
@@ -174,8 +235,9 @@ fn check_model(entries: &[Entry], person_ref: &str, m: &CertModel) -> Result<(),
         "model_unlearned"
     };
     let prev = cited(entries, &r.previous, prev_kind, &what)?;
-    let prev_version = prev.payload["version"].as_u64();
-    if str_of(prev, "model_id") != Some(&m.model_id) || prev_version != Some(u64::from(r.version - 1)) {
+    if str_of(prev, "model_id") != Some(&m.model_id)
+        || prev.payload["version"].as_u64() != Some(u64::from(r.version - 1))
+    {
         return Err(format!(
             "{what}: entry {} is not version {} of the model",
             prev.seq,
@@ -201,8 +263,11 @@ fn check_model(entries: &[Entry], person_ref: &str, m: &CertModel) -> Result<(),
             ));
         }
     }
-    if m.shard.is_some_and(|s| !claimed.contains(&u64::from(s))) {
-        return Err(format!("{what}: the person's shard was not retrained"));
+    match m.shard {
+        Some(shard) if claimed.contains(&u64::from(shard)) => Ok(()),
+        _ => Err(format!(
+            "{what}: the person's shard {:?} is not among the retrained {claimed:?}",
+            m.shard
+        )),
     }
-    Ok(())
 }

@@ -66,17 +66,21 @@ pub struct CertModel {
     pub items_in_snapshot: u64,
     /// The shard that held them, if any.
     pub shard: Option<u32>,
-    /// Versions trained with the person's data.
+    /// Versions trained with the person's data: up to the version before
+    /// the last removal when `removed`, else every version so far.
     pub versions_with_data: Vec<u32>,
-    /// `removed`, `pending` (an objection applies, unlearning is due),
-    /// `kept_by_policy` (the snapshot's policy keeps late objectors) or
-    /// `in_model` (no objection applies).
+    /// `removed` (nothing of theirs an objection covers is left),
+    /// `pending` (an objection applies to items still in it; unlearning is
+    /// due), `kept_by_policy` (the snapshot's policy keeps late objectors)
+    /// or `in_model` (no objection applies).
     pub status: String,
-    pub removed: Option<CertRemoval>,
+    /// Every unlearning that removed some of the person's items, in order
+    /// (a second objection can remove more later).
+    pub removals: Vec<CertRemoval>,
     pub membership: Option<CertMembership>,
     /// What the person contributed to the training sets, counted from the
     /// snapshot's files: of the current version while in the model, of the
-    /// last version with their data once removed. Attested by the
+    /// version before the last removal once removed. Attested by the
     /// signature; the ledger has no per-person counts.
     pub contribution: Option<CertContribution>,
 }
@@ -95,7 +99,7 @@ pub struct CertContribution {
     pub share: String,
 }
 
-/// The unlearning that removed the person from a model.
+/// An unlearning that removed the person's items from a model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertRemoval {

@@ -60,24 +60,30 @@ fn corrupt(message: String) -> StoreError {
     StoreError::Corrupt(message)
 }
 
-/// The unlearning that removed the person from the model, if any.
-fn removal(entries: &[Entry], model_id: &str, person_ref: &str) -> Result<Option<CertRemoval>, StoreError> {
+/// Every unlearning that removed some of the person's items from the
+/// model, in ledger order.
+fn removals(entries: &[Entry], model_id: &str, person_ref: &str) -> Result<Vec<CertRemoval>, StoreError> {
     let names = |e: &&Entry| {
         e.payload["removed"]
             .as_array()
             .is_some_and(|r| r.iter().any(|x| x["person_ref"].as_str() == Some(person_ref)))
     };
-    let Some(e) = entries
+    entries
         .iter()
         .filter(|e| e.kind == "model_unlearned" && str_of(e, "model_id") == Some(model_id))
-        .find(names)
-    else {
-        return Ok(None);
-    };
-    let version = e.payload["version"]
-        .as_u64()
-        .ok_or_else(|| corrupt(format!("ledger entry {}: model_unlearned without a version", e.seq)))?
-        as u32;
+        .filter(names)
+        .map(|e| removal(entries, model_id, person_ref, e))
+        .collect()
+}
+
+/// One removal, with the entry of the version before it.
+fn removal(entries: &[Entry], model_id: &str, person_ref: &str, e: &Entry) -> Result<CertRemoval, StoreError> {
+    let version = e.payload["version"].as_u64().filter(|&v| v >= 2).ok_or_else(|| {
+        corrupt(format!(
+            "ledger entry {}: model_unlearned without a version after 1",
+            e.seq
+        ))
+    })? as u32;
     let prev = version_entry(entries, model_id, version - 1)
         .ok_or_else(|| corrupt(format!("the ledger has no version {} of model {model_id}", version - 1)))?;
     let root = |entry: &Entry, shard: u64| {
@@ -103,14 +109,26 @@ fn removal(entries: &[Entry], model_id: &str, person_ref: &str) -> Result<Option
         .and_then(|a| a.iter().find(|x| x["person_ref"].as_str() == Some(person_ref)))
         .and_then(|x| x["items"].as_u64())
         .unwrap_or(0);
-    Ok(Some(CertRemoval {
+    Ok(CertRemoval {
         version,
         at: e.at.clone(),
         items,
         entry: cite(e),
         previous: cite(prev),
         shards,
-    }))
+    })
+}
+
+/// The model's last version in `entries`.
+fn latest_version(entries: &[Entry], model_id: &str) -> u32 {
+    entries
+        .iter()
+        .filter(|e| {
+            (e.kind == "model_trained" || e.kind == "model_unlearned") && str_of(e, "model_id") == Some(model_id)
+        })
+        .filter_map(|e| e.payload["version"].as_u64())
+        .max()
+        .unwrap_or(1) as u32
 }
 
 impl Store {
@@ -126,7 +144,7 @@ impl Store {
         let person_ref = veto_core::hashing::person_ref(&secret, person_id);
         let entries = self.ledger_entries().await?;
         let last = entries.last().ok_or_else(|| corrupt("the ledger is empty".into()))?;
-        let pending = self.pending_unlearnings(now).await?;
+        let pending = self.pending_unlearnings_of(now, Some(&person_ref)).await?;
         let (mut models, mut jobs) = (Vec::new(), Vec::new());
         for record in self.models().await? {
             if let Some(part) = self.model_part(&entries, &person_ref, &record, &pending).await? {
@@ -170,13 +188,8 @@ impl Store {
         let tokens_of = |shards: &serde_json::Value| -> Option<u64> {
             shards.as_array()?.iter().map(|s| s["tokens"].as_u64()).sum()
         };
-        let (version, total, removed) = match &part.removed {
-            None => (
-                record.version,
-                tokens_of(&manifest["shards"]),
-                manifest["removed_doc_ids"].clone(),
-            ),
-            Some(r) => {
+        let (version, total, removed) = match (part.status.as_str(), part.removals.last()) {
+            ("removed", Some(r)) => {
                 let prev = entries.get(r.previous.seq as usize);
                 (
                     r.version - 1,
@@ -184,6 +197,11 @@ impl Store {
                     serde_json::json!([]),
                 )
             }
+            _ => (
+                record.version,
+                tokens_of(&manifest["shards"]),
+                manifest["removed_doc_ids"].clone(),
+            ),
         };
         let Some(total_tokens) = total else {
             return Ok(None);
@@ -226,15 +244,18 @@ impl Store {
         let trained = version_entry(entries, &record.model_id, 1)
             .filter(|e| e.kind == "model_trained")
             .ok_or_else(|| corrupt(format!("the ledger has no model_trained entry for {}", record.model_id)))?;
-        let removed = removal(entries, &record.model_id, person_ref)?;
+        let removals = removals(entries, &record.model_id, person_ref)?;
         let waiting = pending
             .iter()
             .find(|w| w.model_id == record.model_id && w.person_ref == person_ref);
-        let (status, versions) = match (&removed, waiting) {
-            (Some(r), _) => ("removed", (1..r.version).collect()),
-            (None, Some(w)) if w.kept_by_policy => ("kept_by_policy", (1..=record.version).collect()),
-            (None, Some(_)) => ("pending", (1..=record.version).collect()),
-            (None, None) => ("in_model", (1..=record.version).collect()),
+        // Versions from the ledger read above, so the certificate agrees
+        // with its head even if an unlearning commits meanwhile.
+        let all: Vec<u32> = (1..=latest_version(entries, &record.model_id)).collect();
+        let (status, versions) = match (waiting, removals.last()) {
+            (Some(w), _) if w.kept_by_policy => ("kept_by_policy", all),
+            (Some(_), _) => ("pending", all),
+            (None, Some(last)) => ("removed", (1..last.version).collect()),
+            (None, None) => ("in_model", all),
         };
         Ok(Some(CertModel {
             model_id: record.model_id.clone(),
@@ -244,7 +265,7 @@ impl Store {
             shard: p.shard,
             versions_with_data: versions,
             status: status.to_string(),
-            removed,
+            removals,
             membership: None,
             contribution: None,
         }))

@@ -36,6 +36,16 @@ pub struct PendingUnlearning {
 impl Store {
     /// Every pending unlearning at `now`, oldest objection first.
     pub async fn pending_unlearnings(&self, now: DateTime<Utc>) -> Result<Vec<PendingUnlearning>, StoreError> {
+        self.pending_unlearnings_of(now, None).await
+    }
+
+    /// [`Store::pending_unlearnings`] of one person (`person_ref`), or of
+    /// everyone.
+    pub async fn pending_unlearnings_of(
+        &self,
+        now: DateTime<Utc>,
+        only: Option<&str>,
+    ) -> Result<Vec<PendingUnlearning>, StoreError> {
         let secret = self.secret().await?;
         let mut out = Vec::new();
         for model in self.models().await? {
@@ -52,13 +62,16 @@ impl Store {
             }
             let removed = removed_items(&model.manifest);
             for (person, objs) in by_person {
-                let late = objs.iter().any(|o| {
+                let late_one = |o: &Objection| {
                     unseen.as_ref().is_none_or(|u| u.contains(&o.objection_id)) || may_apply_after(o, snap.as_of)
-                });
-                if !late {
+                };
+                if !objs.iter().any(|o| late_one(o)) {
                     continue;
                 }
                 let person_ref = veto_core::hashing::person_ref(&secret, person);
+                if only.is_some_and(|r| r != person_ref) {
+                    continue;
+                }
                 let Some(p) = self
                     .lookup(&person_ref)
                     .await?
@@ -85,7 +98,7 @@ impl Store {
                 }
                 let filed_at = objs
                     .iter()
-                    .filter(|o| o.in_force_at(now))
+                    .filter(|o| late_one(o) && o.in_force_at(now))
                     .map(|o| o.filed_at)
                     .min()
                     .unwrap_or(now);

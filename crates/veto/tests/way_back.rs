@@ -100,7 +100,8 @@ fn a_late_objection_waits_is_unlearned_and_certified_against_the_ledger() {
         (m["status"].as_str(), m["versions_with_data"].clone()),
         (Some("removed"), serde_json::json!([1]))
     );
-    let removed = &m["removed"];
+    let removed = &m["removals"][0];
+    assert_eq!(m["removals"].as_array().unwrap().len(), 1);
     assert_eq!(
         (removed["version"].as_u64(), removed["items"].as_u64()),
         (Some(2), Some(included))
@@ -162,7 +163,7 @@ fn a_late_objection_waits_is_unlearned_and_certified_against_the_ledger() {
         &other,
         &["ledger", "export", "--out", other_ledger.to_str().unwrap()],
     ));
-    refused(&cert_file, &other_ledger, "never shows in force");
+    refused(&cert_file, &other_ledger, "REFUSED");
 }
 
 /// A late objector with included items on Facebook and on Instagram, and

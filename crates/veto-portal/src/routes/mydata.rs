@@ -106,7 +106,7 @@ fn model_rows(lang: Lang, cert: &veto_core::certificate::Certificate) -> Vec<(St
     cert.models
         .iter()
         .map(|m| {
-            let status = match (m.status.as_str(), &m.removed) {
+            let status = match (m.status.as_str(), m.removals.last()) {
                 ("removed", Some(r)) => format!("{} {} ({})", t.mydata_status_removed, r.version, r.at),
                 ("pending", _) => t.mydata_status_pending.to_string(),
                 ("kept_by_policy", _) => t.mydata_status_kept.to_string(),

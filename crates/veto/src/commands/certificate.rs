@@ -33,7 +33,7 @@ fn figures(r: &membership::MembershipReport) -> Option<CertMembership> {
 /// (built-in trainer only; a person whose items have no text has nothing to
 /// measure and gets none).
 async fn add_membership(store: &Store, cert: &mut Certificate, person: &str) -> anyhow::Result<()> {
-    for part in cert.models.iter_mut().filter(|m| m.removed.is_some()) {
+    for part in cert.models.iter_mut().filter(|m| m.status == "removed") {
         let record = store.model(&part.model_id).await?;
         let m: ModelManifest = serde_json::from_str(&record.manifest)?;
         if m.trainer_exec.is_some() {
@@ -68,7 +68,7 @@ pub async fn certificate_cmd(
     }
     let cert = store.sign_certificate(cert).await?;
     store.close().await;
-    let removed = cert.models.iter().filter(|m| m.removed.is_some()).count();
+    let removed = cert.models.iter().filter(|m| m.status == "removed").count();
     eprintln!(
         "Certificate for person {}: {} objection(s), {} model(s) trained with their data, removed from {removed}. \
          Check it offline: veto verify CERT --ledger LEDGER (veto ledger export --out LEDGER).",
@@ -87,11 +87,11 @@ pub fn verify_certificate(text: &str, path: &Path, ledger: &Path, trusted_key: O
     let checked = veto_audit::certificate::check(&cert, &entries, &head, trusted_key)
         .map_err(|e| anyhow::anyhow!("{}: REFUSED: {e}", path.display()))?;
     println!(
-        "OK: certificate for {} is signed by the installation and agrees with the ledger: {} objection(s), {} model(s), removed from {}.",
+        "OK: certificate for {} is signed by the key in force at its head entry and agrees with the ledger: {} objection(s), {} model(s), removed from {}.",
         cert.person_ref, checked.objections, checked.models, checked.removed_from
     );
     for m in &cert.models {
-        match &m.removed {
+        match m.removals.last() {
             Some(r) => println!(
                 "  {}: in version(s) {:?}; removed in version {} at {} ({} items, shard(s) {:?}; ledger entry {})",
                 m.model_id,

@@ -94,6 +94,22 @@ fn matched<'a>(members: &[&str], pool: &'a [String]) -> Vec<&'a str> {
     out
 }
 
+/// The manifest's entry of a shard the index names.
+fn shard_info<'a>(
+    snapshot: &'a veto_engine::Manifest,
+    snapshot_dir: &Path,
+    shard: u32,
+) -> Result<&'a veto_engine::manifest::ShardInfo, ModelsError> {
+    snapshot
+        .shards
+        .iter()
+        .find(|s| s.shard == shard)
+        .ok_or_else(|| ModelsError::Format {
+            path: snapshot_dir.join("manifest.json"),
+            message: format!("the index names shard {shard}, the manifest has no such shard"),
+        })
+}
+
 /// Runs the audit for `persons` on the model's current version.
 pub fn audit(
     model_dir: &Path,
@@ -118,14 +134,7 @@ pub fn audit(
     let mut member_texts: Vec<String> = Vec::new();
     let mut identical = true;
     for &shard in &shards {
-        let info = snapshot
-            .shards
-            .iter()
-            .find(|s| s.shard == shard)
-            .ok_or_else(|| ModelsError::Format {
-                path: snapshot_dir.join("manifest.json"),
-                message: format!("the index names shard {shard}, the manifest has no such shard"),
-            })?;
+        let info = shard_info(&snapshot, snapshot_dir, shard)?;
         let rows = read_shard(&snapshot_dir.join(&info.file))?;
         member_texts.extend(
             rows.iter()
@@ -249,14 +258,7 @@ pub fn standing(
     let shards: BTreeSet<u32> = docs.values().copied().collect();
     let mut out = Vec::new();
     for shard in shards {
-        let info = snapshot
-            .shards
-            .iter()
-            .find(|s| s.shard == shard)
-            .ok_or_else(|| ModelsError::Format {
-                path: snapshot_dir.join("manifest.json"),
-                message: format!("the index names shard {shard}, the manifest has no such shard"),
-            })?;
+        let info = shard_info(&snapshot, snapshot_dir, shard)?;
         let path = snapshot_dir.join(&info.file);
         let current = crate::data::TrainingSet::read(&path, &removed, threads)?;
         let mut without_them = removed.clone();

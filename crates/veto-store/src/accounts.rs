@@ -67,7 +67,7 @@ pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Account, StoreError> {
+fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreError> {
     let role: String = r.try_get("role")?;
     let role = match role.as_str() {
         "person" => Role::Person {
@@ -109,7 +109,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO accounts (username, role, person_id, email, password_hash, created_at_us, password_changed_at_us)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (username) DO UPDATE SET role = excluded.role, person_id = excluded.person_id,
                email = excluded.email, password_hash = excluded.password_hash,
                password_changed_at_us = excluded.password_changed_at_us,
@@ -125,7 +125,7 @@ impl Store {
         .execute(self.pool())
         .await?;
         // A new password ends every open session of the account.
-        sqlx::query("DELETE FROM sessions WHERE username = ?")
+        sqlx::query("DELETE FROM sessions WHERE username = $1")
             .bind(username)
             .execute(self.pool())
             .await?;
@@ -133,7 +133,7 @@ impl Store {
     }
 
     pub async fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE username = ?")
+        let row = sqlx::query("SELECT * FROM accounts WHERE username = $1")
             .bind(username)
             .fetch_optional(self.pool())
             .await?;
@@ -143,7 +143,7 @@ impl Store {
     /// Opens a session; returns the token for the cookie (only its hash is kept).
     pub async fn create_session(&self, username: &str, ttl: Duration) -> Result<(String, String), StoreError> {
         let (token, csrf) = (random_token(), random_token());
-        sqlx::query("INSERT INTO sessions (token_sha256, username, csrf_token, expires_at_us) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sessions (token_sha256, username, csrf_token, expires_at_us) VALUES ($1, $2, $3, $4)")
             .bind(sha256_hex(&token))
             .bind(username)
             .bind(&csrf)
@@ -156,7 +156,7 @@ impl Store {
     pub async fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
             "SELECT a.*, s.csrf_token FROM sessions s JOIN accounts a ON a.username = s.username
-             WHERE s.token_sha256 = ? AND s.expires_at_us > ?",
+             WHERE s.token_sha256 = $1 AND s.expires_at_us > $2",
         )
         .bind(sha256_hex(token))
         .bind(to_micros(now))
@@ -172,7 +172,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_sha256 = ?")
+        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
             .bind(sha256_hex(token))
             .execute(self.pool())
             .await?;
@@ -181,7 +181,7 @@ impl Store {
 
     /// Ends every session of an account ("log out everywhere"); returns how many.
     pub async fn delete_sessions_of(&self, username: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE username = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE username = $1")
             .bind(username)
             .execute(self.pool())
             .await?;
@@ -198,7 +198,7 @@ impl Store {
         };
         let now = Utc::now();
         let done = sqlx::query(
-            "INSERT INTO api_tokens (token_sha256, name, role, created_at_us, expires_at_us) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO api_tokens (token_sha256, name, role, created_at_us, expires_at_us) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(sha256_hex(&token))
@@ -221,7 +221,7 @@ impl Store {
     pub async fn api_token(&self, token: &str, now: DateTime<Utc>) -> Result<Option<(String, TokenRole)>, StoreError> {
         let row = sqlx::query(
             "SELECT name, role FROM api_tokens
-             WHERE token_sha256 = ? AND revoked_at_us IS NULL AND expires_at_us > ?",
+             WHERE token_sha256 = $1 AND revoked_at_us IS NULL AND expires_at_us > $2",
         )
         .bind(sha256_hex(token))
         .bind(to_micros(now))
@@ -257,7 +257,7 @@ impl Store {
     /// Revokes the token named `name` from now on; false if there is no
     /// such token or it was revoked already.
     pub async fn revoke_api_token(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at_us = ? WHERE name = ? AND revoked_at_us IS NULL")
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at_us = $1 WHERE name = $2 AND revoked_at_us IS NULL")
             .bind(to_micros(Utc::now()))
             .bind(name)
             .execute(self.pool())
@@ -269,7 +269,7 @@ impl Store {
     /// step record starts over. Sessions of the account end.
     pub async fn set_totp_secret(&self, username: &str, secret: Option<&str>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE accounts SET totp_secret = ?, totp_last_step = NULL WHERE username = ?")
+        let done = sqlx::query("UPDATE accounts SET totp_secret = $1, totp_last_step = NULL WHERE username = $2")
             .bind(secret)
             .bind(username)
             .execute(&mut *tx)
@@ -277,7 +277,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::Refused(format!("no account {username:?}")));
         }
-        sqlx::query("DELETE FROM sessions WHERE username = ?")
+        sqlx::query("DELETE FROM sessions WHERE username = $1")
             .bind(username)
             .execute(&mut *tx)
             .await?;
@@ -291,8 +291,8 @@ impl Store {
     /// replaying it) opens nothing a second time.
     pub async fn use_totp_step(&self, username: &str, step: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE accounts SET totp_last_step = ?
-             WHERE username = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            "UPDATE accounts SET totp_last_step = $1
+             WHERE username = $2 AND (totp_last_step IS NULL OR totp_last_step < $3)",
         )
         .bind(step)
         .bind(username)
@@ -312,13 +312,13 @@ impl Store {
         notice: Option<&crate::portal::NewMail>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE accounts SET password_hash = ?, password_changed_at_us = ? WHERE username = ?")
+        sqlx::query("UPDATE accounts SET password_hash = $1, password_changed_at_us = $2 WHERE username = $3")
             .bind(password_hash)
             .bind(to_micros(Utc::now()))
             .bind(username)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE username = ?")
+        sqlx::query("DELETE FROM sessions WHERE username = $1")
             .bind(username)
             .execute(&mut *tx)
             .await?;
@@ -331,7 +331,7 @@ impl Store {
 
     /// Deletes sessions that expired before `now`; returns how many.
     pub async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at_us <= ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at_us <= $1")
             .bind(to_micros(now))
             .execute(self.pool())
             .await?;

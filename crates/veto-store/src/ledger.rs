@@ -7,7 +7,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use rand::RngCore;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use veto_core::Objection;
 use veto_core::hashing::person_ref;
 use veto_core::ledger::{Entry, GENESIS_PREV, Head, rotation_message, sign_head};
@@ -19,7 +19,7 @@ pub(crate) fn rfc3339(t: chrono::DateTime<Utc>) -> String {
 }
 
 /// Appends one entry after the current last one.
-pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, kind: &str, payload: Value) -> Result<Entry, StoreError> {
+pub(crate) async fn append(tx: &mut Transaction<'_, Any>, kind: &str, payload: Value) -> Result<Entry, StoreError> {
     let last = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut **tx)
         .await?;
@@ -28,7 +28,7 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, kind: &str, payload
         None => (0, GENESIS_PREV.to_string()),
     };
     let entry = Entry::new(seq, kind, &rfc3339(Utc::now()), payload, &prev);
-    sqlx::query("INSERT INTO ledger (seq, format, kind, at, payload, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO ledger (seq, format, kind, at, payload, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(entry.seq as i64)
         .bind(u32::from(entry.format) as i64)
         .bind(&entry.kind)
@@ -42,7 +42,7 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Sqlite>, kind: &str, payload
 }
 
 pub(crate) async fn append_objection(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     secret: &[u8],
     o: &Objection,
 ) -> Result<(), StoreError> {
@@ -65,7 +65,7 @@ pub(crate) async fn append_objection(
     Ok(())
 }
 
-pub(crate) async fn append_snapshot(tx: &mut Transaction<'_, Sqlite>, s: &SnapshotRecord) -> Result<(), StoreError> {
+pub(crate) async fn append_snapshot(tx: &mut Transaction<'_, Any>, s: &SnapshotRecord) -> Result<(), StoreError> {
     let manifest: Value = serde_json::from_str(&s.manifest)
         .map_err(|e| StoreError::Corrupt(format!("manifest of {}: {e}", s.snapshot_id)))?;
     let shards: Vec<Value> = manifest["shards"]
@@ -218,7 +218,7 @@ impl Store {
             json!({ "public_key": new_public, "signature_by_previous_key": signature }),
         )
         .await?;
-        sqlx::query("UPDATE installation SET value = ? WHERE key = 'signing_key'")
+        sqlx::query("UPDATE installation SET value = $1 WHERE key = 'signing_key'")
             .bind(hex::encode(seed))
             .execute(&mut *tx)
             .await?;
@@ -233,7 +233,7 @@ impl crate::Store {
     /// `seq`: what a build that read the objections at `seq` did not see.
     pub async fn objections_recorded_after(&self, seq: u64) -> Result<std::collections::BTreeSet<String>, StoreError> {
         let payloads: Vec<String> = sqlx::query_scalar(
-            "SELECT payload FROM ledger WHERE seq > ? AND kind IN ('objection_filed', 'objection_withdrawn')",
+            "SELECT payload FROM ledger WHERE seq > $1 AND kind IN ('objection_filed', 'objection_withdrawn')",
         )
         .bind(seq as i64)
         .fetch_all(&self.pool)

@@ -30,7 +30,7 @@ pub struct PersonModel {
     pub unlearned: Option<(u32, DateTime<Utc>)>,
 }
 
-fn record(r: &sqlx::sqlite::SqliteRow) -> Result<ModelRecord, StoreError> {
+fn record(r: &sqlx::any::AnyRow) -> Result<ModelRecord, StoreError> {
     Ok(ModelRecord {
         model_id: r.try_get("model_id")?,
         snapshot_id: r.try_get("snapshot_id")?,
@@ -52,7 +52,7 @@ impl Store {
         op: Option<&mut Operation>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT path FROM models WHERE model_id = ?")
+        let existing: Option<String> = sqlx::query_scalar("SELECT path FROM models WHERE model_id = $1")
             .bind(&m.model_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -62,7 +62,7 @@ impl Store {
                 m.model_id
             )));
         }
-        sqlx::query("INSERT INTO models (model_id, snapshot_id, path, version, trained_at_us, manifest) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO models (model_id, snapshot_id, path, version, trained_at_us, manifest) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&m.model_id)
             .bind(&m.snapshot_id)
             .bind(&m.path)
@@ -101,7 +101,7 @@ impl Store {
         manifest_file: &std::path::Path,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE models SET version = ?, manifest = ? WHERE model_id = ? AND version = ?")
+        let done = sqlx::query("UPDATE models SET version = $1, manifest = $2 WHERE model_id = $3 AND version = $4")
             .bind(i64::from(version))
             .bind(manifest)
             .bind(model_id)
@@ -115,7 +115,7 @@ impl Store {
         }
         for r in person_refs {
             sqlx::query(
-                "INSERT INTO model_unlearning (model_id, person_ref, version, done_at_us) VALUES (?, ?, ?, ?)
+                "INSERT INTO model_unlearning (model_id, person_ref, version, done_at_us) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (model_id, person_ref) DO NOTHING",
             )
             .bind(model_id)
@@ -143,8 +143,8 @@ impl Store {
 
     /// One model by id (or a unique id prefix).
     pub async fn model(&self, id: &str) -> Result<ModelRecord, StoreError> {
-        let rows = sqlx::query("SELECT * FROM models WHERE model_id = ? OR model_id LIKE ? || '%'")
-            .bind(id)
+        // A prefix compared as text, not LIKE: the id is user input.
+        let rows = sqlx::query("SELECT * FROM models WHERE substr(model_id, 1, length($1)) = $1")
             .bind(id)
             .fetch_all(self.pool())
             .await?;
@@ -167,7 +167,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.*, u.version AS unlearned_version, u.done_at_us
              FROM models m
-             LEFT JOIN model_unlearning u ON u.model_id = m.model_id AND u.person_ref = ?
+             LEFT JOIN model_unlearning u ON u.model_id = m.model_id AND u.person_ref = $1
              ORDER BY m.trained_at_us, m.model_id",
         )
         .bind(person_ref)

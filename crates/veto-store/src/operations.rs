@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use rand::RngCore;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use veto_core::time::to_micros;
 
 use crate::lock::{self, Lock};
@@ -211,7 +211,7 @@ fn undo_files(op_id: &str, staging: &Path, dest: Option<&Path>) -> Result<(), St
 
 impl Store {
     async fn set_state(&self, op_id: &str, state: OpState, dest: Option<&Path>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE operations SET state = ?, dest = coalesce(?, dest), updated_at_us = ? WHERE op_id = ?")
+        sqlx::query("UPDATE operations SET state = $1, dest = coalesce($2, dest), updated_at_us = $3 WHERE op_id = $4")
             .bind(state.as_str())
             .bind(dest.map(|d| d.display().to_string()))
             .bind(to_micros(Utc::now()))
@@ -259,7 +259,7 @@ impl Store {
         let now = to_micros(Utc::now());
         sqlx::query(
             "INSERT INTO operations (op_id, kind, target, state, staging, pid, started_at_us, updated_at_us)
-             VALUES (?, ?, ?, 'intent', ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, 'intent', $4, $5, $6, $7)",
         )
         .bind(op_id)
         .bind(kind.as_str())
@@ -300,7 +300,7 @@ impl Store {
         // after it is still in state staged, and its recovery must find the
         // files (at dest, once the staging directory is gone) and hold the
         // same lock as anyone who uses dest.
-        sqlx::query("UPDATE operations SET resource = ?, dest = ? WHERE op_id = ?")
+        sqlx::query("UPDATE operations SET resource = $1, dest = $2 WHERE op_id = $3")
             .bind(resource)
             .bind(dest.display().to_string())
             .bind(&op.op_id)
@@ -325,7 +325,7 @@ impl Store {
     /// and `finish` (files derived from the record) is what a recovery
     /// rewrites if the command dies before it has.
     pub(crate) async fn operation_recorded(
-        tx: &mut Transaction<'_, Sqlite>,
+        tx: &mut Transaction<'_, Any>,
         op: &Operation,
         finish: &[(PathBuf, String)],
     ) -> Result<(), StoreError> {
@@ -340,7 +340,7 @@ impl Store {
             .iter()
             .map(|(p, t)| (p.display().to_string(), t.as_str()))
             .collect();
-        sqlx::query("UPDATE operations SET state = 'recorded', finish = ?, updated_at_us = ? WHERE op_id = ?")
+        sqlx::query("UPDATE operations SET state = 'recorded', finish = $1, updated_at_us = $2 WHERE op_id = $3")
             .bind(serde_json::to_string(&finish).map_err(|e| StoreError::Internal(e.to_string()))?)
             .bind(to_micros(Utc::now()))
             .bind(&op.op_id)
@@ -374,7 +374,7 @@ impl Store {
     /// Ends an operation that turned out to have nothing to record (an
     /// identical snapshot already on file): its staging directory goes.
     pub async fn abandon_operation(&self, op: Operation, note: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE operations SET note = ? WHERE op_id = ?")
+        sqlx::query("UPDATE operations SET note = $1 WHERE op_id = $2")
             .bind(note)
             .bind(&op.op_id)
             .execute(self.pool())
@@ -422,7 +422,7 @@ struct Unfinished {
 impl Store {
     async fn unfinished(&self, op_id: Option<&str>) -> Result<Vec<Unfinished>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM operations WHERE state NOT IN ('done', 'rolled_back') AND (? IS NULL OR op_id = ?)
+            "SELECT * FROM operations WHERE state NOT IN ('done', 'rolled_back') AND ($1 IS NULL OR op_id = $2)
              ORDER BY started_at_us, op_id",
         )
         .bind(op_id)
@@ -511,7 +511,7 @@ impl Store {
     /// Whether an unfinished operation names `dest` as its destination.
     pub async fn unfinished_at(&self, dest: &Path) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM operations WHERE dest = ? AND state NOT IN ('done', 'rolled_back')",
+            "SELECT count(*) FROM operations WHERE dest = $1 AND state NOT IN ('done', 'rolled_back')",
         )
         .bind(dest.display().to_string())
         .fetch_one(self.pool())
@@ -530,7 +530,7 @@ impl Store {
             undo_files(&op.op_id, &op.staging, op.dest.as_deref())?;
             OpState::RolledBack
         };
-        sqlx::query("UPDATE operations SET state = ?, note = ?, updated_at_us = ? WHERE op_id = ?")
+        sqlx::query("UPDATE operations SET state = $1, note = $2, updated_at_us = $3 WHERE op_id = $4")
             .bind(outcome.as_str())
             .bind(format!("recovered from {}", op.state.as_str()))
             .bind(to_micros(Utc::now()))

@@ -7,7 +7,7 @@
 //! one fsync.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use veto_core::Objection;
 use veto_core::time::{from_micros, to_micros};
 
@@ -97,13 +97,13 @@ pub struct OutboxMail {
 
 /// What an idempotency key already answers for, if anything.
 async fn replay(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     key: &str,
     request_sha256: Option<&str>,
 ) -> Result<Option<Filed>, StoreError> {
     let row = sqlx::query(
         "SELECT o.*, k.request_sha256 AS key_request FROM idempotency_keys k
-         JOIN objections o ON o.objection_id = k.objection_id WHERE k.scoped_key = ?",
+         JOIN objections o ON o.objection_id = k.objection_id WHERE k.scoped_key = $1",
     )
     .bind(key)
     .fetch_optional(&mut **tx)
@@ -125,11 +125,11 @@ async fn replay(
     }))
 }
 
-async fn insert_objection(tx: &mut Transaction<'_, Sqlite>, n: &NewObjection, now: i64) -> Result<(), StoreError> {
+async fn insert_objection(tx: &mut Transaction<'_, Any>, n: &NewObjection, now: i64) -> Result<(), StoreError> {
     let o = &n.objection;
     sqlx::query(
         "INSERT INTO objections (objection_id, person_id, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us, reason)
-         VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
     )
     .bind(&o.objection_id)
     .bind(&o.person_id)
@@ -142,7 +142,7 @@ async fn insert_objection(tx: &mut Transaction<'_, Sqlite>, n: &NewObjection, no
     .await?;
     if let Some(key) = &n.idempotency_key {
         sqlx::query(
-            "INSERT INTO idempotency_keys (scoped_key, objection_id, created_at_us, request_sha256) VALUES (?, ?, ?, ?)",
+            "INSERT INTO idempotency_keys (scoped_key, objection_id, created_at_us, request_sha256) VALUES ($1, $2, $3, $4)",
         )
         .bind(key)
         .bind(&o.objection_id)
@@ -154,8 +154,8 @@ async fn insert_objection(tx: &mut Transaction<'_, Sqlite>, n: &NewObjection, no
     Ok(())
 }
 
-pub(crate) async fn queue_mail(tx: &mut Transaction<'_, Sqlite>, mail: &NewMail) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at_us) VALUES (?, ?, ?, ?)")
+pub(crate) async fn queue_mail(tx: &mut Transaction<'_, Any>, mail: &NewMail) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at_us) VALUES ($1, $2, $3, $4)")
         .bind(&mail.recipient)
         .bind(&mail.subject)
         .bind(&mail.body)
@@ -198,7 +198,7 @@ impl Store {
     /// The email of the account that belongs to `person_id`, if it has one.
     pub async fn email_of_person(&self, person_id: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query(
-            "SELECT email FROM accounts WHERE person_id = ? AND email IS NOT NULL AND trim(email) <> ''
+            "SELECT email FROM accounts WHERE person_id = $1 AND email IS NOT NULL AND trim(email) <> ''
              ORDER BY username LIMIT 1",
         )
         .bind(person_id)
@@ -208,7 +208,7 @@ impl Store {
     }
 
     pub async fn objection(&self, objection_id: &str) -> Result<Option<Objection>, StoreError> {
-        let row = sqlx::query("SELECT * FROM objections WHERE objection_id = ?")
+        let row = sqlx::query("SELECT * FROM objections WHERE objection_id = $1")
             .bind(objection_id)
             .fetch_optional(self.pool())
             .await?;
@@ -216,7 +216,7 @@ impl Store {
     }
 
     pub async fn objections_of(&self, person_id: &str) -> Result<Vec<Objection>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM objections WHERE person_id = ? ORDER BY filed_at_us, objection_id")
+        let rows = sqlx::query("SELECT * FROM objections WHERE person_id = $1 ORDER BY filed_at_us, objection_id")
             .bind(person_id)
             .fetch_all(self.pool())
             .await?;
@@ -235,7 +235,7 @@ impl Store {
         mail: Option<&NewMail>,
     ) -> Result<Option<Objection>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query("SELECT * FROM objections WHERE objection_id = ? AND person_id = ?")
+        let row = sqlx::query("SELECT * FROM objections WHERE objection_id = $1 AND person_id = $2")
             .bind(objection_id)
             .bind(person_id)
             .fetch_optional(&mut *tx)
@@ -244,7 +244,7 @@ impl Store {
         let mut o = objection_from_row(&row)?;
         if o.withdrawn_at.is_none() {
             let at = at.max(o.filed_at);
-            sqlx::query("UPDATE objections SET withdrawn_at_us = ? WHERE objection_id = ?")
+            sqlx::query("UPDATE objections SET withdrawn_at_us = $1 WHERE objection_id = $2")
                 .bind(to_micros(at))
                 .bind(objection_id)
                 .execute(&mut *tx)
@@ -280,7 +280,7 @@ impl Store {
         let since = to_micros(t.created_at - limit.1);
         let row = sqlx::query(
             "SELECT count(*) AS sent, min(created_at_us) AS oldest FROM third_party_objections
-             WHERE lower(email) = lower(?) AND created_at_us > ?",
+             WHERE lower(email) = lower($1) AND created_at_us > $2",
         )
         .bind(&t.email)
         .bind(since)
@@ -299,7 +299,7 @@ impl Store {
             .transpose()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO third_party_objections (id, email, known_as, token_sha256, created_at_us, subject) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO third_party_objections (id, email, known_as, token_sha256, created_at_us, subject) VALUES ($1, $2, $3, $4, $5, $6)",
         )
             .bind(&t.id)
             .bind(&t.email)
@@ -322,10 +322,11 @@ impl Store {
     /// Whether a one-time link is still unused (reading only: the page the
     /// link opens must not confirm anything, since mail scanners open links).
     pub async fn third_party_pending(&self, token: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM third_party_objections WHERE token_sha256 = ? AND verified_at_us IS NULL")
-            .bind(sha256_hex(token))
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT 1 FROM third_party_objections WHERE token_sha256 = $1 AND verified_at_us IS NULL")
+                .bind(sha256_hex(token))
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.is_some())
     }
 
@@ -336,13 +337,14 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<ThirdPartyObjection>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query("SELECT * FROM third_party_objections WHERE token_sha256 = ? AND verified_at_us IS NULL")
-            .bind(sha256_hex(token))
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM third_party_objections WHERE token_sha256 = $1 AND verified_at_us IS NULL")
+                .bind(sha256_hex(token))
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(r) = row else { return Ok(None) };
         let id: String = r.try_get("id")?;
-        sqlx::query("UPDATE third_party_objections SET verified_at_us = ? WHERE id = ?")
+        sqlx::query("UPDATE third_party_objections SET verified_at_us = $1 WHERE id = $2")
             .bind(to_micros(at))
             .bind(&id)
             .execute(&mut *tx)
@@ -372,7 +374,7 @@ impl Store {
 
     /// Mails not yet handed to a sender, oldest first.
     pub async fn pending_mail(&self, limit: i64) -> Result<Vec<OutboxMail>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at_us IS NULL ORDER BY id LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at_us IS NULL ORDER BY id LIMIT $1")
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
@@ -389,7 +391,7 @@ impl Store {
     }
 
     pub async fn mark_mail_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET sent_at_us = ? WHERE id = ?")
+        sqlx::query("UPDATE outbox SET sent_at_us = $1 WHERE id = $2")
             .bind(to_micros(at))
             .bind(id)
             .execute(self.pool())
@@ -400,7 +402,7 @@ impl Store {
     /// Deletes mails handed to a sender before `before` (their bodies hold
     /// receipts and links); returns how many. Unsent mail stays.
     pub async fn purge_sent_mail(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM outbox WHERE sent_at_us IS NOT NULL AND sent_at_us < ?")
+        let done = sqlx::query("DELETE FROM outbox WHERE sent_at_us IS NOT NULL AND sent_at_us < $1")
             .bind(to_micros(before))
             .execute(self.pool())
             .await?;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use veto_core::Screening;
 use veto_core::time::{from_micros, to_micros};
 
@@ -53,24 +53,25 @@ pub struct ObjectorRecord {
 /// operator's decision stands against a build that read its inputs before
 /// it.
 pub(crate) async fn record(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     snapshot_id: &str,
     screenings: &[Screening],
 ) -> Result<(), StoreError> {
     let now = to_micros(Utc::now());
     for s in screenings {
         let state = if s.held { "pending" } else { "clear" };
-        let before: Option<String> = sqlx::query_scalar("SELECT state FROM subject_reviews WHERE objection_id = ?")
+        let before: Option<String> = sqlx::query_scalar("SELECT state FROM subject_reviews WHERE objection_id = $1")
             .bind(&s.objection_id)
             .fetch_optional(&mut **tx)
             .await?;
         sqlx::query(
             "INSERT INTO subject_reviews (objection_id, authors, threshold, state, screened_at_us, snapshot_id)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (objection_id) DO UPDATE SET
-                 authors = MAX(authors, excluded.authors),
-                 state = CASE WHEN state IN ('approved', 'rejected') THEN state
-                              WHEN excluded.state = 'pending' THEN 'pending' ELSE state END",
+                 authors = CASE WHEN subject_reviews.authors > excluded.authors
+                                THEN subject_reviews.authors ELSE excluded.authors END,
+                 state = CASE WHEN subject_reviews.state IN ('approved', 'rejected') THEN subject_reviews.state
+                              WHEN excluded.state = 'pending' THEN 'pending' ELSE subject_reviews.state END",
         )
         .bind(&s.objection_id)
         .bind(s.authors as i64)
@@ -97,9 +98,9 @@ pub(crate) async fn record(
 
 /// Forgets the screening of cleared objections inside `tx`, so that the
 /// next build screens them again.
-pub(crate) async fn forget_clear(tx: &mut Transaction<'_, Sqlite>, ids: &[String]) -> Result<(), StoreError> {
+pub(crate) async fn forget_clear(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<(), StoreError> {
     for id in ids {
-        sqlx::query("DELETE FROM subject_reviews WHERE objection_id = ? AND state = 'clear'")
+        sqlx::query("DELETE FROM subject_reviews WHERE objection_id = $1 AND state = 'clear'")
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -109,26 +110,34 @@ pub(crate) async fn forget_clear(tx: &mut Transaction<'_, Sqlite>, ids: &[String
 
 /// Records mentions per objector inside `tx`.
 pub(crate) async fn record_mentions(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     snapshot_id: &str,
     mentions: &[(String, u64)],
 ) -> Result<(), StoreError> {
     // Many rows a build (one per objector named): in statements of 500,
     // not one round trip each.
     for chunk in mentions.chunks(500) {
-        let mut q =
-            sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO mention_counts (snapshot_id, subject_ref, mentions) ");
-        q.push_values(chunk, |mut row, (subject_ref, n)| {
-            row.push_bind(snapshot_id).push_bind(subject_ref).push_bind(*n as i64);
-        });
-        q.push(" ON CONFLICT (snapshot_id, subject_ref) DO UPDATE SET mentions = excluded.mentions");
-        q.build().execute(&mut **tx).await?;
+        // `$N` placeholders by hand: `QueryBuilder<Any>` writes `?`, which
+        // PostgreSQL does not take.
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO mention_counts (snapshot_id, subject_ref, mentions) VALUES {}
+             ON CONFLICT (snapshot_id, subject_ref) DO UPDATE SET mentions = excluded.mentions",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(snapshot_id);
+        for (subject_ref, n) in chunk {
+            q = q.bind(subject_ref).bind(*n as i64);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
 /// Every screened objection's state, by objection id.
-pub(crate) async fn states_on(conn: &mut sqlx::SqliteConnection) -> Result<HashMap<String, String>, StoreError> {
+pub(crate) async fn states_on(conn: &mut sqlx::AnyConnection) -> Result<HashMap<String, String>, StoreError> {
     let rows = sqlx::query("SELECT objection_id, state FROM subject_reviews")
         .fetch_all(&mut *conn)
         .await?;
@@ -156,7 +165,7 @@ impl Store {
     /// One objection's review state (`clear`, `pending`, `approved`,
     /// `rejected`), None when no build has screened it.
     pub async fn review_state(&self, objection_id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT state FROM subject_reviews WHERE objection_id = ?")
+        let row = sqlx::query("SELECT state FROM subject_reviews WHERE objection_id = $1")
             .bind(objection_id)
             .fetch_optional(self.pool())
             .await?;
@@ -165,7 +174,7 @@ impl Store {
 
     /// Whether the portal's non-user form has an objection with this id.
     pub async fn third_party_objection_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM third_party_objections WHERE id = ?")
+        let row = sqlx::query("SELECT 1 FROM third_party_objections WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -219,8 +228,8 @@ impl Store {
             Decision::Reject => "rejected",
         };
         let done = sqlx::query(
-            "UPDATE subject_reviews SET state = ?, decided_at_us = ?, decided_by = ?
-             WHERE objection_id = ? AND state = 'pending'",
+            "UPDATE subject_reviews SET state = $1, decided_at_us = $2, decided_by = $3
+             WHERE objection_id = $4 AND state = 'pending'",
         )
         .bind(state)
         .bind(to_micros(Utc::now()))
@@ -242,7 +251,7 @@ impl Store {
     /// Mentions of one objector redacted in each snapshot that has any
     /// (`subject_ref`: [`third_party_ref`] of an objection id).
     pub async fn mentions_of(&self, subject_ref: &str) -> Result<HashMap<String, u64>, StoreError> {
-        let rows = sqlx::query("SELECT snapshot_id, mentions FROM mention_counts WHERE subject_ref = ?")
+        let rows = sqlx::query("SELECT snapshot_id, mentions FROM mention_counts WHERE subject_ref = $1")
             .bind(subject_ref)
             .fetch_all(self.pool())
             .await?;

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 use veto_core::time::{from_micros, to_micros};
 use veto_core::{Subject, SubjectObjection, ThirdParty};
 
@@ -21,7 +21,7 @@ fn subject_from(text: &str) -> Result<Subject, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("subject_objections.subject: {e}")))
 }
 
-fn row_to_objection(r: &sqlx::sqlite::SqliteRow) -> Result<SubjectObjection, StoreError> {
+fn row_to_objection(r: &sqlx::any::AnyRow) -> Result<SubjectObjection, StoreError> {
     let scope: String = r.try_get("scope")?;
     let channel: String = r.try_get("channel")?;
     Ok(SubjectObjection {
@@ -38,18 +38,18 @@ fn row_to_objection(r: &sqlx::sqlite::SqliteRow) -> Result<SubjectObjection, Sto
 /// An id already on file with the same content is counted as unchanged;
 /// with other content (or as a user's objection) it is refused.
 pub(crate) async fn insert(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     secret: &[u8],
     objections: &[SubjectObjection],
 ) -> Result<ImportCounts, StoreError> {
     let mut counts = ImportCounts::default();
     let now = to_micros(Utc::now());
     for o in objections {
-        let person = sqlx::query("SELECT 1 FROM objections WHERE objection_id = ?")
+        let person = sqlx::query("SELECT 1 FROM objections WHERE objection_id = $1")
             .bind(&o.objection_id)
             .fetch_optional(&mut **tx)
             .await?;
-        let existing = sqlx::query("SELECT * FROM subject_objections WHERE objection_id = ?")
+        let existing = sqlx::query("SELECT * FROM subject_objections WHERE objection_id = $1")
             .bind(&o.objection_id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -68,7 +68,7 @@ pub(crate) async fn insert(
         let subject = subject_json(&o.subject);
         sqlx::query(
             "INSERT INTO subject_objections (objection_id, subject, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&o.objection_id)
         .bind(&subject)
@@ -120,7 +120,7 @@ impl Store {
 /// [`Store::third_parties_in_force`] on one connection (inside the caller's
 /// read transaction, for a build: [`Store::build_inputs`]).
 pub(crate) async fn third_parties_on(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     at: DateTime<Utc>,
 ) -> Result<Vec<ThirdParty>, StoreError> {
     let reviews = crate::reviews::states_on(&mut *conn).await?;
@@ -144,7 +144,7 @@ pub(crate) async fn third_parties_on(
     }
     let rows = sqlx::query(
         "SELECT id, email, known_as, subject FROM third_party_objections
-             WHERE verified_at_us IS NOT NULL AND verified_at_us <= ? ORDER BY id",
+             WHERE verified_at_us IS NOT NULL AND verified_at_us <= $1 ORDER BY id",
     )
     .bind(to_micros(at))
     .fetch_all(&mut *conn)

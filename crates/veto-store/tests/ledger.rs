@@ -20,75 +20,78 @@ fn objection(id: &str, person: &str, withdrawn: bool) -> Objection {
 #[tokio::test]
 async fn every_objection_is_in_the_ledger_without_the_person_id_in_clear() {
     let home = tempfile::tempdir().unwrap();
-    let store = Store::open(home.path()).await.unwrap();
-    store
-        .import_objections(&[
-            objection("o-1", "erika.mustermann", false),
-            objection("o-2", "max.mustermann", true),
-        ])
-        .await
-        .unwrap();
-    let entries = store.ledger_entries().await.unwrap();
-    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "ledger_created",
-            "objection_filed",
-            "objection_filed",
-            "objection_withdrawn"
-        ]
-    );
-    let text = serde_json::to_string(&entries).unwrap();
-    assert!(!text.contains("mustermann"), "person ids must not appear in clear");
-    let secret = store.secret().await.unwrap();
-    assert_eq!(
-        entries[1].payload["person_ref"],
-        veto_core::hashing::person_ref(&secret, "erika.mustermann")
-    );
+    for store in veto_store::testing::stores(home.path()).await {
+        store
+            .import_objections(&[
+                objection("o-1", "erika.mustermann", false),
+                objection("o-2", "max.mustermann", true),
+            ])
+            .await
+            .unwrap();
+        let entries = store.ledger_entries().await.unwrap();
+        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "ledger_created",
+                "objection_filed",
+                "objection_filed",
+                "objection_withdrawn"
+            ]
+        );
+        let text = serde_json::to_string(&entries).unwrap();
+        assert!(!text.contains("mustermann"), "person ids must not appear in clear");
+        let secret = store.secret().await.unwrap();
+        assert_eq!(
+            entries[1].payload["person_ref"],
+            veto_core::hashing::person_ref(&secret, "erika.mustermann")
+        );
 
-    let head = store.signed_head().await.unwrap();
-    let genesis_key = store.public_key().await.unwrap();
-    assert_eq!(
-        veto_core::ledger::verify(&entries, &head, Some(&genesis_key)).unwrap(),
-        genesis_key
-    );
+        let head = store.signed_head().await.unwrap();
+        let genesis_key = store.public_key().await.unwrap();
+        assert_eq!(
+            veto_core::ledger::verify(&entries, &head, Some(&genesis_key)).unwrap(),
+            genesis_key
+        );
 
-    // A re-import adds nothing to the ledger.
-    store
-        .import_objections(&[objection("o-1", "erika.mustermann", false)])
-        .await
-        .unwrap();
-    assert_eq!(store.ledger_entries().await.unwrap().len(), 4);
+        // A re-import adds nothing to the ledger.
+        store
+            .import_objections(&[objection("o-1", "erika.mustermann", false)])
+            .await
+            .unwrap();
+        assert_eq!(store.ledger_entries().await.unwrap().len(), 4);
+    }
 }
 
 #[tokio::test]
 async fn after_a_key_rotation_the_ledger_still_verifies_from_the_genesis_key() {
     let home = tempfile::tempdir().unwrap();
-    let store = Store::open(home.path()).await.unwrap();
-    let genesis_key = store.public_key().await.unwrap();
-    let new_key = store.rotate_signing_key().await.unwrap();
-    assert_ne!(new_key, genesis_key);
-    store
-        .import_objections(&[objection("o-1", "p-1", false)])
-        .await
-        .unwrap();
-    let (entries, head) = (
-        store.ledger_entries().await.unwrap(),
-        store.signed_head().await.unwrap(),
-    );
-    assert_eq!(head.public_key, new_key);
-    assert_eq!(
-        veto_core::ledger::verify(&entries, &head, Some(&genesis_key)).unwrap(),
-        new_key
-    );
-    store.close().await;
-    // The key and the chain survive a reopen.
-    let store = Store::open(home.path()).await.unwrap();
-    assert_eq!(store.public_key().await.unwrap(), new_key);
-    let (entries, head) = (
-        store.ledger_entries().await.unwrap(),
-        store.signed_head().await.unwrap(),
-    );
-    assert!(veto_core::ledger::verify(&entries, &head, Some(&genesis_key)).is_ok());
+    for store in veto_store::testing::stores(home.path()).await {
+        let genesis_key = store.public_key().await.unwrap();
+        let new_key = store.rotate_signing_key().await.unwrap();
+        assert_ne!(new_key, genesis_key);
+        store
+            .import_objections(&[objection("o-1", "p-1", false)])
+            .await
+            .unwrap();
+        let (entries, head) = (
+            store.ledger_entries().await.unwrap(),
+            store.signed_head().await.unwrap(),
+        );
+        assert_eq!(head.public_key, new_key);
+        assert_eq!(
+            veto_core::ledger::verify(&entries, &head, Some(&genesis_key)).unwrap(),
+            new_key
+        );
+        let (home, database) = (store.home().to_path_buf(), store.database().clone());
+        store.close().await;
+        // The key and the chain survive a reopen.
+        let store = Store::open_at(&home, &database).await.unwrap();
+        assert_eq!(store.public_key().await.unwrap(), new_key);
+        let (entries, head) = (
+            store.ledger_entries().await.unwrap(),
+            store.signed_head().await.unwrap(),
+        );
+        assert!(veto_core::ledger::verify(&entries, &head, Some(&genesis_key)).is_ok());
+    }
 }

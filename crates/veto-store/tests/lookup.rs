@@ -30,56 +30,58 @@ async fn snapshot(store: &Store, id: &str, pages: &[page::Page]) {
 #[tokio::test]
 async fn a_lookup_shows_each_snapshot_with_the_persons_counts_or_their_absence() {
     let home = tempfile::tempdir().unwrap();
-    let store = Store::open(home.path()).await.unwrap();
-    let secret = store.secret().await.unwrap();
-    // 1,300 persons: three pages, so most lookups land past the first page.
-    let hasher = veto_core::hashing::KeyedHasher::person_refs(&secret);
-    let mut entries: Vec<([u8; 16], PersonCounts)> = (0..1300u32)
-        .map(|p| {
-            let mut c = PersonCounts {
-                shard: (p % 5 != 0).then_some(p % 16),
-                ..PersonCounts::default()
-            };
-            if c.shard.is_some() {
-                c.kinds[Kind::Post.code() as usize] = p + 1;
-                c.platforms[Platform::Instagram.code() as usize] = p + 1;
-            }
-            c.reasons[Reason::Minor.code() as usize] = p % 3;
-            (hasher.truncated(&format!("person-{p}")), c)
-        })
-        .collect();
-    entries.sort_unstable_by_key(|e| e.0);
-    // snap-a with its persons; snap-b, recorded with no one in it.
-    snapshot(&store, "snap-a", &page::pack(entries).unwrap()).await;
-    snapshot(&store, "snap-b", &[]).await;
+    for store in veto_store::testing::stores(home.path()).await {
+        let secret = store.secret().await.unwrap();
+        // 1,300 persons: three pages, so most lookups land past the first page.
+        let hasher = veto_core::hashing::KeyedHasher::person_refs(&secret);
+        let mut entries: Vec<([u8; 16], PersonCounts)> = (0..1300u32)
+            .map(|p| {
+                let mut c = PersonCounts {
+                    shard: (p % 5 != 0).then_some(p % 16),
+                    ..PersonCounts::default()
+                };
+                if c.shard.is_some() {
+                    c.kinds[Kind::Post.code() as usize] = p + 1;
+                    c.platforms[Platform::Instagram.code() as usize] = p + 1;
+                }
+                c.reasons[Reason::Minor.code() as usize] = p % 3;
+                (hasher.truncated(&format!("person-{p}")), c)
+            })
+            .collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        // snap-a with its persons; snap-b, recorded with no one in it.
+        snapshot(&store, "snap-a", &page::pack(entries).unwrap()).await;
+        snapshot(&store, "snap-b", &[]).await;
 
-    let rows = store.lookup(&person_ref(&secret, "person-42")).await.unwrap();
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].snapshot_id, "snap-a");
-    assert!(rows[0].lookup_ready);
-    let p = rows[0].person.as_ref().expect("person-42 is in snap-a");
-    assert_eq!(p.shard, Some(42 % 16));
-    assert_eq!(p.included_by_kind.get("post"), Some(&43));
-    assert_eq!(p.included_by_platform.get("instagram"), Some(&43));
-    // 42 % 3 = 0 excluded items: a zero count is not listed.
-    assert!(p.excluded_by_reason.is_empty());
-    assert_eq!(p.included(), 43);
-    // snap-b's lookup was recorded with it: ready, and it has no one.
-    assert_eq!(rows[1].snapshot_id, "snap-b");
-    assert!(rows[1].lookup_ready);
-    assert!(rows[1].person.is_none());
+        let rows = store.lookup(&person_ref(&secret, "person-42")).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].snapshot_id, "snap-a");
+        assert!(rows[0].lookup_ready);
+        let p = rows[0].person.as_ref().expect("person-42 is in snap-a");
+        assert_eq!(p.shard, Some(42 % 16));
+        assert_eq!(p.included_by_kind.get("post"), Some(&43));
+        assert_eq!(p.included_by_platform.get("instagram"), Some(&43));
+        // 42 % 3 = 0 excluded items: a zero count is not listed.
+        assert!(p.excluded_by_reason.is_empty());
+        assert_eq!(p.included(), 43);
+        // snap-b's lookup was recorded with it: ready, and it has no one.
+        assert_eq!(rows[1].snapshot_id, "snap-b");
+        assert!(rows[1].lookup_ready);
+        assert!(rows[1].person.is_none());
 
-    let excluded_only = store.lookup(&person_ref(&secret, "person-10")).await.unwrap();
-    let p = excluded_only[0].person.as_ref().unwrap();
-    assert_eq!((p.shard, p.included(), p.excluded()), (None, 0, 1));
+        let excluded_only = store.lookup(&person_ref(&secret, "person-10")).await.unwrap();
+        let p = excluded_only[0].person.as_ref().unwrap();
+        assert_eq!((p.shard, p.included(), p.excluded()), (None, 0, 1));
 
-    let stranger = store.lookup(&person_ref(&secret, "not-in-any-export")).await.unwrap();
-    assert!(stranger.iter().all(|r| r.person.is_none()));
+        let stranger = store.lookup(&person_ref(&secret, "not-in-any-export")).await.unwrap();
+        assert!(stranger.iter().all(|r| r.person.is_none()));
+    }
 }
 
 #[tokio::test]
 async fn rows_of_the_old_per_person_table_are_repacked_when_the_store_opens() {
     let home = tempfile::tempdir().unwrap();
+    // SQLite only: PostgreSQL stores never had the old table.
     let store = Store::open(home.path()).await.unwrap();
     let secret = store.secret().await.unwrap();
     snapshot(&store, "snap-old", &[]).await;

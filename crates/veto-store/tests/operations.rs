@@ -98,68 +98,69 @@ fn check(t: &Tracked) {
 
 async fn run(actions: Vec<Action>) {
     let home = tempfile::tempdir().unwrap();
-    let store = Store::open(home.path()).await.unwrap();
-    let snapshots = home.path().join("snapshots");
-    std::fs::create_dir_all(&snapshots).unwrap();
-    let mut ops: Vec<Tracked> = Vec::new();
-    for a in actions.into_iter().chain([Action::Recover]) {
-        let live: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].live.is_some()).collect();
-        match a {
-            Action::Begin => {
-                let op = store
-                    .begin_operation(OpKind::Build, "snapshots", &snapshots)
-                    .await
-                    .unwrap();
-                let id = format!("snap-{}", ops.len());
-                ops.push(Tracked {
-                    dest: snapshots.join(&id),
-                    id,
-                    staging: op.staging().to_path_buf(),
-                    state: OpState::Intent,
-                    live: Some(op),
-                });
-            }
-            Action::Advance(n) if !live.is_empty() => advance(&store, &mut ops[live[n % live.len()]]).await,
-            Action::Die(n) if !live.is_empty() => {
-                let t = &mut ops[live[n % live.len()]];
-                drop(t.live.take());
-                // What the next command's recovery must make of it.
-                t.state = match t.state {
-                    OpState::Recorded | OpState::Done => OpState::Done,
-                    _ => OpState::RolledBack,
-                };
-            }
-            Action::Recover => {
-                for r in store.recover(None).await.unwrap() {
-                    let t = ops
-                        .iter()
-                        .find(|t| t.staging.display().to_string().contains(&r.op_id))
+    for store in veto_store::testing::stores(home.path()).await {
+        let snapshots = store.home().join("snapshots");
+        std::fs::create_dir_all(&snapshots).unwrap();
+        let mut ops: Vec<Tracked> = Vec::new();
+        for a in actions.iter().cloned().chain([Action::Recover]) {
+            let live: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].live.is_some()).collect();
+            match a {
+                Action::Begin => {
+                    let op = store
+                        .begin_operation(OpKind::Build, "snapshots", &snapshots)
+                        .await
                         .unwrap();
-                    assert_eq!(r.outcome == "running", t.live.is_some(), "{r:?}");
+                    let id = format!("snap-{}", ops.len());
+                    ops.push(Tracked {
+                        dest: snapshots.join(&id),
+                        id,
+                        staging: op.staging().to_path_buf(),
+                        state: OpState::Intent,
+                        live: Some(op),
+                    });
                 }
-                ops.iter().for_each(check);
+                Action::Advance(n) if !live.is_empty() => advance(&store, &mut ops[live[n % live.len()]]).await,
+                Action::Die(n) if !live.is_empty() => {
+                    let t = &mut ops[live[n % live.len()]];
+                    drop(t.live.take());
+                    // What the next command's recovery must make of it.
+                    t.state = match t.state {
+                        OpState::Recorded | OpState::Done => OpState::Done,
+                        _ => OpState::RolledBack,
+                    };
+                }
+                Action::Recover => {
+                    for r in store.recover(None).await.unwrap() {
+                        let t = ops
+                            .iter()
+                            .find(|t| t.staging.display().to_string().contains(&r.op_id))
+                            .unwrap();
+                        assert_eq!(r.outcome == "running", t.live.is_some(), "{r:?}");
+                    }
+                    ops.iter().for_each(check);
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    let recorded: Vec<String> = ops
-        .iter()
-        .filter(|t| matches!(t.state, OpState::Recorded | OpState::Done))
-        .map(|t| t.id.clone())
-        .collect();
-    let mut listed: Vec<String> = store
-        .snapshots()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.snapshot_id)
-        .collect();
-    listed.sort();
-    let mut recorded_sorted = recorded.clone();
-    recorded_sorted.sort();
-    assert_eq!(listed, recorded_sorted, "the snapshots listed are the recorded ones");
-    for t in &ops {
-        check(t);
+        let recorded: Vec<String> = ops
+            .iter()
+            .filter(|t| matches!(t.state, OpState::Recorded | OpState::Done))
+            .map(|t| t.id.clone())
+            .collect();
+        let mut listed: Vec<String> = store
+            .snapshots()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.snapshot_id)
+            .collect();
+        listed.sort();
+        let mut recorded_sorted = recorded.clone();
+        recorded_sorted.sort();
+        assert_eq!(listed, recorded_sorted, "the snapshots listed are the recorded ones");
+        for t in &ops {
+            check(t);
+        }
     }
 }
 

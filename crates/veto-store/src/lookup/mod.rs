@@ -58,12 +58,12 @@ impl Store {
     /// none. Recording again (an identical snapshot built again) replaces it.
     pub async fn record_lookup(&self, snapshot_id: &str, pages: &[Page]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM lookup_pages WHERE snapshot_id = ?")
+        sqlx::query("DELETE FROM lookup_pages WHERE snapshot_id = $1")
             .bind(snapshot_id)
             .execute(&mut *tx)
             .await?;
         insert_pages(&mut tx, snapshot_id, pages).await?;
-        let done = sqlx::query("UPDATE snapshots SET lookup_ready = TRUE WHERE snapshot_id = ?")
+        let done = sqlx::query("UPDATE snapshots SET lookup_ready = TRUE WHERE snapshot_id = $1")
             .bind(snapshot_id)
             .execute(&mut *tx)
             .await?;
@@ -89,9 +89,10 @@ impl Store {
     pub async fn lookup(&self, person_ref: &str) -> Result<Vec<LookupRow>, StoreError> {
         let key = parse_ref(person_ref)?;
         let rows = sqlx::query(
-            "SELECT s.snapshot_id, s.as_of_us, s.policy_name, s.built_at_us, s.lookup_ready,
+            "SELECT s.snapshot_id, s.as_of_us, s.policy_name, s.built_at_us,
+                    CASE WHEN s.lookup_ready THEN 1 ELSE 0 END AS lookup_ready,
                     (SELECT p.page FROM lookup_pages p
-                     WHERE p.snapshot_id = s.snapshot_id AND p.first_ref <= ?
+                     WHERE p.snapshot_id = s.snapshot_id AND p.first_ref <= $1
                      ORDER BY p.first_ref DESC LIMIT 1) AS page
              FROM snapshots s
              ORDER BY s.built_at_us, s.snapshot_id",
@@ -112,7 +113,8 @@ impl Store {
                     as_of: from_micros(r.try_get("as_of_us")?),
                     policy_name: r.try_get("policy_name")?,
                     built_at: from_micros(r.try_get("built_at_us")?),
-                    lookup_ready: r.try_get("lookup_ready")?,
+                    // An integer: `sqlx::Any` on SQLite refuses a BOOLEAN result.
+                    lookup_ready: r.try_get::<i64, _>("lookup_ready")? != 0,
                     person,
                 })
             })
@@ -123,10 +125,10 @@ impl Store {
     /// 0005 kept (`snapshot_persons`, one JSON row per person) into pages,
     /// then drops that table. Runs when the store opens; a no-op once done.
     pub(crate) async fn repack_legacy_lookup(&self) -> Result<(), StoreError> {
-        let legacy: Option<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_persons'")
-                .fetch_optional(self.pool())
-                .await?;
+        let legacy: Option<String> = sqlx::query_scalar(self.backend().table_exists_sql())
+            .bind("snapshot_persons")
+            .fetch_optional(self.pool())
+            .await?;
         if legacy.is_none() {
             return Ok(());
         }
@@ -137,7 +139,7 @@ impl Store {
         for snapshot_id in snapshots {
             let rows = sqlx::query(
                 "SELECT person_ref, shard, by_kind, by_platform, by_reason FROM snapshot_persons
-                 WHERE snapshot_id = ? ORDER BY person_ref",
+                 WHERE snapshot_id = $1 ORDER BY person_ref",
             )
             .bind(&snapshot_id)
             .fetch_all(&mut *tx)
@@ -162,7 +164,7 @@ impl Store {
             let pages = page::pack(entries)
                 .map_err(|k| StoreError::Corrupt(format!("snapshot_persons: person_ref {} twice", hex::encode(k))))?;
             for page in &pages {
-                sqlx::query("INSERT INTO lookup_pages (snapshot_id, first_ref, page) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO lookup_pages (snapshot_id, first_ref, page) VALUES ($1, $2, $3)")
                     .bind(&snapshot_id)
                     .bind(page.first_ref.as_slice())
                     .bind(page.bytes.as_slice())
@@ -178,12 +180,12 @@ impl Store {
 
 /// Inserts a snapshot's pages inside the caller's transaction.
 pub(crate) async fn insert_pages(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     snapshot_id: &str,
     pages: &[Page],
 ) -> Result<(), StoreError> {
     for page in pages {
-        sqlx::query("INSERT INTO lookup_pages (snapshot_id, first_ref, page) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO lookup_pages (snapshot_id, first_ref, page) VALUES ($1, $2, $3)")
             .bind(snapshot_id)
             .bind(page.first_ref.as_slice())
             .bind(page.bytes.as_slice())

@@ -7,8 +7,11 @@ use std::path::PathBuf;
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
-    /// The veto home (state store, snapshots).
+    /// The veto home (snapshots, mail files; the SQLite store by default).
     pub home: PathBuf,
+    /// The state store's database; None: `<home>/veto.db`. Several portal
+    /// processes share one PostgreSQL database.
+    pub database: Option<veto_store::Database>,
     /// The policy whose deadline and rules the pages explain.
     pub policy: veto_core::Policy,
     /// Login attempts per client address per minute (burst: a third of it).
@@ -61,6 +64,7 @@ impl Settings {
             public_url: format!("http://{listen}"),
             listen,
             home,
+            database: None,
             policy,
             login_per_minute: 10,
             login_failures_per_client: 20,

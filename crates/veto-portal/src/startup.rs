@@ -44,7 +44,8 @@ pub enum StartupError {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let store = Store::open(&settings.home).await?;
+        let database = (settings.database.clone()).unwrap_or_else(|| veto_store::Database::default_for(&settings.home));
+        let store = Store::open_at(&settings.home, &database).await?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartupError::Bind {

@@ -17,6 +17,11 @@ pub(crate) struct Cli {
     /// [default: veto-data; for `demo`: veto-demo].
     #[arg(long, global = true, env = "VETO_HOME")]
     pub(crate) home: Option<PathBuf>,
+    /// The state store's database: sqlite://PATH or
+    /// postgres://USER@HOST:PORT/DB (several processes on one database)
+    /// [default: sqlite://<home>/veto.db]. Snapshots and models stay under --home.
+    #[arg(long, global = true, env = "VETO_DATABASE_URL", value_name = "URL", value_parser = veto_store::Database::parse)]
+    pub(crate) database: Option<veto_store::Database>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
     // Absolute from here on: the store records paths (snapshots, models,
     // staging directories) that a later command run elsewhere must find.
     let home = absolute(cli.home.clone().unwrap_or_else(|| PathBuf::from("veto-data")));
+    commands::set_database(cli.database.clone());
     let result = runtime.block_on(async {
         match cli.command {
             Command::Generate {

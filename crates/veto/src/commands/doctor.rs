@@ -12,7 +12,7 @@ struct Finding {
 }
 
 pub async fn run(home: &Path) -> anyhow::Result<bool> {
-    let store = Store::open(home).await?;
+    let store = Store::open_at(home, &super::database(home)).await?;
     let mut findings = Vec::new();
     let mut busy = Vec::new();
     for r in store.recover(None).await? {

@@ -37,11 +37,30 @@ pub fn generate(
     Ok(())
 }
 
+/// The database `--database` / `VETO_DATABASE_URL` named, set once by
+/// main before any command runs (None: the SQLite file under the home).
+/// A process-wide setting rather than a parameter of every command: it is
+/// fixed for the life of the process, like the home.
+static DATABASE: std::sync::OnceLock<Option<veto_store::Database>> = std::sync::OnceLock::new();
+
+/// Sets the database every command opens; called once, by main.
+pub fn set_database(database: Option<veto_store::Database>) {
+    DATABASE.set(database).ok();
+}
+
+/// The store's database for the installation at `home`.
+pub fn database(home: &Path) -> veto_store::Database {
+    match DATABASE.get() {
+        Some(Some(db)) => db.clone(),
+        _ => veto_store::Database::default_for(home),
+    }
+}
+
 /// Opens the store and recovers what a command that died left unfinished
 /// (see veto-store's `operations`), saying so on stderr. Every command that
 /// uses the store opens it here.
 pub async fn open_store(home: &Path) -> anyhow::Result<Store> {
-    let store = Store::open(home).await?;
+    let store = Store::open_at(home, &database(home)).await?;
     for r in store.recover(None).await? {
         let what = format!("an unfinished {} of {} (left in state {})", r.kind, r.target, r.from);
         match r.outcome.as_str() {

@@ -39,6 +39,7 @@ fn settings_of(home: &Path, options: ServeOptions) -> anyhow::Result<Settings> {
         .or(file.policy.clone())
         .unwrap_or_else(|| "meta-2025".into());
     let mut settings = Settings::new(listen, home.to_path_buf(), super::build::load_policy(&policy)?);
+    settings.database = Some(super::database(home));
     file.apply_limits(&mut settings);
     if let Some(url) = options.public_url.or(file.public_url.clone()) {
         veto_portal::configuration::check_public_url(&url).map_err(|m| anyhow::anyhow!("--public-url: {m}"))?;
@@ -221,12 +222,41 @@ pub async fn verify_receipt(home: &Path, file: &Path, public_key: Option<String>
     Ok(())
 }
 
+/// The last entry that named the installation's public key.
+const KEY_ENTRY_SQL: &str =
+    "SELECT payload FROM ledger WHERE kind IN ('ledger_created', 'key_rotated') ORDER BY seq DESC LIMIT 1";
+
 /// The public key in force at the last `ledger_created` or `key_rotated`
-/// entry of the store under `home`, read through a read-only connection.
+/// entry of the installation's store, read without changing anything (a
+/// store that is not there is not created).
 async fn installation_key(home: &Path) -> anyhow::Result<String> {
     use sqlx::Connection;
-    // The store's file name (veto_store's DB_FILE, which it does not export).
-    let db = home.join("veto.db");
+    let database = super::database(home);
+    let payload: Option<String> = match &database {
+        veto_store::Database::Sqlite(db) => sqlite_key_entry(home, db).await?,
+        veto_store::Database::Postgres(url) => {
+            let mut conn = sqlx::PgConnection::connect(url)
+                .await
+                .with_context(|| format!("connecting to {database}"))?;
+            let payload = sqlx::query_scalar(KEY_ENTRY_SQL)
+                .fetch_optional(&mut conn)
+                .await
+                .with_context(|| format!("reading the ledger in {database} (is it a veto store?)"))?;
+            conn.close().await.ok();
+            payload
+        }
+    };
+    let payload: serde_json::Value = serde_json::from_str(&payload.context("the installation's ledger is empty")?)?;
+    payload["public_key"]
+        .as_str()
+        .map(str::to_string)
+        .context("the ledger's last key entry has no public_key")
+}
+
+/// [`KEY_ENTRY_SQL`] on the SQLite file `db` of the installation at `home`,
+/// through a read-only connection.
+async fn sqlite_key_entry(home: &Path, db: &Path) -> anyhow::Result<Option<String>> {
+    use sqlx::Connection;
     if !db.is_file() {
         bail!(
             "no veto installation at {}: pass --public-key HEX (the key the operator publishes) \
@@ -240,24 +270,18 @@ async fn installation_key(home: &Path) -> anyhow::Result<String> {
     // and without locks. With a -wal (the store is open, or was not closed
     // cleanly) the files exist already and a plain read-only connection
     // sees the latest commits.
-    let quiescent = !home.join("veto.db-wal").exists();
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
     let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&db)
+        .filename(db)
         .read_only(true)
-        .immutable(quiescent);
+        .immutable(!wal.exists());
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .with_context(|| format!("opening {} read-only", db.display()))?;
-    let payload: Option<String> = sqlx::query_scalar(
-        "SELECT payload FROM ledger WHERE kind IN ('ledger_created', 'key_rotated') ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_optional(&mut conn)
-    .await
-    .with_context(|| format!("reading the ledger of {}", db.display()))?;
+    let payload = sqlx::query_scalar(KEY_ENTRY_SQL)
+        .fetch_optional(&mut conn)
+        .await
+        .with_context(|| format!("reading the ledger of {}", db.display()))?;
     conn.close().await.ok();
-    let payload: serde_json::Value = serde_json::from_str(&payload.context("the installation's ledger is empty")?)?;
-    payload["public_key"]
-        .as_str()
-        .map(str::to_string)
-        .context("the ledger's last key entry has no public_key")
+    Ok(payload)
 }

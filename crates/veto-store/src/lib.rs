@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod backend;
 pub mod certificates;
+pub mod copy;
 pub mod fault;
 pub mod ledger;
 pub mod lock;
@@ -139,12 +140,8 @@ impl Store {
             source,
         };
         std::fs::create_dir_all(home).map_err(|e| open_err(e.into()))?;
-        let pool = connect(database).await.map_err(open_err)?;
+        let pool = connect_migrated(database).await?;
         let backend = database.backend();
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
         let store = Store {
             pool,
             backend,
@@ -474,6 +471,20 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// A pool on `database` with the schema migrated to this version (and
+/// nothing else: no secret, no ledger).
+pub(crate) async fn connect_migrated(database: &Database) -> Result<AnyPool, StoreError> {
+    let pool = connect(database).await.map_err(|source| StoreError::Open {
+        database: database.clone(),
+        source,
+    })?;
+    match database.backend() {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+    }
+    Ok(pool)
 }
 
 /// A pool on `database`. SQLite: WAL with `synchronous = FULL`, foreign

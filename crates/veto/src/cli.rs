@@ -66,6 +66,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SnapshotsCommand,
     },
+    /// The state store itself: move an installation between databases.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// The transparency ledger.
     Ledger {
         #[command(subcommand)]
@@ -300,6 +305,21 @@ pub(crate) enum LedgerCommand {
     },
     /// Replace the signing key (the ledger records the change).
     RotateKey,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Copy an installation (objections, snapshots and their lookup, models,
+    /// the ledger with its keys, accounts and tokens; not sessions) into an
+    /// empty database, and check that the copy's ledger head is the source's.
+    Copy {
+        /// The source: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+        #[arg(long, value_name = "URL", value_parser = veto_store::Database::parse)]
+        from: veto_store::Database,
+        /// The target, which must be empty (it is created and migrated).
+        #[arg(long, value_name = "URL", value_parser = veto_store::Database::parse)]
+        to: veto_store::Database,
+    },
 }
 
 #[derive(Subcommand)]

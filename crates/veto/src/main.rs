@@ -98,6 +98,9 @@ fn main() -> ExitCode {
             Command::Snapshots {
                 command: SnapshotsCommand::List,
             } => commands::list_snapshots(&home).await,
+            Command::Store {
+                command: StoreCommand::Copy { from, to },
+            } => commands::store::copy(&home, &from, &to).await,
             Command::Ledger {
                 command: LedgerCommand::Export { out },
             } => commands::transparency::ledger_export(&home, out).await,

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod model_reports;
 pub mod models;
 pub mod portal;
+pub mod store;
 pub mod transparency;
 
 use std::path::Path;

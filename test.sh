@@ -4,7 +4,11 @@
 #     in a virtual environment under the target directory, first on PATH for
 #     the tests;
 #   - as root with apt: Debian's chromium and chromium-driver (the portal's
-#     browser test) and fortunes-de (real German text for the model test).
+#     browser test) and fortunes-de (real German text for the model test);
+#   - PostgreSQL for the tests of the second backend: unless
+#     VETO_TEST_DATABASE_URL names a server already, .ci/postgres starts a
+#     throwaway one on loopback (installing Debian's postgresql as root) and
+#     stops it at the end. The portal's tests then run once on each backend.
 # Whatever cannot be brought is skipped with one loud line naming what to
 # install. Extra arguments go to `cargo nextest run`.
 set -euo pipefail
@@ -70,11 +74,29 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+pg_dir=""
+if [ -z "${VETO_TEST_DATABASE_URL:-}" ]; then
+  if url="$(bash .ci/postgres 2>"$target/postgres-start.log")"; then
+    export VETO_TEST_DATABASE_URL="$url"
+    pg_dir="$(tail -n 1 "$target/postgres-start.log")"
+    trap 'bash .ci/postgres stop "$pg_dir" || true' EXIT
+    echo "== PostgreSQL for the tests at $url"
+  else
+    skipped+=("the PostgreSQL half of the store, portal and CLI tests: apt-get install postgresql, or set VETO_TEST_DATABASE_URL=postgres://USER@HOST:PORT/DB ($(tail -n 1 "$target/postgres-start.log"))")
+  fi
+fi
+
 for s in "${skipped[@]}"; do
   echo "!! SKIPPING $s" >&2
 done
 status=0
 cargo nextest run --workspace "$@" || status=$?
+# The portal's tests take one backend per run (PostgreSQL above when
+# configured): run them on SQLite too.
+if [ -n "${VETO_TEST_DATABASE_URL:-}" ]; then
+  echo "== the portal's tests again, on SQLite"
+  VETO_TEST_BACKEND=sqlite cargo nextest run -p veto-portal "$@" || status=$?
+fi
 for s in "${skipped[@]}"; do
   echo "!! SKIPPED $s" >&2
 done

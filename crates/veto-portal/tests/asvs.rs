@@ -11,7 +11,6 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use veto_portal::configuration::Settings;
 use veto_portal::startup::Application;
-use veto_store::Store;
 use veto_store::accounts::{Role, TokenRole};
 
 const PASSWORD: &str = "correct horse battery";
@@ -27,7 +26,7 @@ struct TestApp {
 impl TestApp {
     async fn spawn() -> TestApp {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(home.path()).await.unwrap();
+        let store = veto_store::testing::open(home.path()).await;
         let role = Role::Person {
             person_id: "person-alice".into(),
         };
@@ -43,6 +42,7 @@ impl TestApp {
             home.path().to_path_buf(),
             veto_core::Policy::preset("strict").unwrap(),
         );
+        settings.database = Some(veto_store::testing::database(home.path()).await);
         // Several logins from one address within a second; the login pace
         // (tests/hardening_auth.rs) is not what these tests are about.
         settings.login_per_minute = 600;
@@ -203,7 +203,7 @@ async fn logging_out_and_changing_the_password_end_sessions_on_the_server() {
     let (mut laptop, mut phone) = (app.browser(), app.browser());
     laptop.login("alice", PASSWORD).await;
     phone.login("alice", PASSWORD).await;
-    let store = Store::open(app.home.path()).await.unwrap();
+    let store = veto_store::testing::open(app.home.path()).await;
     let role = Role::Person {
         person_id: "person-alice".into(),
     };
@@ -267,7 +267,7 @@ async fn bodies_past_the_limit_get_413_as_documented_json_and_pages() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "payload_too_large");
-    let store = Store::open(app.home.path()).await.unwrap();
+    let store = veto_store::testing::open(app.home.path()).await;
     assert!(store.objections_of("p").await.unwrap().is_empty(), "nothing filed");
     // A form past the limit is refused too.
     let mut b = app.browser();
@@ -285,7 +285,7 @@ async fn bodies_past_the_limit_get_413_as_documented_json_and_pages() {
 #[tokio::test]
 async fn a_person_cannot_act_for_another_and_each_role_stays_in_its_lane() {
     let app = TestApp::spawn().await;
-    let store = Store::open(app.home.path()).await.unwrap();
+    let store = veto_store::testing::open(app.home.path()).await;
     let operator_token = store
         .create_api_token("ops", TokenRole::Operator, chrono::Duration::days(1))
         .await

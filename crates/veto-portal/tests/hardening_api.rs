@@ -31,7 +31,7 @@ impl TestApp {
     /// Alice has an email, Dora has none, `op` is an operator.
     async fn spawn() -> TestApp {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(home.path()).await.unwrap();
+        let store = veto_store::testing::open(home.path()).await;
         let hash = veto_portal::auth::hash_password(PASSWORD);
         for (user, email) in [("alice", Some("alice@example.invalid")), ("dora", None)] {
             let role = Role::Person {
@@ -46,11 +46,12 @@ impl TestApp {
             .await
             .unwrap();
         store.close().await;
-        let settings = Settings::new(
+        let mut settings = Settings::new(
             "127.0.0.1:0".parse().unwrap(),
             home.path().to_path_buf(),
             veto_core::Policy::preset("strict").unwrap(),
         );
+        settings.database = Some(veto_store::testing::database(home.path()).await);
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -75,7 +76,7 @@ impl TestApp {
     }
 
     async fn store(&self) -> Store {
-        Store::open(self.home.path()).await.unwrap()
+        veto_store::testing::open(self.home.path()).await
     }
 
     fn url(&self, path: &str) -> String {

@@ -14,7 +14,6 @@ use reqwest::header::{CACHE_CONTROL, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use veto_core::{Channel, Objection, ObjectionScope};
 use veto_portal::configuration::Settings;
 use veto_portal::startup::Application;
-use veto_store::Store;
 use veto_store::accounts::{Role, TokenRole};
 
 const PASSWORD: &str = "correct horse battery";
@@ -36,7 +35,7 @@ impl TestApp {
     /// settings changed by `tune`.
     async fn spawn_with(tune: impl FnOnce(&mut Settings), objections: &[Objection]) -> TestApp {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(home.path()).await.unwrap();
+        let store = veto_store::testing::open(home.path()).await;
         let hash = veto_portal::auth::hash_password(PASSWORD);
         for p in ["alice", "bob"] {
             let role = Role::Person {
@@ -59,6 +58,7 @@ impl TestApp {
             home.path().to_path_buf(),
             veto_core::Policy::preset("strict").unwrap(),
         );
+        settings.database = Some(veto_store::testing::database(home.path()).await);
         tune(&mut settings);
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());

@@ -29,7 +29,7 @@ impl TestApp {
 
     async fn spawn_with_policy(policy: &str) -> TestApp {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(home.path()).await.unwrap();
+        let store = veto_store::testing::open(home.path()).await;
         let hash = veto_portal::auth::hash_password(PASSWORD);
         for p in ["alice", "bob"] {
             store
@@ -51,11 +51,12 @@ impl TestApp {
             .await
             .unwrap();
         store.close().await;
-        let settings = Settings::new(
+        let mut settings = Settings::new(
             "127.0.0.1:0".parse().unwrap(),
             home.path().to_path_buf(),
             veto_core::Policy::preset(policy).unwrap(),
         );
+        settings.database = Some(veto_store::testing::database(home.path()).await);
         let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -80,7 +81,7 @@ impl TestApp {
     }
 
     async fn store(&self) -> Store {
-        Store::open(self.home.path()).await.unwrap()
+        veto_store::testing::open(self.home.path()).await
     }
 
     async fn stop(mut self) {
@@ -396,7 +397,7 @@ async fn repeated_wrong_passwords_are_rate_limited() {
         StatusCode::UNAUTHORIZED,
         "a service token reads no metrics"
     );
-    let store = Store::open(app.home.path()).await.unwrap();
+    let store = veto_store::testing::open(app.home.path()).await;
     let scraper = store
         .create_api_token("scraper", TokenRole::Operator, chrono::Duration::days(1))
         .await
@@ -550,7 +551,7 @@ async fn a_non_user_confirms_by_a_one_time_link() {
     assert_eq!(b.get(path).await.0, StatusCode::NOT_FOUND, "the link works once");
     // What the next build redacts: the structured subject, with the
     // confirmed address among its emails.
-    let store = Store::open(app.home.path()).await.unwrap();
+    let store = veto_store::testing::open(app.home.path()).await;
     let subjects: Vec<_> = (store.third_parties_in_force(chrono::Utc::now()).await.unwrap())
         .into_iter()
         .map(|t| t.subject)
@@ -678,6 +679,7 @@ async fn with_an_smtp_relay_configured_the_link_is_mailed_through_it() {
         home.path().to_path_buf(),
         veto_core::Policy::preset("strict").unwrap(),
     );
+    settings.database = Some(veto_store::testing::database(home.path()).await);
     settings.smtp = Some(("127.0.0.1".into(), port, "veto <noreply@example.invalid>".into()));
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());

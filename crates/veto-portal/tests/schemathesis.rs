@@ -19,7 +19,6 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use veto_portal::configuration::Settings;
 use veto_portal::startup::Application;
-use veto_store::Store;
 use veto_store::accounts::{Role, TokenRole};
 
 const PASSWORD: &str = "correct horse battery";
@@ -59,7 +58,7 @@ struct Portal {
 
 async fn spawn() -> Portal {
     let home = tempfile::tempdir().unwrap();
-    let store = Store::open(home.path()).await.unwrap();
+    let store = veto_store::testing::open(home.path()).await;
     let hash = veto_portal::auth::hash_password(PASSWORD);
     let alice = Role::Person {
         person_id: "person-alice".into(),
@@ -82,6 +81,7 @@ async fn spawn() -> Portal {
         home.path().to_path_buf(),
         veto_core::Policy::preset("strict").unwrap(),
     );
+    settings.database = Some(veto_store::testing::database(home.path()).await);
     // The session pass files every objection for one person; at the default
     // pace most of them would be 429 (documented, but it would hide the
     // answers behind it from the checks).

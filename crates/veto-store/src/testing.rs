@@ -7,7 +7,9 @@
 //! skipped with one line on stderr saying how to run it (`test.sh` starts a
 //! throwaway server itself where PostgreSQL is installed).
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{Connection, Executor};
@@ -16,6 +18,43 @@ use crate::{Database, Store};
 
 /// The variable naming the PostgreSQL server tests may create databases in.
 pub const TEST_DATABASE_ENV: &str = "VETO_TEST_DATABASE_URL";
+
+/// Set to `sqlite` to run the tests that take one backend per home
+/// ([`database`]) on SQLite although a PostgreSQL server is configured.
+pub const TEST_BACKEND_ENV: &str = "VETO_TEST_BACKEND";
+
+/// The database chosen for each test home by [`database`].
+static CHOSEN: Mutex<BTreeMap<PathBuf, Database>> = Mutex::new(BTreeMap::new());
+
+/// The one database of the test installation at `home`, chosen at the
+/// first call and the same at every later one: a fresh PostgreSQL database
+/// where a server is configured (and `VETO_TEST_BACKEND` is not `sqlite`),
+/// else the SQLite file under `home`. For tests that run a whole portal
+/// once rather than every step on each backend.
+pub async fn database(home: &Path) -> Database {
+    if let Some(db) = CHOSEN.lock().expect("test databases").get(home) {
+        return db.clone();
+    }
+    let db = match std::env::var(TEST_BACKEND_ENV).as_deref() {
+        Ok("sqlite") => None,
+        _ => fresh_postgres().await,
+    }
+    .unwrap_or_else(|| Database::default_for(home));
+    CHOSEN
+        .lock()
+        .expect("test databases")
+        .entry(home.to_path_buf())
+        .or_insert(db)
+        .clone()
+}
+
+/// Opens the store of the test installation at `home` on [`database`].
+pub async fn open(home: &Path) -> Store {
+    let db = database(home).await;
+    Store::open_at(home, &db)
+        .await
+        .unwrap_or_else(|e| panic!("opening the test store on {db}: {e}"))
+}
 
 /// A fresh, empty PostgreSQL database, or None (with the line saying the
 /// PostgreSQL tests were skipped) when `VETO_TEST_DATABASE_URL` is unset.

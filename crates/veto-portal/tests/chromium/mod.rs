@@ -102,7 +102,7 @@ pub async fn portal(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let store = Store::open(home).await.unwrap();
+    let store = veto_store::testing::open(home).await;
     let hash = veto_portal::auth::hash_password("browser test password");
     store
         .upsert_account(
@@ -123,11 +123,12 @@ pub async fn portal(
         .set_totp_secret("olga", Some(common::OPERATOR_TOTP))
         .await
         .unwrap();
-    let settings = Settings::new(
+    let mut settings = Settings::new(
         "127.0.0.1:0".parse().unwrap(),
         home.to_path_buf(),
         veto_core::Policy::preset(policy).unwrap(),
     );
+    settings.database = Some(veto_store::testing::database(home).await);
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -85,7 +85,7 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(home.path()).await.unwrap();
+        let store = veto_store::testing::open(home.path()).await;
         let hash = veto_portal::auth::hash_password(PASSWORD);
         for p in ["alice", "bob"] {
             let role = Role::Person {
@@ -106,6 +106,7 @@ impl TestApp {
             home.path().to_path_buf(),
             veto_core::Policy::preset("strict").unwrap(),
         );
+        settings.database = Some(veto_store::testing::database(home.path()).await);
         // Tests log in often from one address; the per-pair rate has its
         // own test (portal.rs), the failure limits are left as they are.
         settings.login_per_minute = 600;
@@ -127,7 +128,7 @@ impl TestApp {
 
     /// A second handle on the running portal's store.
     pub async fn store(&self) -> Store {
-        Store::open(self.home.path()).await.unwrap()
+        veto_store::testing::open(self.home.path()).await
     }
 
     pub fn browser(&self) -> Browser {

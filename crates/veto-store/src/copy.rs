@@ -30,9 +30,12 @@ enum Col {
 
 use Col::{Bool, Bytes, Int, Text};
 
-/// The tables copied, parents before children, each with its columns
-/// (nullable or not: every value is read as an Option) and its order.
-const TABLES: &[(&str, &[(&str, Col)], &str)] = &[
+/// A table to copy: its name, its columns (nullable or not: every value is
+/// read as an Option) and the order its rows are read in.
+type Table = (&'static str, &'static [(&'static str, Col)], &'static str);
+
+/// The tables copied, parents before children.
+const TABLES: &[Table] = &[
     ("installation", &[("key", Text), ("value", Text)], "key"),
     (
         "objections",

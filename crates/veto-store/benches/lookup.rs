@@ -5,7 +5,9 @@
 //!     cargo bench -p veto-store --bench lookup [-- PERSONS_PER_SNAPSHOT SNAPSHOTS LOOKUPS]
 //!
 //! The database is built once under bench/work/lookup-pages-<persons>x<snapshots>
-//! and reused.
+//! and reused. With `VETO_BENCH_DATABASE_URL=postgres://…/DB` the store is
+//! that PostgreSQL database instead (filled on the first run, when it holds
+//! no snapshot, and reused after).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -31,8 +33,12 @@ async fn main() {
     let lookups = arg(2, 20_000);
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../bench/work/lookup-pages-{persons}x{snapshots}"));
-    let fresh = !dir.join("veto.db").exists();
-    let store = Store::open(&dir).await.unwrap();
+    let database = match std::env::var("VETO_BENCH_DATABASE_URL") {
+        Ok(url) => veto_store::Database::parse(&url).unwrap(),
+        Err(_) => veto_store::Database::default_for(&dir),
+    };
+    let store = Store::open_at(&dir, &database).await.unwrap();
+    let fresh = store.snapshots().await.unwrap().is_empty();
     let secret = store.secret().await.unwrap();
     let hasher = veto_core::hashing::KeyedHasher::person_refs(&secret);
     if fresh {
@@ -96,7 +102,8 @@ async fn main() {
     micros.sort_unstable();
     let pct = |q: f64| micros[((micros.len() as f64 - 1.0) * q).round() as usize] as f64 / 1000.0;
     println!(
-        "lookup over {snapshots} snapshots x {persons} persons: {lookups} lookups, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        "{:?}: lookup over {snapshots} snapshots x {persons} persons: {lookups} lookups, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        database.backend(),
         pct(0.5),
         pct(0.99),
         pct(1.0)

@@ -95,3 +95,21 @@ async fn after_a_key_rotation_the_ledger_still_verifies_from_the_genesis_key() {
         assert!(veto_core::ledger::verify(&entries, &head, Some(&genesis_key)).is_ok());
     }
 }
+
+#[tokio::test]
+async fn objections_come_back_in_byte_order_on_every_backend() {
+    // Byte order, as a person reading ids expects from `veto objections
+    // list` and as the build reads them: it must not follow the server's
+    // locale (the CI server sorts text by ICU de-DE, where "a" < "B").
+    let home = tempfile::tempdir().unwrap();
+    let ids = ["o-b", "o-B", "o-a", "o-A", "o-_", "o-ä", "o-Z"];
+    let mut expected: Vec<&str> = ids.to_vec();
+    expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    for store in veto_store::testing::stores(home.path()).await {
+        let objections: Vec<Objection> = ids.iter().map(|id| objection(id, &format!("p{id}"), false)).collect();
+        store.import_objections(&objections).await.unwrap();
+        let read = store.objections_read().await.unwrap();
+        let got: Vec<&str> = read.objections.iter().map(|o| o.objection_id.as_str()).collect();
+        assert_eq!(got, expected, "{}", store.database());
+    }
+}

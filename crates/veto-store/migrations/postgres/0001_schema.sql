@@ -2,35 +2,37 @@
 -- migrations/sqlite/0001..0012, in one step. Times are UTC microseconds since
 -- the epoch (BIGINT) and every integer is a BIGINT, so the store reads the
 -- same values from both backends. A later change to the schema is one new
--- migration in each folder.
+-- migration in each folder. Every TEXT column uses the "C" collation: the
+-- store orders by ids and names, and that order (bytes, as SQLite compares)
+-- must not change with the server's locale.
 
 CREATE TABLE installation (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
+    key   TEXT COLLATE "C" PRIMARY KEY,
+    value TEXT COLLATE "C" NOT NULL
 );
 
 CREATE TABLE objections (
-    objection_id    TEXT PRIMARY KEY,
-    person_id       TEXT NOT NULL,
-    scope           TEXT NOT NULL CHECK (scope IN ('all', 'facebook', 'instagram', 'whatsapp')),
+    objection_id    TEXT COLLATE "C" PRIMARY KEY,
+    person_id       TEXT COLLATE "C" NOT NULL,
+    scope           TEXT COLLATE "C" NOT NULL CHECK (scope IN ('all', 'facebook', 'instagram', 'whatsapp')),
     filed_at_us     BIGINT NOT NULL,
     withdrawn_at_us BIGINT,
-    channel         TEXT NOT NULL CHECK (channel IN ('web', 'app', 'email', 'letter', 'api', 'gpc')),
+    channel         TEXT COLLATE "C" NOT NULL CHECK (channel IN ('web', 'app', 'email', 'letter', 'api', 'gpc')),
     recorded_at_us  BIGINT NOT NULL,
-    reason          TEXT,
+    reason          TEXT COLLATE "C",
     CHECK (withdrawn_at_us IS NULL OR withdrawn_at_us >= filed_at_us)
 );
 CREATE INDEX objections_by_person ON objections (person_id);
 
 CREATE TABLE snapshots (
-    snapshot_id    TEXT PRIMARY KEY,
+    snapshot_id    TEXT COLLATE "C" PRIMARY KEY,
     as_of_us       BIGINT NOT NULL,
-    policy_name    TEXT NOT NULL,
-    policy_sha256  TEXT NOT NULL,
-    path           TEXT NOT NULL,
-    status         TEXT NOT NULL CHECK (status IN ('complete')),
+    policy_name    TEXT COLLATE "C" NOT NULL,
+    policy_sha256  TEXT COLLATE "C" NOT NULL,
+    path           TEXT COLLATE "C" NOT NULL,
+    status         TEXT COLLATE "C" NOT NULL CHECK (status IN ('complete')),
     built_at_us    BIGINT NOT NULL,
-    manifest       TEXT NOT NULL,
+    manifest       TEXT COLLATE "C" NOT NULL,
     lookup_ready   BOOLEAN NOT NULL DEFAULT FALSE,
     objections_seq BIGINT
 );
@@ -38,92 +40,92 @@ CREATE TABLE snapshots (
 -- The transparency ledger (hash chain; see docs/ledger.md).
 CREATE TABLE ledger (
     seq     BIGINT PRIMARY KEY,
-    kind    TEXT NOT NULL,
-    at      TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    prev    TEXT NOT NULL,
-    hash    TEXT NOT NULL UNIQUE,
+    kind    TEXT COLLATE "C" NOT NULL,
+    at      TEXT COLLATE "C" NOT NULL,
+    payload TEXT COLLATE "C" NOT NULL,
+    prev    TEXT COLLATE "C" NOT NULL,
+    hash    TEXT COLLATE "C" NOT NULL UNIQUE,
     format  BIGINT NOT NULL DEFAULT 1
 );
 
 -- The per-person lookup as packed pages (see veto-store's lookup::page).
 CREATE TABLE lookup_pages (
-    snapshot_id TEXT NOT NULL REFERENCES snapshots (snapshot_id),
+    snapshot_id TEXT COLLATE "C" NOT NULL REFERENCES snapshots (snapshot_id),
     first_ref   BYTEA NOT NULL,
     page        BYTEA NOT NULL,
     PRIMARY KEY (snapshot_id, first_ref)
 );
 
 CREATE TABLE models (
-    model_id      TEXT PRIMARY KEY,
-    snapshot_id   TEXT NOT NULL REFERENCES snapshots (snapshot_id),
-    path          TEXT NOT NULL,
+    model_id      TEXT COLLATE "C" PRIMARY KEY,
+    snapshot_id   TEXT COLLATE "C" NOT NULL REFERENCES snapshots (snapshot_id),
+    path          TEXT COLLATE "C" NOT NULL,
     version       BIGINT NOT NULL,
     trained_at_us BIGINT NOT NULL,
-    manifest      TEXT NOT NULL
+    manifest      TEXT COLLATE "C" NOT NULL
 );
 
 CREATE TABLE model_unlearning (
-    model_id   TEXT NOT NULL REFERENCES models (model_id),
-    person_ref TEXT NOT NULL,
+    model_id   TEXT COLLATE "C" NOT NULL REFERENCES models (model_id),
+    person_ref TEXT COLLATE "C" NOT NULL,
     version    BIGINT NOT NULL,
     done_at_us BIGINT NOT NULL,
     PRIMARY KEY (model_id, person_ref)
 );
 
 CREATE TABLE accounts (
-    username               TEXT PRIMARY KEY,
-    role                   TEXT NOT NULL CHECK (role IN ('person', 'operator')),
-    person_id              TEXT,
-    email                  TEXT,
-    password_hash          TEXT NOT NULL,
+    username               TEXT COLLATE "C" PRIMARY KEY,
+    role                   TEXT COLLATE "C" NOT NULL CHECK (role IN ('person', 'operator')),
+    person_id              TEXT COLLATE "C",
+    email                  TEXT COLLATE "C",
+    password_hash          TEXT COLLATE "C" NOT NULL,
     created_at_us          BIGINT NOT NULL,
-    totp_secret            TEXT,
+    totp_secret            TEXT COLLATE "C",
     totp_last_step         BIGINT,
     password_changed_at_us BIGINT,
     CHECK ((role = 'person') = (person_id IS NOT NULL))
 );
 
 CREATE TABLE sessions (
-    token_sha256  TEXT PRIMARY KEY,
-    username      TEXT NOT NULL REFERENCES accounts (username),
-    csrf_token    TEXT NOT NULL,
+    token_sha256  TEXT COLLATE "C" PRIMARY KEY,
+    username      TEXT COLLATE "C" NOT NULL REFERENCES accounts (username),
+    csrf_token    TEXT COLLATE "C" NOT NULL,
     expires_at_us BIGINT NOT NULL
 );
 CREATE INDEX sessions_by_expiry ON sessions (expires_at_us);
 
 CREATE TABLE idempotency_keys (
-    scoped_key     TEXT PRIMARY KEY,
-    objection_id   TEXT NOT NULL REFERENCES objections (objection_id),
+    scoped_key     TEXT COLLATE "C" PRIMARY KEY,
+    objection_id   TEXT COLLATE "C" NOT NULL REFERENCES objections (objection_id),
     created_at_us  BIGINT NOT NULL,
-    request_sha256 TEXT
+    request_sha256 TEXT COLLATE "C"
 );
 
 CREATE TABLE api_tokens (
-    token_sha256  TEXT PRIMARY KEY,
-    name          TEXT NOT NULL UNIQUE,
-    role          TEXT NOT NULL CHECK (role IN ('service', 'operator')),
+    token_sha256  TEXT COLLATE "C" PRIMARY KEY,
+    name          TEXT COLLATE "C" NOT NULL UNIQUE,
+    role          TEXT COLLATE "C" NOT NULL CHECK (role IN ('service', 'operator')),
     created_at_us BIGINT NOT NULL,
     expires_at_us BIGINT,
     revoked_at_us BIGINT
 );
 
 CREATE TABLE third_party_objections (
-    id             TEXT PRIMARY KEY,
-    email          TEXT NOT NULL,
-    known_as       TEXT NOT NULL,
-    token_sha256   TEXT NOT NULL UNIQUE,
+    id             TEXT COLLATE "C" PRIMARY KEY,
+    email          TEXT COLLATE "C" NOT NULL,
+    known_as       TEXT COLLATE "C" NOT NULL,
+    token_sha256   TEXT COLLATE "C" NOT NULL UNIQUE,
     created_at_us  BIGINT NOT NULL,
     verified_at_us BIGINT,
-    subject        TEXT
+    subject        TEXT COLLATE "C"
 );
 CREATE INDEX third_party_objections_by_email ON third_party_objections (lower(email), created_at_us);
 
 CREATE TABLE outbox (
     id            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    recipient     TEXT NOT NULL,
-    subject       TEXT NOT NULL,
-    body          TEXT NOT NULL,
+    recipient     TEXT COLLATE "C" NOT NULL,
+    subject       TEXT COLLATE "C" NOT NULL,
+    body          TEXT COLLATE "C" NOT NULL,
     created_at_us BIGINT NOT NULL,
     sent_at_us    BIGINT
 );
@@ -131,45 +133,45 @@ CREATE TABLE outbox (
 -- Operations that change files and state together; states in
 -- ARCHITECTURE.md ("Operation states").
 CREATE TABLE operations (
-    op_id         TEXT PRIMARY KEY,
-    kind          TEXT NOT NULL CHECK (kind IN ('build', 'train', 'unlearn')),
-    target        TEXT NOT NULL,
-    state         TEXT NOT NULL CHECK (state IN ('intent', 'staged', 'renamed', 'recorded', 'done', 'rolled_back')),
-    staging       TEXT NOT NULL,
-    dest          TEXT,
-    resource      TEXT,
-    finish        TEXT NOT NULL DEFAULT '[]',
+    op_id         TEXT COLLATE "C" PRIMARY KEY,
+    kind          TEXT COLLATE "C" NOT NULL CHECK (kind IN ('build', 'train', 'unlearn')),
+    target        TEXT COLLATE "C" NOT NULL,
+    state         TEXT COLLATE "C" NOT NULL CHECK (state IN ('intent', 'staged', 'renamed', 'recorded', 'done', 'rolled_back')),
+    staging       TEXT COLLATE "C" NOT NULL,
+    dest          TEXT COLLATE "C",
+    resource      TEXT COLLATE "C",
+    finish        TEXT COLLATE "C" NOT NULL DEFAULT '[]',
     pid           BIGINT NOT NULL,
     started_at_us BIGINT NOT NULL,
     updated_at_us BIGINT NOT NULL,
-    note          TEXT
+    note          TEXT COLLATE "C"
 );
 CREATE INDEX operations_by_state ON operations (state);
 
 CREATE TABLE subject_objections (
-    objection_id    TEXT PRIMARY KEY,
-    subject         TEXT NOT NULL,
-    scope           TEXT NOT NULL,
+    objection_id    TEXT COLLATE "C" PRIMARY KEY,
+    subject         TEXT COLLATE "C" NOT NULL,
+    scope           TEXT COLLATE "C" NOT NULL,
     filed_at_us     BIGINT NOT NULL,
     withdrawn_at_us BIGINT,
-    channel         TEXT NOT NULL,
+    channel         TEXT COLLATE "C" NOT NULL,
     recorded_at_us  BIGINT NOT NULL
 );
 
 CREATE TABLE subject_reviews (
-    objection_id   TEXT PRIMARY KEY,
+    objection_id   TEXT COLLATE "C" PRIMARY KEY,
     authors        BIGINT NOT NULL,
     threshold      BIGINT NOT NULL,
-    state          TEXT NOT NULL CHECK (state IN ('clear', 'pending', 'approved', 'rejected')),
+    state          TEXT COLLATE "C" NOT NULL CHECK (state IN ('clear', 'pending', 'approved', 'rejected')),
     screened_at_us BIGINT NOT NULL,
-    snapshot_id    TEXT NOT NULL,
+    snapshot_id    TEXT COLLATE "C" NOT NULL,
     decided_at_us  BIGINT,
-    decided_by     TEXT
+    decided_by     TEXT COLLATE "C"
 );
 
 CREATE TABLE mention_counts (
-    snapshot_id TEXT NOT NULL,
-    subject_ref TEXT NOT NULL,
+    snapshot_id TEXT COLLATE "C" NOT NULL,
+    subject_ref TEXT COLLATE "C" NOT NULL,
     mentions    BIGINT NOT NULL,
     PRIMARY KEY (snapshot_id, subject_ref)
 );

@@ -13,8 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Train AI only on content whose authors have not objected, and prove it."
 )]
 pub(crate) struct Cli {
-    /// The installation's state directory: SQLite store and snapshots
-    /// [default: veto-data; for `demo`: veto-demo].
+    /// The installation's state directory: snapshots, models and (unless
+    /// --database names another) the SQLite store [default: veto-data; for
+    /// `demo`: veto-demo].
     #[arg(long, global = true, env = "VETO_HOME")]
     pub(crate) home: Option<PathBuf>,
     /// The state store's database: sqlite://PATH or

@@ -59,7 +59,15 @@ pub async fn cast(store: &Store, objections: &[Objection], snapshot_id: &str) ->
 }
 
 fn look(home: &Path, args: &str) {
-    println!("   Look further: veto --home {} {args}", home.display());
+    // A database named by flag must be named again; one from the
+    // environment is still there. The URL prints without its password.
+    let db = super::database(home);
+    let database = if db != veto_store::Database::default_for(home) && std::env::var_os("VETO_DATABASE_URL").is_none() {
+        format!(" --database '{db}'")
+    } else {
+        String::new()
+    };
+    println!("   Look further: veto --home {}{database} {args}", home.display());
 }
 
 /// The model trained on `snapshot_id`.

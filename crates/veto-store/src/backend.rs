@@ -144,6 +144,24 @@ impl Backend {
         }
     }
 
+    /// `rows` tuples of `cols` placeholders from `$1` on, for a multi-row
+    /// `INSERT ... VALUES`. By hand: `QueryBuilder<Any>` writes `?`, which
+    /// PostgreSQL does not take.
+    pub(crate) fn values(rows: usize, cols: usize) -> String {
+        let mut out = String::with_capacity(rows * cols * 5);
+        for r in 0..rows {
+            out.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..cols {
+                if c > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&format!("${}", r * cols + c + 1));
+            }
+            out.push(')');
+        }
+        out
+    }
+
     /// The values of a JSON array of texts bound as parameter `param`.
     pub(crate) fn json_texts(self, param: &str) -> String {
         match self {

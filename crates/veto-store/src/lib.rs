@@ -122,7 +122,9 @@ pub struct Store {
 #[derive(Default, Debug)]
 struct Keys {
     secret: Option<Vec<u8>>,
-    signing: Option<[u8; 32]>,
+    // The key itself, not its seed: making a SigningKey from a seed derives
+    // the public key, a scalar multiplication as dear as the signature.
+    signing: Option<ed25519_dalek::SigningKey>,
 }
 
 impl Store {

@@ -12,6 +12,9 @@ use veto_core::Objection;
 use veto_core::time::{from_micros, to_micros};
 
 use crate::accounts::sha256_hex;
+use std::collections::{HashMap, HashSet};
+
+use crate::backend::Backend;
 use crate::{Store, StoreError, ledger, objection_from_row};
 
 /// One objection to file, with an optional idempotency key (already scoped
@@ -25,7 +28,16 @@ pub struct NewObjection {
     /// another hash is refused ([`FiledOutcome::KeyReused`]).
     pub request_sha256: Option<String>,
     pub reason: Option<String>,
-    pub mail: Option<NewMail>,
+    /// Queued to the email of the person's account, if it has one (looked
+    /// up in the filing transaction, for the whole batch at once).
+    pub receipt_mail: Option<AccountMail>,
+}
+
+/// A mail for the account of a person: its address is the account's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountMail {
+    pub subject: String,
+    pub body: String,
 }
 
 /// A mail to put in the outbox.
@@ -54,6 +66,9 @@ pub enum FiledOutcome {
 pub struct Filed {
     pub objection: Objection,
     pub outcome: FiledOutcome,
+    /// Its receipt mail is in the outbox now (only when filed now, and
+    /// only if the person's account has an email).
+    pub mail_queued: bool,
 }
 
 impl Filed {
@@ -95,63 +110,154 @@ pub struct OutboxMail {
     pub body: String,
 }
 
-/// What an idempotency key already answers for, if anything.
-async fn replay(
+/// What each of `keys` already answers for: the objection it filed and the
+/// hash of the request it came with (None for a key recorded before requests
+/// were hashed). One query for the whole batch.
+async fn replays(
+    backend: Backend,
     tx: &mut Transaction<'_, Any>,
-    key: &str,
-    request_sha256: Option<&str>,
-) -> Result<Option<Filed>, StoreError> {
-    let row = sqlx::query(
-        "SELECT o.*, k.request_sha256 AS key_request FROM idempotency_keys k
-         JOIN objections o ON o.objection_id = k.objection_id WHERE k.scoped_key = $1",
-    )
-    .bind(key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let first: Option<String> = row.try_get("key_request")?;
-    // A key recorded before requests were hashed cannot be checked: it replays.
-    let same = match (first.as_deref(), request_sha256) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
-    };
-    Ok(Some(Filed {
-        objection: objection_from_row(&row)?,
-        outcome: if same {
-            FiledOutcome::Replayed
-        } else {
-            FiledOutcome::KeyReused
-        },
-    }))
+    keys: &[&str],
+) -> Result<HashMap<String, (Objection, Option<String>)>, StoreError> {
+    let mut out = HashMap::new();
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let keys = serde_json::to_string(keys).map_err(|e| StoreError::Internal(format!("idempotency keys: {e}")))?;
+    let sql = format!(
+        "SELECT o.*, k.scoped_key AS key_name, k.request_sha256 AS key_request FROM idempotency_keys k
+         JOIN objections o ON o.objection_id = k.objection_id WHERE k.scoped_key IN ({})",
+        backend.json_texts("$1")
+    );
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(keys)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        out.insert(
+            row.try_get("key_name")?,
+            (objection_from_row(&row)?, row.try_get("key_request")?),
+        );
+    }
+    Ok(out)
 }
 
-async fn insert_objection(tx: &mut Transaction<'_, Any>, n: &NewObjection, now: i64) -> Result<(), StoreError> {
-    let o = &n.objection;
-    sqlx::query(
-        "INSERT INTO objections (objection_id, person_id, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us, reason)
-         VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
-    )
-    .bind(&o.objection_id)
-    .bind(&o.person_id)
-    .bind(o.scope.as_str())
-    .bind(to_micros(o.filed_at))
-    .bind(o.channel.as_str())
-    .bind(now)
-    .bind(&n.reason)
-    .execute(&mut **tx)
-    .await?;
-    if let Some(key) = &n.idempotency_key {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (scoped_key, objection_id, created_at_us, request_sha256) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(key)
-        .bind(&o.objection_id)
-        .bind(now)
-        .bind(&n.request_sha256)
-        .execute(&mut **tx)
-        .await?;
+/// Whether a key first used for a request hashed `first` replays for one
+/// hashed `now`. A key recorded before requests were hashed cannot be
+/// checked: it replays.
+fn replay_outcome(first: Option<&str>, now: Option<&str>) -> FiledOutcome {
+    match (first, now) {
+        (Some(a), Some(b)) if a != b => FiledOutcome::KeyReused,
+        _ => FiledOutcome::Replayed,
+    }
+}
+
+/// Inserts `rows` with `cols` values each (pushed by `bind_row`) into
+/// `into` ("table (columns)"), in statements of at most 1,000 rows: both
+/// backends take that many parameters, and a batch is one round trip each.
+async fn insert_rows<'t, T>(
+    tx: &mut Transaction<'_, Any>,
+    into: &str,
+    cols: usize,
+    rows: &'t [T],
+    bind_row: impl for<'q> Fn(
+        sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+        &'t T,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(1000) {
+        let sql = format!("INSERT INTO {into} VALUES {}", Backend::values(chunk.len(), cols));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            q = bind_row(q, row);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// The email of each of `persons` that has an account with one (the first
+/// such account by username, as [`Store::email_of_person`]).
+async fn account_emails(
+    backend: Backend,
+    tx: &mut Transaction<'_, Any>,
+    persons: &[&str],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut out = HashMap::new();
+    if persons.is_empty() {
+        return Ok(out);
+    }
+    let persons = serde_json::to_string(persons).map_err(|e| StoreError::Internal(format!("person ids: {e}")))?;
+    let sql = format!(
+        "SELECT person_id, email FROM accounts WHERE person_id IN ({})
+         AND email IS NOT NULL AND trim(email) <> '' ORDER BY username",
+        backend.json_texts("$1")
+    );
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(persons)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        out.entry(row.try_get("person_id")?).or_insert(row.try_get("email")?);
+    }
+    Ok(out)
+}
+
+/// Inserts the objections of `news`, their idempotency keys and the receipt
+/// mails of those whose account has an email. Returns the ids of the
+/// objections whose mail was queued.
+async fn insert_new(
+    backend: Backend,
+    tx: &mut Transaction<'_, Any>,
+    news: &[&NewObjection],
+    now: i64,
+) -> Result<HashSet<String>, StoreError> {
+    let cols =
+        "objections (objection_id, person_id, scope, filed_at_us, withdrawn_at_us, channel, recorded_at_us, reason)";
+    insert_rows(tx, cols, 8, news, |q, n| {
+        let o = &n.objection;
+        q.bind(o.objection_id.clone())
+            .bind(o.person_id.clone())
+            .bind(o.scope.as_str())
+            .bind(to_micros(o.filed_at))
+            .bind(o.withdrawn_at.map(to_micros))
+            .bind(o.channel.as_str())
+            .bind(now)
+            .bind(n.reason.clone())
+    })
+    .await?;
+    let keyed: Vec<&&NewObjection> = news.iter().filter(|n| n.idempotency_key.is_some()).collect();
+    let cols = "idempotency_keys (scoped_key, objection_id, created_at_us, request_sha256)";
+    insert_rows(tx, cols, 4, &keyed, |q, n| {
+        q.bind(n.idempotency_key.clone())
+            .bind(n.objection.objection_id.clone())
+            .bind(now)
+            .bind(n.request_sha256.clone())
+    })
+    .await?;
+    let wanting: Vec<&str> = news
+        .iter()
+        .filter(|n| n.receipt_mail.is_some())
+        .map(|n| n.objection.person_id.as_str())
+        .collect();
+    let emails = account_emails(backend, tx, &wanting).await?;
+    let mails: Vec<(&NewObjection, &String, &AccountMail)> = news
+        .iter()
+        .filter_map(|n| Some((*n, emails.get(&n.objection.person_id)?, n.receipt_mail.as_ref()?)))
+        .collect();
+    insert_rows(
+        tx,
+        "outbox (recipient, subject, body, created_at_us)",
+        4,
+        &mails,
+        |q, (_, to, m)| {
+            q.bind((*to).clone())
+                .bind(m.subject.clone())
+                .bind(m.body.clone())
+                .bind(now)
+        },
+    )
+    .await?;
+    Ok(mails.iter().map(|(n, _, _)| n.objection.objection_id.clone()).collect())
 }
 
 pub(crate) async fn queue_mail(tx: &mut Transaction<'_, Any>, mail: &NewMail) -> Result<(), StoreError> {
@@ -172,25 +278,39 @@ impl Store {
     pub async fn file_objections(&self, batch: &[NewObjection]) -> Result<Vec<Filed>, StoreError> {
         let secret = self.secret().await?;
         let mut tx = self.write_tx().await?;
+        let keys: Vec<&str> = batch.iter().filter_map(|n| n.idempotency_key.as_deref()).collect();
+        // A key's first use, on file or earlier in this batch.
+        let mut known = replays(self.backend(), &mut tx, &keys).await?;
         let mut out = Vec::with_capacity(batch.len());
-        let now = to_micros(Utc::now());
+        let mut news = Vec::with_capacity(batch.len());
         for n in batch {
-            if let Some(key) = &n.idempotency_key
-                && let Some(filed) = replay(&mut tx, key, n.request_sha256.as_deref()).await?
-            {
-                out.push(filed);
-                continue;
+            if let Some(key) = &n.idempotency_key {
+                if let Some((objection, first)) = known.get(key) {
+                    out.push(Filed {
+                        objection: objection.clone(),
+                        outcome: replay_outcome(first.as_deref(), n.request_sha256.as_deref()),
+                        mail_queued: false,
+                    });
+                    continue;
+                }
+                known.insert(key.clone(), (n.objection.clone(), n.request_sha256.clone()));
             }
-            insert_objection(&mut tx, n, now).await?;
-            if let Some(mail) = &n.mail {
-                queue_mail(&mut tx, mail).await?;
-            }
-            ledger::append_objection(&mut tx, &secret, &n.objection).await?;
+            news.push(n);
             out.push(Filed {
                 objection: n.objection.clone(),
                 outcome: FiledOutcome::Created,
+                mail_queued: false,
             });
         }
+        let mailed = insert_new(self.backend(), &mut tx, &news, to_micros(Utc::now())).await?;
+        for f in out.iter_mut().filter(|f| f.created()) {
+            f.mail_queued = mailed.contains(&f.objection.objection_id);
+        }
+        let entries = news
+            .iter()
+            .flat_map(|n| ledger::objection_entries(&secret, &n.objection))
+            .collect();
+        ledger::append_many(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(out)
     }

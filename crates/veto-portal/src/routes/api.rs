@@ -332,6 +332,17 @@ async fn respond_with(
     notice: Option<String>,
 ) -> Result<Response, ApiError> {
     let receipt = receipt_for(&state.store, &state.policy, o).await?;
+    answer(state, o, receipt, status, notice)
+}
+
+/// The answer about `o` with its signed `receipt`.
+fn answer(
+    state: &AppState,
+    o: &Objection,
+    receipt: veto_core::receipt::Receipt,
+    status: StatusCode,
+    notice: Option<String>,
+) -> Result<Response, ApiError> {
     let body = ObjectionResponse {
         objection: view(state, o),
         receipt: serde_json::to_value(receipt).map_err(|e| {
@@ -404,9 +415,9 @@ async fn create_objection(
         idempotency_key: idempotency_key(&headers)?,
         lang: mail_lang(&headers),
     };
-    let filed = file_objection(&state, filing).await?;
+    let (filed, receipt) = file_objection(&state, filing).await?;
     match filed.outcome {
-        FiledOutcome::Created => respond(&state, &filed.objection, StatusCode::CREATED).await,
+        FiledOutcome::Created => answer(&state, &filed.objection, receipt, StatusCode::CREATED, None),
         FiledOutcome::Replayed => {
             let notice = replay_notice(&filed.objection);
             respond_with(&state, &filed.objection, StatusCode::OK, Some(notice)).await

@@ -37,7 +37,7 @@ pub async fn honour(
     if covered || on_file.iter().any(|o| o.channel == Channel::Gpc) {
         return Ok(None);
     }
-    let filed = file_objection(
+    let (filed, _) = file_objection(
         state,
         Filing {
             person_id: person_id.to_string(),

@@ -11,8 +11,9 @@ use axum::{Json, http::header};
 use chrono::Utc;
 use rand::RngCore;
 use serde::Deserialize;
+use veto_core::receipt::Receipt;
 use veto_core::{Channel, LateObjections, Objection, ObjectionScope};
-use veto_store::portal::{Filed, NewMail, NewObjection};
+use veto_store::portal::{AccountMail, Filed, NewMail, NewObjection};
 
 use super::{PageCtx, SignedIn, render};
 use crate::error::{ApiError, Code, PageError};
@@ -47,7 +48,7 @@ fn request_sha256(person_id: &str, scope: ObjectionScope, reason: Option<&str>, 
 }
 
 /// The receipt mail for `o` in its current state, if the person's account has an email.
-async fn receipt_mail_for(state: &AppState, lang: Lang, o: &Objection) -> Result<Option<NewMail>, ApiError> {
+async fn account_receipt_mail(state: &AppState, lang: Lang, o: &Objection) -> Result<Option<NewMail>, ApiError> {
     let Some(email) = state.store.email_of_person(&o.person_id).await? else {
         return Ok(None);
     };
@@ -59,9 +60,24 @@ async fn receipt_mail_for(state: &AppState, lang: Lang, o: &Objection) -> Result
     Ok(Some(mail))
 }
 
+/// The receipt mail for a new objection's `receipt`; the store sends it to
+/// the person's account email, if there is one.
+fn receipt_mail_for(state: &AppState, lang: Lang, receipt: &Receipt) -> Result<AccountMail, ApiError> {
+    let mail = receipt_mail(&state.settings.public_url, lang, "", receipt).map_err(|e| {
+        tracing::error!(error = %e, "receipt mail");
+        ApiError::new(Code::Internal, "internal error")
+    })?;
+    Ok(AccountMail {
+        subject: mail.subject,
+        body: mail.body,
+    })
+}
+
 /// Files an objection; durable when this returns Ok. The receipt mail is
-/// queued in the same transaction, so only a new objection sends one.
-pub async fn file_objection(state: &AppState, f: Filing) -> Result<Filed, ApiError> {
+/// queued in the same transaction, so only a new objection sends one. The
+/// receipt returned is the new objection's, the answer when it was filed
+/// now (signatures are deterministic: the mailed one is the same).
+pub async fn file_objection(state: &AppState, f: Filing) -> Result<(Filed, Receipt), ApiError> {
     if state.objection_limiter.check_key(&f.person_id).is_err() {
         Metrics::inc(&state.metrics.rate_limited);
         return Err(ApiError::new(
@@ -89,8 +105,8 @@ pub async fn file_objection(state: &AppState, f: Filing) -> Result<Filed, ApiErr
         .map(|_| request_sha256(&f.person_id, f.scope, reason.as_deref(), f.channel));
     // Idempotency keys are scoped to the person, so one caller cannot replay another's.
     let key = f.idempotency_key.map(|k| format!("{}\u{1f}{k}", f.person_id));
-    let mail = receipt_mail_for(state, f.lang, &objection).await?;
-    let queued_mail = mail.is_some();
+    let receipt = receipt_for(&state.store, &state.policy, &objection).await?;
+    let mail = receipt_mail_for(state, f.lang, &receipt)?;
     let filed = state
         .writer
         .file(NewObjection {
@@ -98,17 +114,17 @@ pub async fn file_objection(state: &AppState, f: Filing) -> Result<Filed, ApiErr
             idempotency_key: key,
             request_sha256: hash,
             reason,
-            mail,
+            receipt_mail: Some(mail),
         })
         .await
         .map_err(|m| ApiError::new(Code::Internal, m))?;
     if filed.created() {
         Metrics::inc(&state.metrics.objections_filed);
-        if queued_mail {
+        if filed.mail_queued {
             state.deliver_mail().await;
         }
     }
-    Ok(filed)
+    Ok((filed, receipt))
 }
 
 /// The person's own objection, or 404 — whoever else's id is in the URL.
@@ -137,7 +153,7 @@ pub async fn withdraw_objection(
                 withdrawn_at: Some(at),
                 ..current
             };
-            receipt_mail_for(state, lang, &withdrawn).await?
+            account_receipt_mail(state, lang, &withdrawn).await?
         }
     };
     let o = state
@@ -204,7 +220,7 @@ pub async fn submit(
         idempotency_key: None,
         lang: visit.lang,
     };
-    let filed = file_objection(&state, filing).await?;
+    let (filed, _) = file_objection(&state, filing).await?;
     Ok(Redirect::to(&format!("/receipts/{}", filed.objection.objection_id)).into_response())
 }
 

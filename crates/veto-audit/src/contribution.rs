@@ -26,7 +26,7 @@ pub fn contribution(
     let path = snapshot_dir.join("index.parquet");
     let file = std::fs::File::open(&path).map_err(io(&path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let groups = veto_engine::index::index_row_groups(builder.metadata(), &BTreeSet::from([shard]));
+    let groups = veto_snapshot::index::index_row_groups(builder.metadata(), &BTreeSet::from([shard]));
     let mask = ProjectionMask::columns(builder.parquet_schema(), ["person_id", "doc_id"]);
     let mut docs: BTreeSet<String> = BTreeSet::new();
     for batch in builder.with_projection(mask).with_row_groups(groups).build()? {

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use veto_engine::Manifest;
+use veto_snapshot::Manifest;
 
 /// Why an audit step could not be done (not: a check that failed).
 #[derive(Debug, thiserror::Error)]

@@ -413,7 +413,7 @@ fn check_absence<'a>(
     let (manifest, _) = read_manifest(dir)?;
     for s in &manifest.shards {
         let path = dir.join(&s.file);
-        let (sha, _) = veto_engine::sha256_file(&path).map_err(|e| AuditError::Format {
+        let (sha, _) = veto_snapshot::sha256_file(&path).map_err(|e| AuditError::Format {
             path: path.clone(),
             message: e.to_string(),
         })?;

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use veto_core::Policy;
 use veto_core::ledger::Entry;
-use veto_engine::Manifest;
+use veto_snapshot::Manifest;
 
 /// Output format of the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use sha2::{Digest, Sha256};
 use veto_core::hashing::{LeafData, leaf_hash, merkle_root};
 use veto_core::ledger::Entry;
-use veto_engine::manifest::ShardInfo;
+use veto_snapshot::manifest::ShardInfo;
 
 use crate::{AuditError, read_columns, read_manifest};
 
@@ -101,7 +101,7 @@ impl SnapshotCheck {
             return false;
         }
         self.files_checked += 1;
-        match veto_engine::sha256_file(&path) {
+        match veto_snapshot::sha256_file(&path) {
             Ok((sha, size)) if sha == sha256 && bytes.is_none_or(|b| b == size) => true,
             Ok(_) => {
                 self.failures

@@ -52,6 +52,15 @@ pub enum BuildError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
 }
 
+impl From<veto_snapshot::FileError> for BuildError {
+    fn from(e: veto_snapshot::FileError) -> BuildError {
+        match e {
+            veto_snapshot::FileError::Io { path, source } => BuildError::Io { path, source },
+            exists @ veto_snapshot::FileError::Exists(_) => BuildError::Refused(exists.to_string()),
+        }
+    }
+}
+
 impl BuildError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
         let path = path.into();

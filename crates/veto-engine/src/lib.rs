@@ -5,7 +5,7 @@
 //! then lets DataFusion join them with the persons, judge each item with
 //! [`veto_core::evaluate`] (registered as a UDF), redact, hash and sort them
 //! into shards ([`build`]). The result is a snapshot directory with a
-//! [`manifest::Manifest`], written atomically.
+//! [`manifest::Manifest`], written atomically (the format: veto-snapshot).
 //!
 //! Architecture invariant: the engine never decides eligibility itself; the
 //! only decision is `veto_core::evaluate`, called from the `veto_reason` UDF.
@@ -16,14 +16,12 @@
 pub mod build;
 pub mod error;
 pub mod export;
-mod fsutil;
-pub mod index;
-pub mod manifest;
+// The snapshot format lives in veto-snapshot; these names stay for callers.
+pub use veto_snapshot::{index, manifest};
 
 pub use build::{
     BuildOutcome, BuildRequest, Destination, Objector, ObjectorFacts, OnError, PersonCounts, PersonTally, StagedBuild,
     build, build_staged,
 };
 pub use error::{BuildError, InputError};
-pub use fsutil::{sha256_file, write_atomic};
 pub use manifest::Manifest;

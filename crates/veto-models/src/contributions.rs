@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::UInt32Type;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::UInt32Type;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rustc_hash::FxHashMap;
 
 use crate::data::is_heldout;
@@ -73,7 +73,7 @@ pub fn compute(snapshot_dir: &Path, model: &ModelManifest) -> Result<(Vec<Contri
 /// Tokens per doc id of the texts in the training sets.
 fn text_tokens(
     snapshot_dir: &Path,
-    snapshot: &veto_engine::Manifest,
+    snapshot: &veto_snapshot::Manifest,
     removed: &BTreeSet<&str>,
 ) -> Result<FxHashMap<String, u64>, ModelsError> {
     let mut out = FxHashMap::default();

@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, StringArray};
-use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::array::{Array, AsArray, BooleanArray, StringArray};
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use veto_core::hashing::{LeafData, leaf_hash, merkle_root};
 
 use crate::{ModelsError, io};
@@ -48,7 +48,7 @@ pub fn read_shard(path: &Path) -> Result<Vec<Doc>, ModelsError> {
 /// rows' leaf hashes (the same leaves as the snapshot's shard tree), so it
 /// names exactly what a trainer was given, whatever the trainer.
 pub struct TrainingSet {
-    pub schema: datafusion::arrow::datatypes::SchemaRef,
+    pub schema: arrow::datatypes::SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub rows: u64,
     pub root: [u8; 32],

@@ -30,9 +30,9 @@ pub enum ModelsError {
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
     #[error("parquet: {0}")]
-    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    Parquet(#[from] parquet::errors::ParquetError),
     #[error("arrow: {0}")]
-    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    Arrow(#[from] arrow::error::ArrowError),
     #[error("{0}")]
     Refused(String),
     /// A shard trainer failed or broke its contract (docs/trainers.md).
@@ -51,13 +51,13 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelsError + '_
 }
 
 /// Writes `bytes` under a temporary name, fsyncs, renames and fsyncs the
-/// directory: the engine's one atomic write, creating the directory first.
+/// directory: the snapshot format's one atomic write, creating the directory first.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelsError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    veto_engine::write_atomic(path, bytes).map_err(|e| match e {
-        veto_engine::BuildError::Io { path, source } => ModelsError::Io { path, source },
-        other => ModelsError::Refused(other.to_string()),
+    veto_snapshot::write_atomic(path, bytes).map_err(|e| match e {
+        veto_snapshot::FileError::Io { path, source } => ModelsError::Io { path, source },
+        exists @ veto_snapshot::FileError::Exists(_) => ModelsError::Refused(exists.to_string()),
     })
 }

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::UInt32Type;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::array::AsArray;
+use arrow::datatypes::UInt32Type;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use veto_lm::membership::{Figures, measure, privleak};
 use veto_lm::{Ensemble, LanguageModel, Trainer};
 
@@ -96,10 +96,10 @@ fn matched<'a>(members: &[&str], pool: &'a [String]) -> Vec<&'a str> {
 
 /// The manifest's entry of a shard the index names.
 fn shard_info<'a>(
-    snapshot: &'a veto_engine::Manifest,
+    snapshot: &'a veto_snapshot::Manifest,
     snapshot_dir: &Path,
     shard: u32,
-) -> Result<&'a veto_engine::manifest::ShardInfo, ModelsError> {
+) -> Result<&'a veto_snapshot::manifest::ShardInfo, ModelsError> {
     snapshot
         .shards
         .iter()

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use veto_engine::Manifest;
 use veto_lm::tokenizer::encode;
 use veto_lm::{KneserNey, LanguageModel, Trainer};
+use veto_snapshot::Manifest;
 
 use crate::data::{Doc, TrainingSet, is_heldout, read_shard};
 use crate::manifest::{Heldout, ShardModel};

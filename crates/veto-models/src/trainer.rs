@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use datafusion::parquet::arrow::ArrowWriter;
+use parquet::arrow::ArrowWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use veto_lm::{KneserNey, Trainer};
@@ -380,8 +380,8 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, ModelsError> {
 
 fn write_parquet(
     path: &Path,
-    schema: datafusion::arrow::datatypes::SchemaRef,
-    batches: &[datafusion::arrow::record_batch::RecordBatch],
+    schema: arrow::datatypes::SchemaRef,
+    batches: &[arrow::record_batch::RecordBatch],
 ) -> Result<(), ModelsError> {
     let file = std::fs::File::create(path).map_err(io(path))?;
     let mut w = ArrowWriter::try_new(file, schema, None)?;
@@ -392,12 +392,12 @@ fn write_parquet(
     Ok(())
 }
 
-fn heldout_batch(docs: &[Doc]) -> Result<datafusion::arrow::record_batch::RecordBatch, ModelsError> {
-    use datafusion::arrow::array::{ArrayRef, StringArray};
+fn heldout_batch(docs: &[Doc]) -> Result<arrow::record_batch::RecordBatch, ModelsError> {
+    use arrow::array::{ArrayRef, StringArray};
     use std::sync::Arc;
     let ids: ArrayRef = Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.doc_id.as_str())));
     let texts: ArrayRef = Arc::new(docs.iter().map(|d| d.text.as_deref()).collect::<StringArray>());
-    Ok(datafusion::arrow::record_batch::RecordBatch::try_from_iter([
+    Ok(arrow::record_batch::RecordBatch::try_from_iter([
         ("doc_id", ids),
         ("text", texts),
     ])?)

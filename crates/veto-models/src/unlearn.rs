@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
 
+use arrow::array::AsArray;
+use arrow::datatypes::UInt32Type;
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::UInt32Type;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use veto_core::rules::{may_apply_after, objection_applies};
 use veto_core::{Objection, Platform};
 
@@ -76,7 +76,7 @@ pub fn plan(
     let file = std::fs::File::open(&path).map_err(io(&path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let groups = match shards {
-        Some(s) => veto_engine::index::index_row_groups(builder.metadata(), s),
+        Some(s) => veto_snapshot::index::index_row_groups(builder.metadata(), s),
         None => (0..builder.metadata().num_row_groups()).collect(),
     };
     let mask = ProjectionMask::columns(builder.parquet_schema(), ["person_id", "doc_id", "shard", "platform"]);

@@ -55,12 +55,12 @@ fn objection(person: &str, filed_at: DateTime<Utc>) -> Objection {
 /// An included person with text items, read from the index.
 fn included_person(snapshot: &Path) -> String {
     let f = std::fs::File::open(snapshot.join("index.parquet")).unwrap();
-    let mut r = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+    let mut r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
         .unwrap()
         .build()
         .unwrap();
     let b = r.next().unwrap().unwrap();
-    datafusion::arrow::array::AsArray::as_string::<i32>(b.column_by_name("person_id").unwrap())
+    arrow::array::AsArray::as_string::<i32>(b.column_by_name("person_id").unwrap())
         .value(0)
         .to_string()
 }

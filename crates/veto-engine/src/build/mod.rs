@@ -46,12 +46,12 @@ use crate::export::{
     Rejections, StagedItems, TableFile, TableFormat, check_in_place, confirm_repeats, load_persons,
     load_persons_naming, queryable_rows, stage_items,
 };
-use crate::fsutil::{Staging, sha256_file, write_atomic};
-use crate::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
 use query::{Judged, Sinks, judge_and_sort, judge_and_write};
 use repeats::RepeatWatch;
 use row_udf::{DocKeyUdf, IncludedUdf, LeafUdf, RedactUdf, ShardKeyUdf};
 use udf::{CheckItemUdf, IncludedFacts, ObjectionSlots, PersonUdf, ReasonUdf};
+use veto_snapshot::files::{Staging, sha256_file, write_atomic};
+use veto_snapshot::manifest::{Counts, FileInfo, ItemCounts, Manifest, PolicyRef, SNAPSHOT_FORMAT};
 use writer::{EXCLUSIONS_SCHEMA, ParquetSink, ShardSink, describe};
 
 /// Where the snapshot goes.
@@ -436,7 +436,7 @@ pub async fn build_staged(req: &BuildRequest, root: &Path) -> Result<StagedBuild
     let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&root.join("manifest.json"), &json)?;
     progress.finish_and_clear();
-    crate::fsutil::sync_tree(&root)?;
+    veto_snapshot::files::sync_tree(&root)?;
     Ok(StagedBuild {
         manifest,
         persons: tally,

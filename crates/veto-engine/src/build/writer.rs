@@ -22,8 +22,8 @@ use datafusion::parquet::schema::types::ColumnPath;
 use veto_core::hashing::merkle_root;
 
 use crate::error::BuildError;
-use crate::fsutil::sha256_file;
-use crate::manifest::{FileInfo, ShardInfo};
+use veto_snapshot::manifest::{FileInfo, ShardInfo};
+use veto_snapshot::sha256_file;
 
 pub const CHUNK_ROWS: usize = 8192;
 /// zstd level 1: compresses several times faster than the default 3 for a

@@ -330,7 +330,7 @@ fn repair(recorded: &Path, staged: &Path, snapshot_id: &str) -> anyhow::Result<V
     for rel in files {
         let fresh = staged.join(&rel);
         let old = recorded.join(&rel);
-        let same = old.is_file() && veto_engine::sha256_file(&old)?.0 == veto_engine::sha256_file(&fresh)?.0;
+        let same = old.is_file() && veto_snapshot::sha256_file(&old)?.0 == veto_snapshot::sha256_file(&fresh)?.0;
         if !same {
             if let Some(dir) = old.parent() {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -128,7 +128,7 @@ async fn check_models(store: &Store, busy: &[String], findings: &mut Vec<Finding
                 };
                 files
                     .into_iter()
-                    .find_map(|(file, want)| match veto_engine::sha256_file(&dir.join(file)) {
+                    .find_map(|(file, want)| match veto_snapshot::sha256_file(&dir.join(file)) {
                         Err(e) => Some(format!("{e}")),
                         Ok((sha, _)) if sha != want => Some(format!("{file} differs from its recorded hash")),
                         Ok(_) => None,

@@ -356,7 +356,7 @@ async fn candidate_shards(
 /// The manifest of the snapshot's files, which must be the one on record:
 /// a directory reused for another snapshot, or a manifest edited, is not
 /// trained on or unlearned from.
-fn snapshot_on_disk(snap: &SnapshotRecord) -> anyhow::Result<veto_engine::Manifest> {
+fn snapshot_on_disk(snap: &SnapshotRecord) -> anyhow::Result<veto_snapshot::Manifest> {
     let dir = Path::new(&snap.path);
     let read = veto_audit::read_manifest(dir);
     match read {

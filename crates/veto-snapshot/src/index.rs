@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use datafusion::parquet::file::metadata::ParquetMetaData;
-use datafusion::parquet::file::statistics::Statistics;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::statistics::Statistics;
 
 /// The row groups of the index whose `shard` statistics meet `shards`
 /// (the index is written in (shard, doc_id) order, so a shard's rows are a

@@ -31,7 +31,7 @@ use crate::receipts::receipt_for;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 pub use extract::without_rust_types;
-use extract::{ApiJson, ApiQuery, Writer, mail_lang};
+use extract::{ApiJson, ApiQuery, Writer, idempotency_key, mail_lang};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -363,19 +363,6 @@ fn replay_notice(o: &Objection) -> String {
             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ),
         None => "replay of an earlier request with this Idempotency-Key: nothing new was filed".into(),
-    }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match v.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 200 => Ok(Some(k.to_string())),
-        _ => Err(ApiError::new(
-            Code::BadRequest,
-            "Idempotency-Key must be 1 to 200 visible ASCII characters",
-        )),
     }
 }
 

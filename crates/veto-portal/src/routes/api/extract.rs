@@ -224,6 +224,20 @@ pub fn mail_lang(headers: &HeaderMap) -> Lang {
     Lang::De
 }
 
+/// The request's `Idempotency-Key`, if it sent one.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 200 => Ok(Some(k.to_string())),
+        _ => Err(ApiError::new(
+            Code::BadRequest,
+            "Idempotency-Key must be 1 to 200 visible ASCII characters",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
